@@ -1,0 +1,4 @@
+//! The actors that own Drawbridge's state. Each alone writes its own trees.
+
+pub mod janitor;
+pub mod registry;

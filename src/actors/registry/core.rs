@@ -1,0 +1,291 @@
+use crate::clock::UnixTime;
+use crate::domain::{AuthMethod, ClientId, SecretHash, SecretToken};
+use crate::storage::{codec, keys, Batch, SharedStore, StoreError, Tree};
+
+use super::messages::*;
+use super::record::{ClientRecord, ClientView, ExpiryPolicy};
+use super::RegistryError;
+
+pub const CLIENT_SECRET_PREFIX: &str = "mcp_cs_";
+pub const REGISTRATION_TOKEN_PREFIX: &str = "mcp_rat_";
+/// A use is written back at most this often per client, so successful
+/// authentications do not each cost a disk write.
+const USE_WRITE_INTERVAL: i64 = 60;
+/// How many expired clients a full registry removes before refusing.
+const INLINE_PURGE_LIMIT: usize = 1000;
+
+pub struct RegistryCore {
+    store: SharedStore,
+    expiry: ExpiryPolicy,
+    max_clients: usize,
+    flush_every_write: bool,
+    count: usize,
+    /// A hash compared against when the client is unknown, so a miss costs
+    /// the same as a wrong secret.
+    decoy: SecretHash,
+}
+
+impl RegistryCore {
+    pub fn open(
+        store: SharedStore,
+        expiry: ExpiryPolicy,
+        max_clients: usize,
+        flush_every_write: bool,
+    ) -> Result<Self, StoreError> {
+        let count = store.len(Tree::Clients)?;
+        Ok(Self {
+            store,
+            expiry,
+            max_clients,
+            flush_every_write,
+            count,
+            decoy: SecretToken::generate("").hash(),
+        })
+    }
+
+    fn load(&self, client_id: &str) -> Result<Option<ClientRecord>, RegistryError> {
+        match self.store.get(Tree::Clients, &keys::client(client_id))? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(codec::decode(Tree::Clients, &bytes)?)),
+        }
+    }
+
+    /// A live (stored and unexpired) client.
+    fn live(&self, client_id: &str, now: UnixTime) -> Result<Option<ClientRecord>, RegistryError> {
+        Ok(self
+            .load(client_id)?
+            .filter(|r| !r.is_expired(now, self.expiry)))
+    }
+
+    fn save(&self, record: &ClientRecord) -> Result<(), RegistryError> {
+        self.store.insert(
+            Tree::Clients,
+            &keys::client(&record.client_id),
+            codec::encode(record)?,
+        )?;
+        self.durable()
+    }
+
+    fn durable(&self) -> Result<(), RegistryError> {
+        if self.flush_every_write {
+            self.store.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The client named by `client_id` when `token` is its registration
+    /// access token.
+    fn authorized(
+        &self,
+        client_id: &ClientId,
+        token: &SecretToken,
+        now: UnixTime,
+    ) -> Result<ClientRecord, RegistryError> {
+        match self.live(client_id.as_str(), now)? {
+            Some(r) if r.registration_token_hash.verify(token) => Ok(r),
+            Some(_) => Err(RegistryError::InvalidToken),
+            None => {
+                self.decoy.verify(token);
+                Err(RegistryError::InvalidToken)
+            }
+        }
+    }
+
+    pub fn register(&mut self, msg: RegisterClient) -> Result<Registered, RegistryError> {
+        if self.count >= self.max_clients {
+            self.purge_expired(PurgeExpired {
+                now: msg.now,
+                limit: INLINE_PURGE_LIMIT,
+            })?;
+            if self.count >= self.max_clients {
+                return Err(RegistryError::Full(self.max_clients));
+            }
+        }
+        let client_id = loop {
+            let id = ClientId::generate();
+            if self.load(id.as_str())?.is_none() {
+                break id;
+            }
+        };
+        let client_secret = msg
+            .metadata
+            .auth_method
+            .has_secret()
+            .then(|| SecretToken::generate(CLIENT_SECRET_PREFIX));
+        let registration_token = SecretToken::generate(REGISTRATION_TOKEN_PREFIX);
+        let record = ClientRecord {
+            client_id: client_id.as_str().to_owned(),
+            secret_hash: client_secret.as_ref().map(SecretToken::hash),
+            registration_token_hash: registration_token.hash(),
+            metadata: msg.metadata,
+            issued_at: msg.now,
+            last_used_at: None,
+            updated_at: msg.now,
+        };
+        self.save(&record)?;
+        self.count += 1;
+        Ok(Registered {
+            client: record.view(self.expiry),
+            client_secret,
+            registration_token,
+        })
+    }
+
+    pub fn read(&mut self, msg: ReadClient) -> Result<ClientView, RegistryError> {
+        Ok(self
+            .authorized(&msg.client_id, &msg.registration_token, msg.now)?
+            .view(self.expiry))
+    }
+
+    pub fn update(&mut self, msg: UpdateClient) -> Result<Updated, RegistryError> {
+        let mut record = self.authorized(&msg.client_id, &msg.registration_token, msg.now)?;
+        if let Some(presented) = &msg.presented_secret {
+            let matches = record
+                .secret_hash
+                .as_ref()
+                .is_some_and(|h| h.verify(presented));
+            if !matches {
+                return Err(RegistryError::Metadata(
+                    crate::domain::MetadataError::Invalid(
+                        "client_secret does not match the client's current secret".into(),
+                    ),
+                ));
+            }
+        }
+        let new_secret = match (
+            record.secret_hash.is_some(),
+            msg.metadata.auth_method.has_secret(),
+        ) {
+            (false, true) => Some(SecretToken::generate(CLIENT_SECRET_PREFIX)),
+            _ => None,
+        };
+        if let Some(secret) = &new_secret {
+            record.secret_hash = Some(secret.hash());
+        }
+        if !msg.metadata.auth_method.has_secret() {
+            record.secret_hash = None;
+        }
+        record.metadata = msg.metadata;
+        record.updated_at = msg.now;
+        self.save(&record)?;
+        Ok(Updated {
+            client: record.view(self.expiry),
+            new_secret,
+        })
+    }
+
+    pub fn delete(&mut self, msg: DeleteClient) -> Result<(), RegistryError> {
+        self.authorized(&msg.client_id, &msg.registration_token, msg.now)?;
+        self.remove(msg.client_id.as_str())
+    }
+
+    fn remove(&mut self, client_id: &str) -> Result<(), RegistryError> {
+        if self
+            .store
+            .remove(Tree::Clients, &keys::client(client_id))?
+            .is_some()
+        {
+            self.count = self.count.saturating_sub(1);
+        }
+        self.durable()
+    }
+
+    pub fn authenticate(&mut self, msg: AuthenticateClient) -> Result<ClientView, RegistryError> {
+        let record = ClientId::parse(&msg.client_id)
+            .map(|id| self.live(id.as_str(), msg.now))
+            .transpose()?
+            .flatten();
+        let Some(mut record) = record else {
+            if let Some(s) = &msg.secret {
+                self.decoy.verify(s);
+            }
+            return Err(RegistryError::InvalidClient);
+        };
+        let ok = match (&record.secret_hash, &msg.secret) {
+            (None, None) => msg.method == AuthMethod::None,
+            (Some(hash), Some(secret)) => {
+                // Verify first so a wrong method costs the same time.
+                hash.verify(secret) & (msg.method == record.metadata.auth_method)
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(RegistryError::InvalidClient);
+        }
+        self.touch(&mut record, msg.now)?;
+        Ok(record.view(self.expiry))
+    }
+
+    pub fn record_use(&mut self, msg: RecordClientUse) -> Result<(), RegistryError> {
+        let mut record = self
+            .live(msg.client_id.as_str(), msg.now)?
+            .ok_or(RegistryError::InvalidClient)?;
+        self.touch(&mut record, msg.now)
+    }
+
+    fn touch(&mut self, record: &mut ClientRecord, now: UnixTime) -> Result<(), RegistryError> {
+        let stale = record
+            .last_used_at
+            .is_none_or(|t| now - t >= USE_WRITE_INTERVAL);
+        if stale {
+            record.last_used_at = Some(now);
+            self.save(record)?;
+        }
+        Ok(())
+    }
+
+    pub fn count(&mut self, _: CountClients) -> Result<usize, RegistryError> {
+        Ok(self.count)
+    }
+
+    /// Scans every client in pages and removes up to `limit` expired ones,
+    /// one atomic batch per page. Records that cannot be decoded are reported
+    /// and left in place.
+    pub fn purge_expired(&mut self, msg: PurgeExpired) -> Result<PurgeReport, RegistryError> {
+        const PAGE: usize = 512;
+        let mut report = PurgeReport::default();
+        let mut after: Option<Vec<u8>> = None;
+        while report.removed.len() < msg.limit {
+            let page = self
+                .store
+                .scan_prefix(Tree::Clients, b"", after.as_deref(), PAGE)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            report.scanned += page.len();
+            let mut batch = Batch::new();
+            let mut removed = Vec::new();
+            for (key, bytes) in &page {
+                match codec::decode::<ClientRecord>(Tree::Clients, bytes) {
+                    Ok(r)
+                        if r.is_expired(msg.now, self.expiry)
+                            && removed.len() + report.removed.len() < msg.limit =>
+                    {
+                        batch.remove(Tree::Clients, key.clone());
+                        removed.push(r.client_id);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, key = %String::from_utf8_lossy(key), "unreadable client record left in place")
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                self.store.apply(batch)?;
+                self.count = self.count.saturating_sub(removed.len());
+                report.removed.extend(removed);
+            }
+            if page.len() < PAGE {
+                break;
+            }
+        }
+        if !report.removed.is_empty() {
+            self.durable()?;
+        }
+        Ok(report)
+    }
+
+    pub fn ping(&mut self, _: PingStore) -> Result<(), RegistryError> {
+        self.store.get(Tree::Meta, keys::SCHEMA_KEY)?;
+        Ok(())
+    }
+}

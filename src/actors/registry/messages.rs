@@ -1,0 +1,106 @@
+//! Messages the Registry answers. Each carries `now`, so expiry is decided
+//! by the caller's clock.
+
+use actix::Message;
+
+use super::record::ClientView;
+use super::RegistryError;
+use crate::clock::UnixTime;
+use crate::domain::{AuthMethod, ClientId, ClientMetadata, SecretToken};
+
+/// Registers a new client (RFC 7591).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Registered, RegistryError>")]
+pub struct RegisterClient {
+    pub metadata: ClientMetadata,
+    pub now: UnixTime,
+}
+
+/// A new registration, with the credentials shown to the client once.
+#[derive(Debug)]
+pub struct Registered {
+    pub client: ClientView,
+    pub client_secret: Option<SecretToken>,
+    pub registration_token: SecretToken,
+}
+
+/// Reads a client's configuration with its registration access token (RFC 7592 §2.1).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ClientView, RegistryError>")]
+pub struct ReadClient {
+    pub client_id: ClientId,
+    pub registration_token: SecretToken,
+    pub now: UnixTime,
+}
+
+/// Replaces a client's metadata, keeping its id (RFC 7592 §2.2).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Updated, RegistryError>")]
+pub struct UpdateClient {
+    pub client_id: ClientId,
+    pub registration_token: SecretToken,
+    /// `client_secret` sent in the body, which must match when present.
+    pub presented_secret: Option<SecretToken>,
+    pub metadata: ClientMetadata,
+    pub now: UnixTime,
+}
+
+#[derive(Debug)]
+pub struct Updated {
+    pub client: ClientView,
+    /// A secret issued because the client moved from `none` to a method
+    /// that needs one.
+    pub new_secret: Option<SecretToken>,
+}
+
+/// Deletes a client (RFC 7592 §2.3).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), RegistryError>")]
+pub struct DeleteClient {
+    pub client_id: ClientId,
+    pub registration_token: SecretToken,
+    pub now: UnixTime,
+}
+
+/// Checks a client's credentials at the token endpoint; success counts as a use.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ClientView, RegistryError>")]
+pub struct AuthenticateClient {
+    pub client_id: String,
+    /// How the client presented its credentials.
+    pub method: AuthMethod,
+    pub secret: Option<SecretToken>,
+    pub now: UnixTime,
+}
+
+/// Records a successful use (a completed login), extending the client's life.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), RegistryError>")]
+pub struct RecordClientUse {
+    pub client_id: ClientId,
+    pub now: UnixTime,
+}
+
+/// Number of stored clients.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, RegistryError>")]
+pub struct CountClients;
+
+/// Removes up to `limit` expired clients; answers how many were removed.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<PurgeReport, RegistryError>")]
+pub struct PurgeExpired {
+    pub now: UnixTime,
+    pub limit: usize,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub removed: Vec<String>,
+    pub scanned: usize,
+}
+
+/// Answers when the store does; used by readiness checks.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), RegistryError>")]
+pub struct PingStore;

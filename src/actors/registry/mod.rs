@@ -1,0 +1,76 @@
+//! The Registry owns proxy clients: RFC 7591 registration, RFC 7592 read,
+//! update and delete, credential checks, the client cap and expiry.
+//!
+//! The logic lives in [`RegistryCore`], a plain struct over a [`Store`];
+//! [`Registry`] is the actor that runs it on its own thread (`SyncArbiter`),
+//! so blocking disk I/O never stalls an HTTP worker, and so every write to
+//! the `clients` tree is made by one writer, in order.
+
+mod core;
+pub mod messages;
+mod record;
+
+use actix::{Actor, Handler, SyncContext};
+
+pub use self::core::RegistryCore;
+pub use messages::*;
+pub use record::{ClientRecord, ClientView, ExpiryPolicy};
+
+use crate::domain::MetadataError;
+use crate::storage::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Unknown, expired, or wrong registration access token: RFC 7592 says
+    /// all of these look the same to the caller.
+    #[error("the registration access token is invalid or the client does not exist")]
+    InvalidToken,
+    /// Unknown or expired client, or wrong secret or method.
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("{0}")]
+    Metadata(#[from] MetadataError),
+    #[error("the server already holds its maximum of {0} clients; try again later")]
+    Full(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Registry {
+    core: RegistryCore,
+}
+
+impl Registry {
+    pub fn new(core: RegistryCore) -> Self {
+        Self { core }
+    }
+}
+
+impl Actor for Registry {
+    type Context = SyncContext<Self>;
+}
+
+macro_rules! delegate {
+    ($msg:ty, $method:ident) => {
+        impl Handler<$msg> for Registry {
+            type Result = <$msg as actix::Message>::Result;
+
+            fn handle(&mut self, msg: $msg, _: &mut Self::Context) -> Self::Result {
+                self.core.$method(msg)
+            }
+        }
+    };
+}
+
+delegate!(RegisterClient, register);
+delegate!(ReadClient, read);
+delegate!(UpdateClient, update);
+delegate!(DeleteClient, delete);
+delegate!(AuthenticateClient, authenticate);
+delegate!(RecordClientUse, record_use);
+delegate!(CountClients, count);
+delegate!(PurgeExpired, purge_expired);
+delegate!(PingStore, ping);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+//! The Registry's rules, driven through `RegistryCore` with a memory store
+//! and explicit times.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::domain::{AuthMethod, ClientId, ClientMetadata, GrantType, SecretToken};
+use crate::storage::{MemoryStore, SharedStore, Tree};
+
+const T0: i64 = 1_700_000_000;
+const POLICY: ExpiryPolicy = ExpiryPolicy {
+    unused_seconds: 3600,
+    idle_seconds: 24 * 3600,
+};
+
+fn metadata(method: AuthMethod) -> ClientMetadata {
+    ClientMetadata {
+        client_name: Some("Test".into()),
+        redirect_uris: vec!["https://app.example/cb".into()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scope: None,
+        contacts: vec![],
+        logo_uri: None,
+        client_uri: None,
+        policy_uri: None,
+        tos_uri: None,
+        auth_method: method,
+        software_id: None,
+        software_version: None,
+    }
+}
+
+fn core(max: usize) -> (RegistryCore, SharedStore) {
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    (
+        RegistryCore::open(store.clone(), POLICY, max, true).unwrap(),
+        store,
+    )
+}
+
+fn register(core: &mut RegistryCore, method: AuthMethod, now: i64) -> Registered {
+    core.register(RegisterClient {
+        metadata: metadata(method),
+        now,
+    })
+    .unwrap()
+}
+
+fn auth(
+    core: &mut RegistryCore,
+    r: &Registered,
+    secret: Option<SecretToken>,
+    method: AuthMethod,
+    now: i64,
+) -> bool {
+    core.authenticate(AuthenticateClient {
+        client_id: r.client.client_id.clone(),
+        method,
+        secret,
+        now,
+    })
+    .is_ok()
+}
+
+#[test]
+fn only_hashes_of_secrets_are_stored() {
+    let (mut core, store) = core(10);
+    let r = register(&mut core, AuthMethod::ClientSecretPost, T0);
+    let raw = store
+        .get(Tree::Clients, r.client.client_id.as_bytes())
+        .unwrap()
+        .unwrap();
+    let secret = r
+        .client_secret
+        .as_ref()
+        .unwrap()
+        .expose()
+        .as_bytes()
+        .to_vec();
+    let token = r.registration_token.expose().as_bytes().to_vec();
+    assert!(!raw.windows(secret.len()).any(|w| w == secret));
+    assert!(!raw.windows(token.len()).any(|w| w == token));
+    assert!(ClientId::parse(&r.client.client_id).is_some());
+}
+
+#[test]
+fn the_secret_authenticates_with_the_registered_method_only() {
+    let (mut core, _) = core(10);
+    let r = register(&mut core, AuthMethod::ClientSecretBasic, T0);
+    let secret = r.client_secret.clone();
+    assert!(auth(
+        &mut core,
+        &r,
+        secret.clone(),
+        AuthMethod::ClientSecretBasic,
+        T0
+    ));
+    assert!(!auth(
+        &mut core,
+        &r,
+        secret,
+        AuthMethod::ClientSecretPost,
+        T0
+    ));
+    assert!(!auth(
+        &mut core,
+        &r,
+        Some(SecretToken::presented("mcp_cs_wrong")),
+        AuthMethod::ClientSecretBasic,
+        T0
+    ));
+    assert!(!auth(&mut core, &r, None, AuthMethod::None, T0));
+}
+
+#[test]
+fn public_clients_get_no_secret_and_authenticate_without_one() {
+    let (mut core, _) = core(10);
+    let r = register(&mut core, AuthMethod::None, T0);
+    assert!(r.client_secret.is_none());
+    assert!(auth(&mut core, &r, None, AuthMethod::None, T0));
+    assert!(!auth(
+        &mut core,
+        &r,
+        Some(SecretToken::presented("anything")),
+        AuthMethod::ClientSecretPost,
+        T0
+    ));
+}
+
+#[test]
+fn a_client_never_used_expires_after_the_short_unused_window() {
+    let (mut core, _) = core(10);
+    let r = register(&mut core, AuthMethod::None, T0);
+    let token = r.registration_token.clone();
+    let id = ClientId::parse(&r.client.client_id).unwrap();
+    let read = |core: &mut RegistryCore, now| {
+        core.read(ReadClient {
+            client_id: id.clone(),
+            registration_token: token.clone(),
+            now,
+        })
+        .is_ok()
+    };
+    assert!(read(&mut core, T0 + 3599));
+    assert!(!read(&mut core, T0 + 3600));
+}
+
+#[test]
+fn a_used_client_lives_for_the_idle_window_after_its_last_use() {
+    let (mut core, _) = core(10);
+    let r = register(&mut core, AuthMethod::None, T0);
+    assert!(auth(&mut core, &r, None, AuthMethod::None, T0 + 3000));
+    // Well past the unused window, inside the idle window from the last use.
+    assert!(auth(
+        &mut core,
+        &r,
+        None,
+        AuthMethod::None,
+        T0 + 3000 + 23 * 3600
+    ));
+    let last = T0 + 3000 + 23 * 3600;
+    assert!(!auth(
+        &mut core,
+        &r,
+        None,
+        AuthMethod::None,
+        last + 24 * 3600
+    ));
+}
+
+#[test]
+fn the_cap_refuses_new_clients_until_expired_ones_are_purged() {
+    let (mut core, _) = core(2);
+    register(&mut core, AuthMethod::None, T0);
+    register(&mut core, AuthMethod::None, T0);
+    let full = core.register(RegisterClient {
+        metadata: metadata(AuthMethod::None),
+        now: T0 + 10,
+    });
+    assert!(matches!(full, Err(RegistryError::Full(2))));
+    // After the unused window the stale registrations make room.
+    assert!(core
+        .register(RegisterClient {
+            metadata: metadata(AuthMethod::None),
+            now: T0 + 3600
+        })
+        .is_ok());
+    assert_eq!(core.count(CountClients).unwrap(), 1);
+}
+
+#[test]
+fn purge_removes_only_expired_clients_and_respects_its_limit() {
+    let (mut core, store) = core(100);
+    for _ in 0..5 {
+        register(&mut core, AuthMethod::None, T0);
+    }
+    let keep = register(&mut core, AuthMethod::None, T0 + 3000);
+    let report = core
+        .purge_expired(PurgeExpired {
+            now: T0 + 3600,
+            limit: 3,
+        })
+        .unwrap();
+    assert_eq!(report.removed.len(), 3);
+    let report = core
+        .purge_expired(PurgeExpired {
+            now: T0 + 3600,
+            limit: 100,
+        })
+        .unwrap();
+    assert_eq!(report.removed.len(), 2);
+    assert!(!report.removed.contains(&keep.client.client_id));
+    assert_eq!(store.len(Tree::Clients).unwrap(), 1);
+    assert_eq!(core.count(CountClients).unwrap(), 1);
+}
+
+#[test]
+fn update_moves_between_public_and_confidential() {
+    let (mut core, _) = core(10);
+    let r = register(&mut core, AuthMethod::None, T0);
+    let id = ClientId::parse(&r.client.client_id).unwrap();
+    let updated = core
+        .update(UpdateClient {
+            client_id: id.clone(),
+            registration_token: r.registration_token.clone(),
+            presented_secret: None,
+            metadata: metadata(AuthMethod::ClientSecretPost),
+            now: T0 + 5,
+        })
+        .unwrap();
+    let secret = updated
+        .new_secret
+        .clone()
+        .expect("a secret is issued on the move to client_secret_post");
+    assert!(auth(
+        &mut core,
+        &r,
+        Some(secret.clone()),
+        AuthMethod::ClientSecretPost,
+        T0 + 6
+    ));
+    let wrong = core.update(UpdateClient {
+        client_id: id,
+        registration_token: r.registration_token.clone(),
+        presented_secret: Some(SecretToken::presented("not-it")),
+        metadata: metadata(AuthMethod::None),
+        now: T0 + 7,
+    });
+    assert!(matches!(wrong, Err(RegistryError::Metadata(_))));
+    assert!(auth(
+        &mut core,
+        &r,
+        Some(secret),
+        AuthMethod::ClientSecretPost,
+        T0 + 8
+    ));
+}
+
+#[test]
+fn delete_needs_the_clients_own_token() {
+    let (mut core, _) = core(10);
+    let a = register(&mut core, AuthMethod::None, T0);
+    let b = register(&mut core, AuthMethod::None, T0);
+    let id = ClientId::parse(&a.client.client_id).unwrap();
+    let wrong = core.delete(DeleteClient {
+        client_id: id.clone(),
+        registration_token: b.registration_token.clone(),
+        now: T0,
+    });
+    assert!(matches!(wrong, Err(RegistryError::InvalidToken)));
+    core.delete(DeleteClient {
+        client_id: id,
+        registration_token: a.registration_token.clone(),
+        now: T0,
+    })
+    .unwrap();
+    assert!(!auth(&mut core, &a, None, AuthMethod::None, T0));
+    assert_eq!(core.count(CountClients).unwrap(), 1);
+}

@@ -1,0 +1,50 @@
+//! Environment variables that override `config.toml`.
+
+/// The source document's variable names (and DESIGN.md's fixed names), with
+/// the `section.key` each one sets.
+pub const NAMED: &[(&str, &str)] = &[
+    ("MCP_HOST", "server.host"),
+    ("MCP_PORT", "server.port"),
+    ("BASE_URL", "server.base_url"),
+    ("ENABLE_HTTPS", "server.enable_https"),
+    ("SSL_CERT_FILE", "server.ssl_cert_file"),
+    ("SSL_KEY_FILE", "server.ssl_key_file"),
+    ("MCP_AUTH_ENABLED", "auth.enabled"),
+    ("MCP_AUTH_REALM", "auth.realm"),
+    ("UPSTREAM_PROVIDER", "upstream.provider"),
+    ("GOOGLE_OAUTH_CREDENTIALS_FILE", "google.credentials_file"),
+    ("GOOGLE_CLIENT_ID", "google.client_id"),
+    ("GOOGLE_CLIENT_SECRET", "google.client_secret"),
+    ("GOOGLE_REDIRECT_URI", "google.redirect_uri"),
+    ("GOOGLE_OAUTH_SCOPES", "oauth.scopes"),
+    ("PROXY_CLIENT_EXPIRY_HOURS", "clients.expiry_hours"),
+    (
+        "PROXY_CLEANUP_INTERVAL_MINUTES",
+        "clients.cleanup_interval_minutes",
+    ),
+    ("MAX_PROXY_CLIENTS", "clients.max_clients"),
+    ("CREDENTIAL_STORAGE_MODE", "storage.mode"),
+    ("CREDENTIALS_DIR", "storage.credentials_dir"),
+    ("AUTH_ENCRYPTION_KEY_FILE", "storage.encryption_key_file"),
+    ("SESSION_TIMEOUT_MINUTES", "session.timeout_minutes"),
+    ("MAX_SESSION_LIFETIME_HOURS", "session.max_lifetime_hours"),
+    ("GATEWAY_PATH", "gateway.path"),
+    ("LOG_LEVEL", "telemetry.log_level"),
+];
+
+/// Prefix of the generic form `DRAWBRIDGE_<SECTION>__<KEY>`.
+pub const GENERIC_PREFIX: &str = "DRAWBRIDGE_";
+
+/// `DRAWBRIDGE_*` names that are not configuration keys.
+pub const RESERVED: &[&str] = &["DRAWBRIDGE_CONFIG", "DRAWBRIDGE_ADMIN_TOKEN"];
+
+/// The `(section, key)` a generic variable names, lower-cased, or `None` when
+/// the name does not have the `SECTION__KEY` shape.
+pub fn generic_target(name: &str) -> Option<(String, String)> {
+    let rest = name.strip_prefix(GENERIC_PREFIX)?;
+    let (section, key) = rest.split_once("__")?;
+    if section.is_empty() || key.is_empty() {
+        return None;
+    }
+    Some((section.to_ascii_lowercase(), key.to_ascii_lowercase()))
+}

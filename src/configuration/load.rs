@@ -1,0 +1,197 @@
+//! Reading the file and the environment into [`Settings`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use toml::{Table, Value};
+
+use super::env::{generic_target, GENERIC_PREFIX, NAMED, RESERVED};
+use super::{Config, ConfigError, Settings};
+
+/// Where the configuration came from, for `check-config`.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    /// Variables that set a key, with the key they set.
+    pub variables: Vec<(String, String)>,
+}
+
+/// Loads the configuration the way the binary does: `.env` (when present)
+/// into the process environment, then `path` (or `DRAWBRIDGE_CONFIG`, or
+/// `./config.toml` when it exists), then the environment.
+pub fn load(path: Option<&Path>) -> Result<(Config, Sources), ConfigError> {
+    let _ = dotenvy::dotenv();
+    let explicit = path
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("DRAWBRIDGE_CONFIG").map(PathBuf::from));
+    let file = match explicit {
+        Some(p) => Some(p),
+        None => Some(PathBuf::from("config.toml")).filter(|p| p.exists()),
+    };
+    let text = match &file {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+            ConfigError::new("--config", format!("cannot read {}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    let vars: BTreeMap<String, String> = std::env::vars().collect();
+    let (config, mut sources) = load_from(text.as_deref(), &vars)?;
+    sources.file = file;
+    Ok((config, sources))
+}
+
+/// Builds the configuration from a file's text and a set of variables;
+/// the pure core of [`load`], used directly by tests.
+pub fn load_from(
+    file_text: Option<&str>,
+    vars: &BTreeMap<String, String>,
+) -> Result<(Config, Sources), ConfigError> {
+    let defaults = defaults_table();
+    let mut merged = defaults.clone();
+    if let Some(text) = file_text {
+        let file: Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigError::new("config.toml", e.to_string().trim().replace('\n', " "))
+        })?;
+        overlay_file(&mut merged, &defaults, file)?;
+    }
+    let mut sources = Sources::default();
+    for (name, value) in vars {
+        let Some((section, key)) = env_target(name)? else {
+            continue;
+        };
+        let label = format!("{section}.{key} ({name})");
+        let expected = defaults
+            .get(&section)
+            .and_then(Value::as_table)
+            .and_then(|t| t.get(&key))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    name.clone(),
+                    format!("no configuration key `{section}.{key}`"),
+                )
+            })?;
+        let value = coerce(value, expected).map_err(|problem| ConfigError::new(label, problem))?;
+        section_mut(&mut merged, &section).insert(key.clone(), value);
+        sources
+            .variables
+            .push((name.clone(), format!("{section}.{key}")));
+    }
+    let settings: Settings = Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            ConfigError::new("config.toml", e.to_string().trim().replace('\n', " "))
+        })?;
+    Ok((Config::validate(settings)?, sources))
+}
+
+fn defaults_table() -> Table {
+    match Value::try_from(Settings::default()) {
+        Ok(Value::Table(t)) => t,
+        _ => unreachable!("Settings always serialises to a table"),
+    }
+}
+
+fn section_mut<'a>(table: &'a mut Table, section: &str) -> &'a mut Table {
+    let entry = table
+        .entry(section.to_owned())
+        .or_insert_with(|| Value::Table(Table::new()));
+    match entry {
+        Value::Table(t) => t,
+        _ => unreachable!("sections are tables by construction"),
+    }
+}
+
+/// The key a variable sets, if it is a configuration variable at all.
+fn env_target(name: &str) -> Result<Option<(String, String)>, ConfigError> {
+    if let Some((_, target)) = NAMED.iter().find(|(n, _)| *n == name) {
+        let (s, k) = target.split_once('.').unwrap_or((target, ""));
+        return Ok(Some((s.to_owned(), k.to_owned())));
+    }
+    if !name.starts_with(GENERIC_PREFIX) || RESERVED.contains(&name) {
+        return Ok(None);
+    }
+    match generic_target(name) {
+        Some(t) => Ok(Some(t)),
+        None => Err(ConfigError::new(
+            name,
+            "expected the form DRAWBRIDGE_<SECTION>__<KEY>",
+        )),
+    }
+}
+
+/// Checks every key of the file against the defaults (unknown keys and
+/// wrong types are errors), then copies it over them.
+fn overlay_file(merged: &mut Table, defaults: &Table, file: Table) -> Result<(), ConfigError> {
+    for (section, value) in file {
+        let Some(Value::Table(known)) = defaults.get(&section) else {
+            return Err(ConfigError::new(section, "unknown section"));
+        };
+        let Value::Table(keys) = value else {
+            return Err(ConfigError::new(section, "expected a table ([section])"));
+        };
+        for (key, value) in keys {
+            let label = format!("{section}.{key}");
+            let expected = known
+                .get(&key)
+                .ok_or_else(|| ConfigError::new(&label, "unknown key"))?;
+            if !same_type(expected, &value) {
+                return Err(ConfigError::new(
+                    &label,
+                    format!(
+                        "expected {}, found {}",
+                        type_name(expected),
+                        type_name(&value)
+                    ),
+                ));
+            }
+            section_mut(merged, &section).insert(key, value);
+        }
+    }
+    Ok(())
+}
+
+fn same_type(expected: &Value, got: &Value) -> bool {
+    match (expected, got) {
+        (Value::Array(_), Value::Array(items)) => items.iter().all(Value::is_str),
+        _ => std::mem::discriminant(expected) == std::mem::discriminant(got),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "true or false",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "a list of strings",
+        Value::Table(_) => "a table",
+    }
+}
+
+/// Turns a variable's text into a value of the key's type.
+fn coerce(raw: &str, expected: &Value) -> Result<Value, String> {
+    let raw = raw.trim();
+    match expected {
+        Value::String(_) => Ok(Value::String(raw.to_owned())),
+        Value::Integer(_) => raw
+            .parse::<i64>()
+            .map(Value::Integer)
+            .map_err(|_| format!("expected an integer, got `{raw}`")),
+        Value::Boolean(_) => match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Ok(Value::Boolean(false)),
+            _ => Err(format!("expected true or false, got `{raw}`")),
+        },
+        Value::Array(_) => Ok(Value::Array(
+            raw.split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )),
+        other => Err(format!(
+            "cannot be set from the environment ({})",
+            type_name(other)
+        )),
+    }
+}

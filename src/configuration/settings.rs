@@ -1,0 +1,215 @@
+//! The raw settings as read from `config.toml` and the environment. Every
+//! field has a default, so an empty file (or none) is a working demo.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub auth: AuthSettings,
+    pub upstream: UpstreamSettings,
+    pub google: GoogleSettings,
+    pub oauth: OAuthSettings,
+    pub clients: ClientSettings,
+    pub storage: StorageSettings,
+    pub session: SessionSettings,
+    pub gateway: GatewaySettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: i64,
+    pub base_url: String,
+    pub workers: i64,
+    pub max_body_bytes: i64,
+    pub shutdown_timeout_seconds: i64,
+    pub enable_https: bool,
+    pub ssl_cert_file: String,
+    pub ssl_key_file: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8002,
+            base_url: String::new(),
+            workers: 0,
+            max_body_bytes: 64 * 1024,
+            shutdown_timeout_seconds: 30,
+            enable_https: false,
+            ssl_cert_file: String::new(),
+            ssl_key_file: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub enabled: bool,
+    pub realm: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            realm: "drawbridge".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamSettings {
+    pub provider: String,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            provider: "dev".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GoogleSettings {
+    pub credentials_file: String,
+    pub client_id: String,
+    pub client_secret: Masked,
+    pub redirect_uri: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthSettings {
+    pub scopes: String,
+    pub allowed_redirect_uris: Vec<String>,
+    pub service_documentation: String,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            scopes: "openid email profile".into(),
+            allowed_redirect_uris: vec![],
+            service_documentation: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientSettings {
+    pub expiry_hours: i64,
+    pub unused_expiry_minutes: i64,
+    pub cleanup_interval_minutes: i64,
+    pub max_clients: i64,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            expiry_hours: 24,
+            unused_expiry_minutes: 60,
+            cleanup_interval_minutes: 60,
+            max_clients: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    pub mode: String,
+    pub credentials_dir: String,
+    pub encryption_key_file: String,
+    pub durability: String,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            mode: "FILE_ENCRYPTED".into(),
+            credentials_dir: "./credentials".into(),
+            encryption_key_file: ".auth_encryption_key".into(),
+            durability: "immediate".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    pub timeout_minutes: i64,
+    pub max_lifetime_hours: i64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            timeout_minutes: 60,
+            max_lifetime_hours: 24,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    pub path: String,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            path: "/mcp".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    pub log_level: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// A configured secret: serialised as itself (so it can be loaded), shown
+/// as `***` by `Debug` and by [`Settings::masked`].
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Masked(pub String);
+
+impl fmt::Debug for Masked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+impl Settings {
+    /// A copy safe to print: every secret replaced by `***`.
+    pub fn masked(&self) -> Settings {
+        let mut copy = self.clone();
+        if !copy.google.client_secret.0.is_empty() {
+            copy.google.client_secret = Masked("***".into());
+        }
+        copy
+    }
+}

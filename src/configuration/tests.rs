@@ -1,0 +1,191 @@
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    load_from(file, &vars(env)).map(|(c, _)| c)
+}
+
+#[test]
+fn embedded_defaults_make_a_working_configuration() {
+    let c = load(None, &[]).unwrap();
+    assert_eq!(c.settings.server.port, 8002);
+    assert_eq!(c.max_clients, 100);
+    assert_eq!(c.client_expiry.as_secs(), 24 * 3600);
+    assert_eq!(c.unused_client_expiry.as_secs(), 3600);
+    assert_eq!(c.storage_mode, StorageMode::FileEncrypted);
+    assert_eq!(c.issuer(), "http://127.0.0.1:8002");
+}
+
+#[test]
+fn the_source_documents_variables_override_the_file() {
+    let file = "[server]\nport = 9000\n[clients]\nmax_clients = 5\n";
+    let c = load(
+        Some(file),
+        &[
+            ("MCP_PORT", "9100"),
+            ("BASE_URL", "https://mcp.example.com"),
+            ("MAX_PROXY_CLIENTS", "7"),
+            ("CREDENTIAL_STORAGE_MODE", "MEMORY_ONLY"),
+            ("PROXY_CLIENT_EXPIRY_HOURS", "2"),
+            ("MCP_AUTH_ENABLED", "false"),
+            ("DRAWBRIDGE_CLIENTS__UNUSED_EXPIRY_MINUTES", "5"),
+            (
+                "DRAWBRIDGE_OAUTH__ALLOWED_REDIRECT_URIS",
+                "https://claude.ai/*,http://127.0.0.1:*",
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.settings.server.port, 9100);
+    assert_eq!(c.issuer(), "https://mcp.example.com");
+    assert_eq!(c.max_clients, 7);
+    assert_eq!(c.storage_mode, StorageMode::MemoryOnly);
+    assert_eq!(c.client_expiry.as_secs(), 7200);
+    assert!(!c.settings.auth.enabled);
+    assert_eq!(c.unused_client_expiry.as_secs(), 300);
+    assert_eq!(c.registration.allowed_redirect_uris.len(), 2);
+}
+
+#[test]
+fn problems_name_the_key_and_what_is_wrong() {
+    type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        (Some("[server]\nprot = 1\n"), &[], "server.prot"),
+        (Some("[nonsense]\n"), &[], "nonsense"),
+        (Some("[server]\nport = \"x\"\n"), &[], "server.port"),
+        (Some("[server\n"), &[], "config.toml"),
+        (None, &[("MCP_PORT", "70000")], "server.port"),
+        (None, &[("MCP_PORT", "eighty")], "server.port (MCP_PORT)"),
+        (None, &[("BASE_URL", "not a url")], "server.base_url"),
+        (
+            None,
+            &[("CREDENTIAL_STORAGE_MODE", "CLOUD")],
+            "storage.mode",
+        ),
+        (
+            None,
+            &[(
+                "GOOGLE_OAUTH_CREDENTIALS_FILE",
+                "/nonexistent/credentials.json",
+            )],
+            "google.credentials_file",
+        ),
+        (
+            None,
+            &[("UPSTREAM_PROVIDER", "google")],
+            "upstream.provider",
+        ),
+        (
+            None,
+            &[("DRAWBRIDGE_SERVER__NOPE", "1")],
+            "DRAWBRIDGE_SERVER__NOPE",
+        ),
+        (None, &[("DRAWBRIDGE_JUNK", "1")], "DRAWBRIDGE_JUNK"),
+        (
+            None,
+            &[("MCP_AUTH_ENABLED", "maybe")],
+            "auth.enabled (MCP_AUTH_ENABLED)",
+        ),
+        (None, &[("DRAWBRIDGE_GATEWAY__PATH", "mcp")], "gateway.path"),
+    ];
+    for (file, env, key) in cases {
+        let err = load(*file, env).expect_err(key);
+        assert_eq!(&err.key, key, "{err}");
+        assert!(!err.problem.is_empty());
+    }
+}
+
+#[test]
+fn reserved_drawbridge_variables_are_not_keys() {
+    assert!(load(
+        None,
+        &[
+            ("DRAWBRIDGE_CONFIG", "x.toml"),
+            ("DRAWBRIDGE_ADMIN_TOKEN", "t")
+        ]
+    )
+    .is_ok());
+}
+
+#[test]
+fn a_google_credentials_file_configures_google() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("credentials.json");
+    std::fs::write(&path, r#"{"web":{"client_id":"abc.apps.googleusercontent.com","client_secret":"shh","token_uri":"http://127.0.0.1:9/token"}}"#).unwrap();
+    let c = load(
+        None,
+        &[
+            ("GOOGLE_OAUTH_CREDENTIALS_FILE", path.to_str().unwrap()),
+            ("UPSTREAM_PROVIDER", "google"),
+        ],
+    )
+    .unwrap();
+    let g = c.google.unwrap();
+    assert_eq!(g.client_id, "abc.apps.googleusercontent.com");
+    assert_eq!(g.token_uri.as_deref(), Some("http://127.0.0.1:9/token"));
+    // Google presets expand scope aliases.
+    let c = load(
+        None,
+        &[
+            ("GOOGLE_CLIENT_ID", "x"),
+            ("GOOGLE_CLIENT_SECRET", "y"),
+            ("UPSTREAM_PROVIDER", "google"),
+            ("GOOGLE_OAUTH_SCOPES", "openid drive.file"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        c.registration.supported_scopes.to_string(),
+        "openid https://www.googleapis.com/auth/drive.file"
+    );
+}
+
+#[test]
+fn masking_hides_secrets() {
+    let c = load(
+        None,
+        &[
+            ("GOOGLE_CLIENT_ID", "x"),
+            ("GOOGLE_CLIENT_SECRET", "very-secret"),
+        ],
+    )
+    .unwrap();
+    let text = toml::to_string(&c.settings.masked()).unwrap();
+    assert!(!text.contains("very-secret"));
+    assert!(text.contains("***"));
+    assert!(!format!("{:?}", c).contains("very-secret"));
+}
+
+/// `config.toml` at the repository root documents every key with its
+/// default and loads to exactly the embedded defaults.
+#[test]
+fn the_shipped_config_toml_documents_every_key_with_its_default() {
+    let text = include_str!("../../config.toml");
+    let shipped = load(Some(text), &[]).unwrap();
+    assert_eq!(shipped.settings, Settings::default());
+    let defaults = toml::Value::try_from(Settings::default()).unwrap();
+    for (section, keys) in defaults.as_table().unwrap() {
+        assert!(
+            text.contains(&format!("[{section}]")),
+            "section [{section}] missing from config.toml"
+        );
+        for key in keys.as_table().unwrap().keys() {
+            let documented = text.lines().any(|l| {
+                let l = l.trim_start_matches('#').trim_start();
+                l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+            });
+            assert!(documented, "{section}.{key} missing from config.toml");
+        }
+    }
+    for (var, _) in env::NAMED {
+        assert!(text.contains(var), "${var} is not mentioned in config.toml");
+    }
+}

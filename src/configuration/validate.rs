@@ -1,0 +1,299 @@
+//! Validation: [`Settings`] become a [`Config`] whose values are known good.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use super::{ConfigError, GoogleCredentials, Settings};
+use crate::domain::{Glob, RegistrationPolicy, ScopeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageMode {
+    FileEncrypted,
+    FilePlaintext,
+    MemoryOnly,
+    MemoryWithBackup,
+}
+
+impl StorageMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageMode::FileEncrypted => "FILE_ENCRYPTED",
+            StorageMode::FilePlaintext => "FILE_PLAINTEXT",
+            StorageMode::MemoryOnly => "MEMORY_ONLY",
+            StorageMode::MemoryWithBackup => "MEMORY_WITH_BACKUP",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::FileEncrypted,
+            Self::FilePlaintext,
+            Self::MemoryOnly,
+            Self::MemoryWithBackup,
+        ]
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(raw))
+    }
+
+    /// Whether records are kept in the on-disk database.
+    pub fn on_disk(self) -> bool {
+        matches!(
+            self,
+            StorageMode::FileEncrypted | StorageMode::FilePlaintext
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProvider {
+    Google,
+    Oidc,
+    Dev,
+}
+
+/// The validated configuration the service runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub base_url: Url,
+    pub provider: UpstreamProvider,
+    pub google: Option<GoogleCredentials>,
+    pub storage_mode: StorageMode,
+    pub credentials_dir: PathBuf,
+    pub flush_every_write: bool,
+    pub registration: RegistrationPolicy,
+    pub client_expiry: Duration,
+    pub unused_client_expiry: Duration,
+    pub cleanup_interval: Duration,
+    pub max_clients: usize,
+    pub max_body_bytes: usize,
+}
+
+fn err(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::new(key, problem)
+}
+
+/// An integer setting within `lo..=hi`.
+fn ranged(key: &str, value: i64, lo: i64, hi: i64) -> Result<u64, ConfigError> {
+    if (lo..=hi).contains(&value) {
+        Ok(value as u64)
+    } else {
+        Err(err(
+            key,
+            format!("must be between {lo} and {hi}, got {value}"),
+        ))
+    }
+}
+
+impl Config {
+    pub fn validate(settings: Settings) -> Result<Self, ConfigError> {
+        let s = &settings;
+        if s.server.host.trim().is_empty() {
+            return Err(err("server.host", "must not be empty"));
+        }
+        let port = ranged("server.port", s.server.port, 0, 65535)?;
+        ranged("server.workers", s.server.workers, 0, 256)?;
+        ranged(
+            "server.shutdown_timeout_seconds",
+            s.server.shutdown_timeout_seconds,
+            0,
+            3600,
+        )?;
+        let max_body_bytes = ranged(
+            "server.max_body_bytes",
+            s.server.max_body_bytes,
+            1024,
+            16 << 20,
+        )? as usize;
+        if s.server.enable_https {
+            return Err(err(
+                "server.enable_https",
+                "TLS termination is not built into this version; serve plain HTTP on loopback behind a TLS proxy",
+            ));
+        }
+        let base_url = base_url(s, port)?;
+        let provider = match s.upstream.provider.as_str() {
+            "google" => UpstreamProvider::Google,
+            "oidc" => UpstreamProvider::Oidc,
+            "dev" => UpstreamProvider::Dev,
+            other => {
+                return Err(err(
+                    "upstream.provider",
+                    format!("expected google, oidc or dev, got `{other}`"),
+                ))
+            }
+        };
+        let google = google_credentials(s)?;
+        if provider == UpstreamProvider::Google && google.is_none() {
+            return Err(err(
+                "upstream.provider",
+                "`google` needs google.credentials_file (GOOGLE_OAUTH_CREDENTIALS_FILE) or google.client_id and google.client_secret",
+            ));
+        }
+        if !s.google.redirect_uri.is_empty() {
+            absolute_url("google.redirect_uri", &s.google.redirect_uri)?;
+        }
+        let storage_mode = StorageMode::parse(&s.storage.mode).ok_or_else(|| {
+            err("storage.mode", format!("expected FILE_ENCRYPTED, FILE_PLAINTEXT, MEMORY_ONLY or MEMORY_WITH_BACKUP, got `{}`", s.storage.mode))
+        })?;
+        if s.storage.credentials_dir.trim().is_empty() {
+            return Err(err("storage.credentials_dir", "must not be empty"));
+        }
+        let flush_every_write = match s.storage.durability.as_str() {
+            "immediate" => true,
+            "periodic" => false,
+            other => {
+                return Err(err(
+                    "storage.durability",
+                    format!("expected immediate or periodic, got `{other}`"),
+                ))
+            }
+        };
+        let google_scope_aliases = provider == UpstreamProvider::Google;
+        let supported_scopes = ScopeSet::parse(&s.oauth.scopes, google_scope_aliases)
+            .map_err(|e| err("oauth.scopes", e.to_string()))?;
+        if supported_scopes.is_empty() {
+            return Err(err("oauth.scopes", "must list at least one scope"));
+        }
+        if !s.oauth.service_documentation.is_empty() {
+            absolute_url(
+                "oauth.service_documentation",
+                &s.oauth.service_documentation,
+            )?;
+        }
+        let hours = ranged("clients.expiry_hours", s.clients.expiry_hours, 1, 24 * 365)?;
+        let unused = ranged(
+            "clients.unused_expiry_minutes",
+            s.clients.unused_expiry_minutes,
+            1,
+            60 * 24 * 365,
+        )?;
+        let cleanup = ranged(
+            "clients.cleanup_interval_minutes",
+            s.clients.cleanup_interval_minutes,
+            1,
+            60 * 24 * 7,
+        )?;
+        let max_clients =
+            ranged("clients.max_clients", s.clients.max_clients, 1, 100_000_000)? as usize;
+        ranged(
+            "session.timeout_minutes",
+            s.session.timeout_minutes,
+            1,
+            60 * 24 * 30,
+        )?;
+        ranged(
+            "session.max_lifetime_hours",
+            s.session.max_lifetime_hours,
+            1,
+            24 * 365,
+        )?;
+        let path = &s.gateway.path;
+        if !path.starts_with('/')
+            || path.len() < 2
+            || path.ends_with('/')
+            || path.contains(['?', '#', ' '])
+        {
+            return Err(err(
+                "gateway.path",
+                format!("expected an absolute path such as /mcp, got `{path}`"),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&s.telemetry.log_level)
+            .map_err(|e| err("telemetry.log_level", e.to_string()))?;
+        Ok(Self {
+            base_url,
+            provider,
+            google,
+            storage_mode,
+            credentials_dir: PathBuf::from(&s.storage.credentials_dir),
+            flush_every_write,
+            registration: RegistrationPolicy {
+                allowed_redirect_uris: s
+                    .oauth
+                    .allowed_redirect_uris
+                    .iter()
+                    .map(Glob::new)
+                    .collect(),
+                supported_scopes,
+                google_scope_aliases,
+            },
+            client_expiry: Duration::from_secs(hours * 3600),
+            unused_client_expiry: Duration::from_secs(unused * 60),
+            cleanup_interval: Duration::from_secs(cleanup * 60),
+            max_clients,
+            max_body_bytes,
+            settings,
+        })
+    }
+
+    /// The issuer and prefix of every URL this server advertises, without a
+    /// trailing slash.
+    pub fn public_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url.as_str().trim_end_matches('/'))
+    }
+
+    pub fn issuer(&self) -> String {
+        self.public_url("")
+    }
+}
+
+fn absolute_url(key: &str, raw: &str) -> Result<Url, ConfigError> {
+    let url =
+        Url::parse(raw).map_err(|e| err(key, format!("`{raw}` is not an absolute URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(err(
+            key,
+            format!("`{raw}` must be an http(s) URL with a host"),
+        ));
+    }
+    Ok(url)
+}
+
+fn base_url(s: &Settings, port: u64) -> Result<Url, ConfigError> {
+    if s.server.base_url.is_empty() {
+        let host = if s.server.host.contains(':') {
+            format!("[{}]", s.server.host)
+        } else {
+            s.server.host.clone()
+        };
+        return absolute_url("server.host", &format!("http://{host}:{port}"));
+    }
+    let url = absolute_url("server.base_url", &s.server.base_url)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(err("server.base_url", "must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn google_credentials(s: &Settings) -> Result<Option<GoogleCredentials>, ConfigError> {
+    let g = &s.google;
+    if !g.credentials_file.is_empty() {
+        let mut creds = GoogleCredentials::from_file(std::path::Path::new(&g.credentials_file))
+            .map_err(|e| err("google.credentials_file", e))?;
+        // Individual variables win over the file, as in the source document.
+        if !g.client_id.is_empty() {
+            creds.client_id = g.client_id.clone();
+        }
+        if !g.client_secret.0.is_empty() {
+            creds.client_secret = g.client_secret.0.clone();
+        }
+        return Ok(Some(creds));
+    }
+    match (g.client_id.is_empty(), g.client_secret.0.is_empty()) {
+        (true, true) => Ok(None),
+        (false, _) => Ok(Some(GoogleCredentials {
+            client_id: g.client_id.clone(),
+            client_secret: g.client_secret.0.clone(),
+            auth_uri: None,
+            token_uri: None,
+            redirect_uris: vec![],
+        })),
+        (true, false) => Err(err(
+            "google.client_id",
+            "google.client_secret is set but google.client_id is not",
+        )),
+    }
+}

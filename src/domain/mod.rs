@@ -1,0 +1,18 @@
+//! Domain types: each parses its raw input once, so code that holds one
+//! knows it is valid.
+
+mod client_id;
+mod glob;
+mod metadata;
+mod redirect_uri;
+mod scope;
+pub mod secret;
+
+pub use client_id::ClientId;
+pub use glob::Glob;
+pub use metadata::{
+    AuthMethod, ClientMetadata, GrantType, MetadataError, RegistrationPolicy, RegistrationRequest,
+};
+pub use redirect_uri::{RedirectUri, RedirectUriError};
+pub use scope::{ScopeError, ScopeSet};
+pub use secret::{SecretHash, SecretToken};

@@ -1,0 +1,204 @@
+use std::fmt;
+
+use url::{Host, Url};
+
+use super::Glob;
+
+/// Longest redirect URI accepted.
+const MAX_LEN: usize = 2000;
+/// Schemes that run code or read local data in a browser; never a redirect.
+const FORBIDDEN_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "file",
+    "vbscript",
+    "blob",
+    "about",
+    "filesystem",
+    "view-source",
+    "ws",
+    "wss",
+];
+
+/// A redirect URI a client may register: `https`, `http` on a loopback
+/// host, or a native app's private-use scheme (`cursor://…`, RFC 8252 §7.1).
+/// Kept exactly as the client sent it, since later matching is exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri {
+    raw: String,
+    url: Url,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectUriError {
+    #[error("redirect URI is empty")]
+    Empty,
+    #[error("redirect URI is longer than {MAX_LEN} characters")]
+    TooLong,
+    #[error("redirect URI contains whitespace, a control character or a backslash")]
+    BadCharacters,
+    #[error("redirect URI must not contain a fragment (#)")]
+    Fragment,
+    #[error("redirect URI is not an absolute URI: {0}")]
+    Unparseable(String),
+    #[error("redirect URI scheme `{0}` is not allowed")]
+    ForbiddenScheme(String),
+    #[error("redirect URI must not contain user information")]
+    UserInfo,
+    #[error("plain http redirect URIs are allowed only on loopback (localhost, 127.0.0.1, [::1])")]
+    InsecureHttp,
+    #[error("redirect URI has no host")]
+    NoHost,
+    #[error("redirect URI is not allowed by this server's allowed_redirect_uris")]
+    NotAllowlisted,
+}
+
+impl RedirectUri {
+    /// Parses a redirect URI, then checks it against the operator's
+    /// allowlist when one is configured (an empty list allows all).
+    pub fn parse(raw: &str, allowlist: &[Glob]) -> Result<Self, RedirectUriError> {
+        if raw.is_empty() {
+            return Err(RedirectUriError::Empty);
+        }
+        if raw.len() > MAX_LEN {
+            return Err(RedirectUriError::TooLong);
+        }
+        if raw
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        {
+            return Err(RedirectUriError::BadCharacters);
+        }
+        if raw.contains('#') {
+            return Err(RedirectUriError::Fragment);
+        }
+        let url = Url::parse(raw).map_err(|e| RedirectUriError::Unparseable(e.to_string()))?;
+        let scheme = url.scheme();
+        if FORBIDDEN_SCHEMES.contains(&scheme) {
+            return Err(RedirectUriError::ForbiddenScheme(scheme.to_owned()));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(RedirectUriError::UserInfo);
+        }
+        match scheme {
+            "https" if url.host().is_none() => return Err(RedirectUriError::NoHost),
+            "http" if !is_loopback(&url) => return Err(RedirectUriError::InsecureHttp),
+            _ => {}
+        }
+        if !allowlist.is_empty() && !allowlist.iter().any(|g| g.matches(raw)) {
+            return Err(RedirectUriError::NotAllowlisted);
+        }
+        Ok(Self {
+            raw: raw.to_owned(),
+            url,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Whether this is an `http` URI on a loopback host, whose port a native
+    /// client may choose at authorization time (RFC 8252 §7.3).
+    pub fn is_loopback(&self) -> bool {
+        self.url.scheme() == "http" && is_loopback(&self.url)
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        None => false,
+    }
+}
+
+impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(raw: &str) -> bool {
+        RedirectUri::parse(raw, &[]).is_ok()
+    }
+
+    #[test]
+    fn https_loopback_http_and_private_schemes_are_accepted() {
+        for raw in [
+            "https://claude.ai/api/mcp/auth_callback",
+            "http://localhost:6274/oauth/callback",
+            "http://127.0.0.1:33418/",
+            "http://[::1]:8080/cb",
+            "cursor://anysphere.cursor-retrieval/oauth/user-callback",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(ok(raw), "{raw}");
+        }
+    }
+
+    #[test]
+    fn dangerous_forms_are_refused_with_the_reason() {
+        let cases = [
+            (
+                "javascript:alert(1)",
+                RedirectUriError::ForbiddenScheme("javascript".into()),
+            ),
+            (
+                "data:text/html,hi",
+                RedirectUriError::ForbiddenScheme("data".into()),
+            ),
+            (
+                "file:///etc/passwd",
+                RedirectUriError::ForbiddenScheme("file".into()),
+            ),
+            (
+                "vbscript:msgbox",
+                RedirectUriError::ForbiddenScheme("vbscript".into()),
+            ),
+            ("https://example.com/cb#frag", RedirectUriError::Fragment),
+            ("https://user:pw@example.com/cb", RedirectUriError::UserInfo),
+            (
+                "https://example.com\\@evil.com/",
+                RedirectUriError::BadCharacters,
+            ),
+            ("http://example.com/cb", RedirectUriError::InsecureHttp),
+            ("http://127.0.0.2/cb", RedirectUriError::InsecureHttp),
+            (
+                "http://localhost.evil.com/cb",
+                RedirectUriError::InsecureHttp,
+            ),
+            (
+                "/relative/path",
+                RedirectUriError::Unparseable("relative URL without a base".into()),
+            ),
+            ("", RedirectUriError::Empty),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(RedirectUri::parse(raw, &[]), Err(want), "{raw}");
+        }
+    }
+
+    #[test]
+    fn an_allowlist_narrows_what_is_accepted() {
+        let allow = [
+            Glob::new("https://claude.ai/*"),
+            Glob::new("http://127.0.0.1:*"),
+        ];
+        assert!(RedirectUri::parse("https://claude.ai/api/mcp/auth_callback", &allow).is_ok());
+        assert!(RedirectUri::parse("http://127.0.0.1:5000/cb", &allow).is_ok());
+        assert_eq!(
+            RedirectUri::parse("https://example.com/cb", &allow),
+            Err(RedirectUriError::NotAllowlisted)
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! Health: the source document's `/health/oauth`, plus liveness and readiness.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+
+use super::AppState;
+use crate::actors::registry::{CountClients, PingStore};
+use crate::configuration::StorageMode;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/oauth", web::get().to(oauth))
+        .route("/health/live", web::get().to(live))
+        .route("/health/ready", web::get().to(ready));
+}
+
+#[derive(Serialize)]
+struct Endpoints {
+    discovery: bool,
+    registration: bool,
+    authorization: bool,
+    token: bool,
+}
+
+#[derive(Serialize)]
+struct OAuthHealth {
+    status: &'static str,
+    proxy_clients: Option<usize>,
+    storage_mode: &'static str,
+    encryption_enabled: bool,
+    google_oauth_configured: bool,
+    upstream_provider: String,
+    endpoints_available: Endpoints,
+}
+
+async fn oauth(state: web::Data<AppState>) -> HttpResponse {
+    let count = match state.registry.send(CountClients).await {
+        Ok(Ok(n)) => Some(n),
+        _ => None,
+    };
+    let store_ok = matches!(state.registry.send(PingStore).await, Ok(Ok(())));
+    let mode = state.config.storage_mode;
+    let body = OAuthHealth {
+        status: if store_ok && count.is_some() {
+            "healthy"
+        } else {
+            "unhealthy"
+        },
+        proxy_clients: count,
+        storage_mode: mode.as_str(),
+        encryption_enabled: mode != StorageMode::FilePlaintext,
+        google_oauth_configured: state.config.google.is_some(),
+        upstream_provider: state.config.settings.upstream.provider.clone(),
+        endpoints_available: Endpoints {
+            discovery: true,
+            registration: true,
+            authorization: false,
+            token: false,
+        },
+    };
+    let mut res = if store_ok {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    res.insert_header(("Cache-Control", "no-store")).json(body)
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "alive"}))
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match state.registry.send(PingStore).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Ok(Err(e)) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "not_ready", "reason": e.to_string()})),
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "not_ready", "reason": "registry unavailable"})),
+    }
+}

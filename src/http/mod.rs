@@ -1,0 +1,51 @@
+//! The HTTP front end. Handlers are thin: extract, parse into domain types,
+//! send one message, render the reply.
+
+pub mod errors;
+mod health;
+mod register;
+mod wellknown;
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::actors::registry::Registry;
+use crate::clock::Clock;
+use crate::configuration::Config;
+use errors::OAuthError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub registry: Addr<Registry>,
+    pub clock: Clock,
+}
+
+/// Registers every route of the public surface.
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    let max_body = state.config.max_body_bytes;
+    cfg.app_data(web::Data::new(state))
+        .app_data(errors::json_config(max_body))
+        .configure(wellknown::configure)
+        .configure(register::configure)
+        .configure(health::configure)
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    OAuthError::not_found().into_response()
+}
+
+pub(crate) async fn method_not_allowed() -> HttpResponse {
+    OAuthError::method_not_allowed().into_response()
+}
+
+/// The address of the peer that sent the request.
+pub(crate) fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,110 @@
+//! Discovery: RFC 9728 protected resource metadata and RFC 8414
+//! authorization server metadata (also served as OpenID configuration).
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+
+use super::errors::OAuthError;
+use super::AppState;
+use crate::configuration::Config;
+use crate::domain::AuthMethod;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/.well-known/oauth-protected-resource",
+        web::get().to(protected_resource_root),
+    )
+    .route(
+        "/.well-known/oauth-protected-resource/{path:.*}",
+        web::get().to(protected_resource),
+    )
+    .route(
+        "/.well-known/oauth-authorization-server",
+        web::get().to(authorization_server),
+    )
+    .route(
+        "/.well-known/openid-configuration",
+        web::get().to(authorization_server),
+    );
+}
+
+#[derive(Serialize)]
+struct ProtectedResource {
+    resource: String,
+    authorization_servers: Vec<String>,
+    scopes_supported: Vec<String>,
+    bearer_methods_supported: Vec<&'static str>,
+    /// The source document's field: where the AS metadata lives.
+    oauth_authorization_server: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_documentation: Option<String>,
+}
+
+fn resource_metadata(config: &Config, resource_path: &str) -> HttpResponse {
+    let body = ProtectedResource {
+        resource: config.public_url(resource_path),
+        authorization_servers: vec![config.issuer()],
+        scopes_supported: config.registration.supported_scopes.tokens().to_vec(),
+        // Tokens in query strings or form bodies leak into logs (OAuth 2.1 §5).
+        bearer_methods_supported: vec!["header"],
+        oauth_authorization_server: config.public_url("/.well-known/oauth-authorization-server"),
+        resource_documentation: documentation(config),
+    };
+    HttpResponse::Ok().json(body)
+}
+
+/// `/.well-known/oauth-protected-resource`: the gateway is the protected
+/// resource, so the root document describes it too.
+async fn protected_resource_root(state: web::Data<AppState>) -> HttpResponse {
+    resource_metadata(&state.config, &state.config.settings.gateway.path)
+}
+
+/// `/.well-known/oauth-protected-resource/{path}` (RFC 9728 §3.1): only for
+/// resources this server protects; any other path is unknown.
+async fn protected_resource(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let requested = format!("/{}", path.into_inner());
+    if requested != state.config.settings.gateway.path {
+        return OAuthError::not_found().into_response();
+    }
+    resource_metadata(&state.config, &requested)
+}
+
+#[derive(Serialize)]
+struct AuthorizationServer {
+    issuer: String,
+    registration_endpoint: String,
+    scopes_supported: Vec<String>,
+    response_types_supported: Vec<&'static str>,
+    response_modes_supported: Vec<&'static str>,
+    grant_types_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    code_challenge_methods_supported: Vec<&'static str>,
+    authorization_response_iss_parameter_supported: bool,
+    client_id_metadata_document_supported: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_documentation: Option<String>,
+}
+
+async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
+    let config = &state.config;
+    let body = AuthorizationServer {
+        issuer: config.issuer(),
+        registration_endpoint: config.public_url("/oauth/register"),
+        scopes_supported: config.registration.supported_scopes.tokens().to_vec(),
+        response_types_supported: vec!["code"],
+        response_modes_supported: vec!["query"],
+        grant_types_supported: vec!["authorization_code", "refresh_token"],
+        token_endpoint_auth_methods_supported: AuthMethod::ALL.iter().map(|m| m.as_str()).collect(),
+        code_challenge_methods_supported: vec!["S256"],
+        authorization_response_iss_parameter_supported: true,
+        client_id_metadata_document_supported: false,
+        service_documentation: documentation(config),
+    };
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(body)
+}
+
+fn documentation(config: &Config) -> Option<String> {
+    Some(config.settings.oauth.service_documentation.clone()).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,12 @@
+//! Drawbridge: an OAuth 2.1 gateway that gives MCP clients Dynamic Client
+//! Registration in front of an upstream identity provider (Google).
+
+pub mod actors;
+pub mod audit;
+pub mod clock;
+pub mod configuration;
+pub mod domain;
+pub mod http;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

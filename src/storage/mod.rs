@@ -1,0 +1,144 @@
+//! Storage: a small key-value [`Store`] trait with named trees, and its engines.
+//!
+//! Actors own their trees (see [`keys`]) and talk to storage only through
+//! [`Store`]; record encoding lives in [`codec`], so no other module knows how
+//! bytes on disk look. A shared backend can be added behind the same trait.
+
+pub mod codec;
+pub mod keys;
+mod memory;
+mod sled_engine;
+
+use std::sync::Arc;
+
+pub use keys::Tree;
+pub use memory::MemoryStore;
+pub use sled_engine::SledStore;
+
+/// A key/value pair as stored.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine error: {0}")]
+    Engine(String),
+    #[error("stored record in tree `{tree}` could not be decoded: {reason}")]
+    Corrupt { tree: &'static str, reason: String },
+    #[error("record could not be encoded: {0}")]
+    Encode(String),
+}
+
+/// One write in an atomic [`Batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Insert {
+        tree: Tree,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Remove {
+        tree: Tree,
+        key: Vec<u8>,
+    },
+}
+
+/// Writes applied all together or not at all, possibly across trees.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, tree: Tree, key: impl Into<Vec<u8>>, value: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::Insert {
+            tree,
+            key: key.into(),
+            value,
+        });
+        self
+    }
+
+    pub fn remove(&mut self, tree: Tree, key: impl Into<Vec<u8>>) -> &mut Self {
+        self.ops.push(Op::Remove {
+            tree,
+            key: key.into(),
+        });
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The distinct trees this batch touches, in first-use order.
+    pub fn trees(&self) -> Vec<Tree> {
+        let mut trees = Vec::new();
+        for op in &self.ops {
+            let tree = match op {
+                Op::Insert { tree, .. } | Op::Remove { tree, .. } => *tree,
+            };
+            if !trees.contains(&tree) {
+                trees.push(tree);
+            }
+        }
+        trees
+    }
+}
+
+/// The storage capability every actor is given.
+///
+/// Calls may block (disk I/O); actors that use a store run on a `SyncArbiter`
+/// so HTTP workers are never stalled by it.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Inserts and returns the previous value.
+    fn insert(&self, tree: Tree, key: &[u8], value: Vec<u8>)
+        -> Result<Option<Vec<u8>>, StoreError>;
+    /// Removes and returns the previous value.
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Up to `limit` entries whose key starts with `prefix`, in key order,
+    /// starting strictly after `after` when given (cursor pagination).
+    fn scan_prefix(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError>;
+    /// Applies every operation of `batch` atomically.
+    fn apply(&self, batch: Batch) -> Result<(), StoreError>;
+    /// Number of entries in `tree`.
+    fn len(&self, tree: Tree) -> Result<usize, StoreError>;
+    /// Makes every acknowledged write durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Whether writes reach disk at all.
+    fn is_persistent(&self) -> bool;
+    /// Bytes used on disk (0 for memory engines).
+    fn size_on_disk(&self) -> u64;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Smallest key strictly greater than every key that starts with `prefix`,
+/// or `None` when no such key exists (prefix of all `0xff`).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+//! The same behaviour checks run against every engine.
+
+use super::*;
+
+fn engines() -> Vec<(&'static str, Box<dyn Store>)> {
+    vec![
+        ("memory", Box::new(MemoryStore::new())),
+        ("sled", Box::new(SledStore::temporary().unwrap())),
+    ]
+}
+
+#[test]
+fn insert_get_remove_round_trip_and_trees_are_separate() {
+    for (name, s) in engines() {
+        assert_eq!(
+            s.insert(Tree::Clients, b"a", b"1".to_vec()).unwrap(),
+            None,
+            "{name}"
+        );
+        assert_eq!(
+            s.insert(Tree::Clients, b"a", b"2".to_vec()).unwrap(),
+            Some(b"1".to_vec()),
+            "{name}"
+        );
+        assert_eq!(
+            s.get(Tree::Clients, b"a").unwrap(),
+            Some(b"2".to_vec()),
+            "{name}"
+        );
+        assert_eq!(s.get(Tree::Meta, b"a").unwrap(), None, "{name}");
+        assert_eq!(s.len(Tree::Clients).unwrap(), 1, "{name}");
+        assert_eq!(
+            s.remove(Tree::Clients, b"a").unwrap(),
+            Some(b"2".to_vec()),
+            "{name}"
+        );
+        assert_eq!(s.get(Tree::Clients, b"a").unwrap(), None, "{name}");
+        assert_eq!(s.len(Tree::Clients).unwrap(), 0, "{name}");
+    }
+}
+
+#[test]
+fn prefix_scan_pages_in_key_order_and_stays_inside_the_prefix() {
+    for (name, s) in engines() {
+        for k in ["a/1", "a/2", "a/3", "b/1", "a\u{7f}"] {
+            s.insert(Tree::Clients, k.as_bytes(), k.as_bytes().to_vec())
+                .unwrap();
+        }
+        let keys = |v: Vec<Entry>| {
+            v.into_iter()
+                .map(|(k, _)| String::from_utf8(k).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let first = s.scan_prefix(Tree::Clients, b"a/", None, 2).unwrap();
+        assert_eq!(keys(first.clone()), ["a/1", "a/2"], "{name}");
+        let next = s
+            .scan_prefix(Tree::Clients, b"a/", Some(&first[1].0), 2)
+            .unwrap();
+        assert_eq!(keys(next), ["a/3"], "{name}");
+        assert_eq!(
+            keys(s.scan_prefix(Tree::Clients, b"", None, 10).unwrap()).len(),
+            5,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_batch_writes_across_trees_all_together() {
+    for (name, s) in engines() {
+        s.insert(Tree::Clients, b"old", b"x".to_vec()).unwrap();
+        let mut batch = Batch::new();
+        batch
+            .insert(Tree::Clients, b"new".to_vec(), b"1".to_vec())
+            .remove(Tree::Clients, b"old".to_vec())
+            .insert(Tree::Meta, b"m".to_vec(), b"2".to_vec());
+        s.apply(batch).unwrap();
+        assert_eq!(s.get(Tree::Clients, b"old").unwrap(), None, "{name}");
+        assert_eq!(
+            s.get(Tree::Clients, b"new").unwrap(),
+            Some(b"1".to_vec()),
+            "{name}"
+        );
+        assert_eq!(
+            s.get(Tree::Meta, b"m").unwrap(),
+            Some(b"2".to_vec()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn sled_keeps_flushed_writes_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        s.insert(Tree::Clients, b"k", b"v".to_vec()).unwrap();
+        s.flush().unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert_eq!(s.get(Tree::Clients, b"k").unwrap(), Some(b"v".to_vec()));
+    assert!(s.is_persistent());
+}
+
+#[test]
+fn prefix_end_handles_all_ff() {
+    assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+    assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+    assert_eq!(prefix_end(&[0xff, 0xff]), None);
+}
+
+#[test]
+fn codec_refuses_garbage_instead_of_panicking() {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct R {
+        a: String,
+        b: u64,
+    }
+    let bytes = codec::encode(&R {
+        a: "x".into(),
+        b: 7,
+    })
+    .unwrap();
+    assert_eq!(
+        codec::decode::<R>(Tree::Clients, &bytes).unwrap(),
+        R {
+            a: "x".into(),
+            b: 7
+        }
+    );
+    for bad in [
+        &[][..],
+        &[9, 1, 2][..],
+        &bytes[..bytes.len() - 1],
+        &[1, 0xff, 0xff, 0xff, 0xff, 0xff][..],
+    ] {
+        assert!(codec::decode::<R>(Tree::Clients, bad).is_err());
+    }
+}

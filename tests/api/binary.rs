@@ -1,0 +1,202 @@
+//! The `drawbridge` binary as an operator runs it: start-up errors, the
+//! effective configuration, and a registration surviving SIGTERM and restart.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drawbridge::actors::registry::{AuthenticateClient, ExpiryPolicy, RegistryCore};
+use drawbridge::clock::Clock;
+use drawbridge::domain::{AuthMethod, SecretToken};
+use drawbridge::storage::SledStore;
+use serde_json::Value;
+
+fn drawbridge(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drawbridge"));
+    cmd.env_clear().current_dir(dir).envs(env.iter().copied());
+    cmd
+}
+
+struct Running {
+    child: Child,
+    port: u16,
+    output: Arc<Mutex<String>>,
+}
+
+/// Starts the server on a free port and waits until it says it is ready.
+fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
+    let mut child = drawbridge(dir, env)
+        .env("MCP_PORT", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let output = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = output.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["msg"] == "OAuth Proxy initialized" {
+                    let _ = tx.send(v["port"].as_u64().unwrap_or(0) as u16);
+                }
+            }
+            sink.lock().unwrap().push_str(&line);
+            sink.lock().unwrap().push('\n');
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server reports it is listening");
+    Running {
+        child,
+        port,
+        output,
+    }
+}
+
+fn terminate(mut running: Running) -> (i32, String) {
+    let pid = running.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(100));
+            let out = running.output.lock().unwrap().clone();
+            return (status.code().unwrap_or(-1), out);
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[actix_web::test]
+async fn a_registration_survives_sigterm_and_restart_and_still_authenticates() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("CREDENTIALS_DIR", "creds")];
+    let server = start(dir.path(), &env);
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let reg: Value = http
+        .post(format!("{base}/oauth/register"))
+        .json(&crate::helpers::sample_registration())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = reg["client_id"].as_str().unwrap().to_owned();
+    let secret = reg["client_secret"].as_str().unwrap().to_owned();
+    let token = reg["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, logs) = terminate(server);
+    assert_eq!(code, 0, "graceful stop exits 0:\n{logs}");
+    assert!(logs.contains("storage flushed"), "{logs}");
+    assert!(!logs.contains(&secret) && !logs.contains(&token));
+
+    let server = start(dir.path(), &env);
+    let res = http
+        .get(format!(
+            "http://127.0.0.1:{}/oauth/register/{id}",
+            server.port
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let (code, _) = terminate(server);
+    assert_eq!(code, 0);
+
+    // With the server gone, the stored client still authenticates with its secret.
+    let store = Arc::new(SledStore::open(&dir.path().join("creds").join("drawbridge.db")).unwrap());
+    let policy = ExpiryPolicy {
+        unused_seconds: 3600,
+        idle_seconds: 86400,
+    };
+    let mut core = RegistryCore::open(store, policy, 100, true).unwrap();
+    let auth = |secret: &str| AuthenticateClient {
+        client_id: id.clone(),
+        method: AuthMethod::ClientSecretPost,
+        secret: Some(SecretToken::presented(secret)),
+        now: Clock::System.now(),
+    };
+    assert!(core.authenticate(auth(&secret)).is_ok());
+    assert!(core.authenticate(auth("mcp_cs_wrong")).is_err());
+}
+
+#[test]
+fn configuration_errors_exit_with_status_2_and_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "[server]\nprot = 8002\n").unwrap();
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--config", "bad.toml", "check-config"],
+            vec![],
+            "server.prot",
+        ),
+        (
+            vec!["check-config"],
+            vec![("MCP_PORT", "99999")],
+            "server.port",
+        ),
+        (
+            vec!["check-config"],
+            vec![("BASE_URL", "localhost:8002")],
+            "server.base_url",
+        ),
+        (
+            vec!["check-config"],
+            vec![("GOOGLE_OAUTH_CREDENTIALS_FILE", "missing.json")],
+            "google.credentials_file",
+        ),
+        (
+            vec!["serve"],
+            vec![("CREDENTIAL_STORAGE_MODE", "S3")],
+            "storage.mode",
+        ),
+        (vec!["--config", "absent.toml"], vec![], "--config"),
+    ];
+    for (args, env, key) in cases {
+        let out = drawbridge(dir.path(), &env).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(key), "{stderr} should name {key}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one message: {stderr}");
+    }
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "GOOGLE_CLIENT_SECRET=dotenv-secret-value\nMCP_PORT=9123\n",
+    )
+    .unwrap();
+    let out = drawbridge(
+        dir.path(),
+        &[("GOOGLE_CLIENT_ID", "abc.apps.googleusercontent.com")],
+    )
+    .arg("check-config")
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("port = 9123"), ".env is read: {stdout}");
+    assert!(stdout.contains("client_id = \"abc.apps.googleusercontent.com\""));
+    assert!(stdout.contains("client_secret = \"***\""));
+    assert!(!stdout.contains("dotenv-secret-value"));
+    assert!(stdout.contains("set by $MCP_PORT"));
+}

@@ -1,0 +1,179 @@
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use drawbridge::clock::Clock;
+use drawbridge::configuration::{load_from, Config};
+use drawbridge::startup::Application;
+use drawbridge::telemetry::{get_subscriber, init_subscriber};
+use serde_json::{json, Value};
+
+/// Everything the app logs during the tests (all tests share the process).
+pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let sink = CaptureSink {
+        buffer: buffer.clone(),
+        echo: std::env::var("TEST_LOG").is_ok(),
+    };
+    init_subscriber(get_subscriber(
+        "test",
+        "info,drawbridge=trace,audit=trace",
+        sink,
+    ));
+    buffer
+});
+
+#[derive(Clone)]
+struct CaptureSink {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    echo: bool,
+}
+
+impl Write for CaptureSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.lock().unwrap().extend_from_slice(data);
+        if self.echo {
+            std::io::stdout().write_all(data)?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CaptureSink {
+    type Writer = CaptureSink;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+pub const T0: i64 = 1_750_000_000;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub config: std::sync::Arc<Config>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Builds a configuration as the binary would, from variables only.
+pub fn config_with(dir: &std::path::Path, vars: &[(&str, &str)]) -> Config {
+    let mut all: BTreeMap<String, String> = BTreeMap::from([
+        ("MCP_PORT".into(), "0".into()),
+        (
+            "CREDENTIALS_DIR".into(),
+            dir.join("credentials").display().to_string(),
+        ),
+        ("DRAWBRIDGE_SERVER__WORKERS".into(), "2".into()),
+    ]);
+    for (k, v) in vars {
+        all.insert(k.to_string(), v.to_string());
+    }
+    load_from(None, &all)
+        .expect("test configuration is valid")
+        .0
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the app on port 0 with a fresh on-disk store and a manual clock.
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    LazyLock::force(&LOGS);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(dir.path(), vars);
+    let clock = Clock::manual(T0);
+    let app = Application::build(config.clone(), clock.clone()).expect("app builds");
+    let port = app.port();
+    let config = app.config();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        config,
+        dir,
+    }
+}
+
+pub fn sample_registration() -> Value {
+    json!({
+        "client_name": "MCP Inspector",
+        "redirect_uris": ["http://localhost:6274/oauth/callback", "http://127.0.0.1:6274/oauth/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_post"
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let res = self.client.get(self.url(path)).send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn register(&self, body: &Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(self.url("/oauth/register"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers the sample client and returns the response body.
+    pub async fn register_ok(&self) -> Value {
+        let (status, body) = self.register(&sample_registration()).await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    pub async fn manage(
+        &self,
+        method: reqwest::Method,
+        client_id: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(&format!("/oauth/register/{client_id}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Number of clients the server reports holding.
+    pub async fn client_count(&self) -> u64 {
+        let (_, body) = self.get_json("/health/oauth").await;
+        body["proxy_clients"]
+            .as_u64()
+            .expect("proxy_clients is reported")
+    }
+}

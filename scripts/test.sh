@@ -22,3 +22,7 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "tests"
 cargo test --locked --all-targets
+
+step "README walk-through against the real binary"
+bash scripts/readme-walkthrough.sh >/dev/null
+echo "ok: README walk-through"

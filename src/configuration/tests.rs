@@ -185,7 +185,12 @@ fn the_shipped_config_toml_documents_every_key_with_its_default() {
             assert!(documented, "{section}.{key} missing from config.toml");
         }
     }
-    for (var, _) in env::NAMED {
+    let readme = include_str!("../../README.md");
+    for (var, key) in env::NAMED {
         assert!(text.contains(var), "${var} is not mentioned in config.toml");
+        assert!(
+            readme.contains(&format!("`{key}`")),
+            "{key} is not in the README's table"
+        );
     }
 }

@@ -36,4 +36,16 @@ expect '^204$'
 expect '"error":"invalid_token"'
 expect '^401$'
 expect '"status":"healthy"'
+
+# Then the storage commands, with the service stopped, on the same data.
+curl -sf -X POST http://127.0.0.1:8002/oauth/register -H 'Content-Type: application/json' \
+    -d '{"redirect_uris": ["https://app.example/cb"]}' >/dev/null
+kill "$pid"; wait "$pid" || true
+sed -n '/<!-- storage:start -->/,/<!-- storage:end -->/p' README.md | sed '1,2d;$d' | sed '$d' \
+    | sed "s|cargo run -q --|$PWD/target/debug/drawbridge|" >"$work/storage.sh"
+storage=$(cd "$work" && env -i PATH="$PATH" bash -e "$work/storage.sh")
+echo "$storage"
+grep -q "retired keys: " <<<"$storage" || { echo "rotate-key printed no report" >&2; exit 1; }
+[[ $(grep -c "total: .* 0 unreadable" <<<"$storage") == 3 ]] || { echo "migrations did not all report" >&2; exit 1; }
+grep -q "total: 0 migrated, 1 skipped" <<<"$storage" || { echo "the second migration was not idempotent" >&2; exit 1; }
 echo "README walk-through: ok"

@@ -4,9 +4,11 @@
 pub mod actors;
 pub mod audit;
 pub mod clock;
+pub mod commands;
 pub mod configuration;
 pub mod domain;
 pub mod http;
+pub mod persistence;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -4,8 +4,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use drawbridge::clock::Clock;
-use drawbridge::configuration::{self, Config, Sources};
-use drawbridge::startup::Application;
+use drawbridge::commands;
+use drawbridge::configuration::{self, Config, Sources, StorageMode};
+use drawbridge::persistence::PersistenceError;
+use drawbridge::startup::{Application, StartupError};
 use drawbridge::telemetry::{get_subscriber, init_subscriber};
 
 /// OAuth 2.1 gateway for MCP servers: Dynamic Client Registration in front of Google sign-in.
@@ -25,6 +27,19 @@ enum Command {
     Serve,
     /// Print the effective configuration, secrets masked, and exit.
     CheckConfig,
+    /// Rotate the encryption key: add a new key, re-seal every record under
+    /// it, retire the old key. Run it again to finish an interrupted rotation.
+    RotateKey,
+    /// Copy every record from one storage mode to another, re-sealing as
+    /// needed. Idempotent; the source is kept as a backup.
+    MigrateStorage {
+        /// FILE_PLAINTEXT, FILE_ENCRYPTED or MEMORY_WITH_BACKUP
+        #[arg(long)]
+        from: String,
+        /// FILE_PLAINTEXT, FILE_ENCRYPTED or MEMORY_WITH_BACKUP
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// Exit status for configuration errors.
@@ -42,6 +57,8 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => check_config(&config, &sources),
         Command::Serve => serve(config),
+        Command::RotateKey => rotate_key(&config),
+        Command::MigrateStorage { from, to } => migrate_storage(&config, &from, &to),
     }
 }
 
@@ -74,15 +91,115 @@ fn serve(config: Config) -> ExitCode {
     );
     init_subscriber(subscriber);
     let result = actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(config, Clock::System)?;
-        app.run_until_stopped().await?;
-        anyhow::Ok(())
+        let app = match Application::build(config, Clock::System) {
+            Ok(app) => app,
+            Err(e) => return Err((start_up_status(&e), e.to_string())),
+        };
+        app.run_until_stopped()
+            .await
+            .map_err(|e| (ExitCode::FAILURE, e.to_string()))
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err((status, message)) => {
+            tracing::error!(error = %message, "drawbridge stopped with an error");
+            eprintln!("drawbridge: {message}");
+            status
+        }
+    }
+}
+
+/// A key file problem is the operator's configuration to fix: status 2.
+fn start_up_status(e: &StartupError) -> ExitCode {
+    match e {
+        StartupError::Persistence(PersistenceError::Key(_)) => ExitCode::from(CONFIG_ERROR),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+fn init_cli_logging(config: &Config) {
+    init_subscriber(get_subscriber(
+        "drawbridge",
+        &config.settings.telemetry.log_level,
+        std::io::stderr,
+    ));
+}
+
+fn rotate_key(config: &Config) -> ExitCode {
+    init_cli_logging(config);
+    match commands::rotate_key(config, Clock::System.now()) {
+        Ok(report) => {
+            println!("current key: {}", report.new_key_id);
+            println!(
+                "re-sealed: {} records ({} already under the current key)",
+                report.resealed, report.already_current
+            );
+            if report.retired_keys.is_empty() {
+                println!("retired keys: none");
+            } else {
+                println!("retired keys: {}", report.retired_keys.join(", "));
+            }
+            if report.unreadable.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                println!(
+                    "unreadable records (left in place, old key kept): {}",
+                    report.unreadable.join(", ")
+                );
+                ExitCode::FAILURE
+            }
+        }
         Err(e) => {
-            tracing::error!(error = %e, "drawbridge stopped with an error");
-            eprintln!("drawbridge: {e}");
+            eprintln!("rotate-key: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate_storage(config: &Config, from: &str, to: &str) -> ExitCode {
+    init_cli_logging(config);
+    let (Some(from), Some(to)) = (StorageMode::parse(from), StorageMode::parse(to)) else {
+        eprintln!("migrate-storage: --from and --to take FILE_PLAINTEXT, FILE_ENCRYPTED or MEMORY_WITH_BACKUP");
+        return ExitCode::from(CONFIG_ERROR);
+    };
+    match commands::migrate_storage(config, from, to, Clock::System.now()) {
+        Ok(r) => {
+            println!(
+                "from {} ({}) to {} ({})",
+                from.as_str(),
+                r.source,
+                to.as_str(),
+                r.target
+            );
+            println!(
+                "clients: {} migrated, {} skipped (already present)",
+                r.clients_migrated, r.clients_skipped
+            );
+            println!(
+                "vault records: {} migrated, {} skipped (already present)",
+                r.vault_migrated, r.vault_skipped
+            );
+            println!(
+                "total: {} migrated, {} skipped, {} unreadable",
+                r.migrated(),
+                r.skipped(),
+                r.unreadable.len()
+            );
+            for u in &r.unreadable {
+                println!("unreadable: {u}");
+            }
+            println!(
+                "the source at {} is unchanged; keep it as a backup until you are satisfied",
+                r.source
+            );
+            if r.unreadable.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("migrate-storage: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,35 +1,39 @@
 //! Building and running the application.
 
+use std::fs::File;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{Actor, SyncArbiter};
+use actix::{Actor, Addr, SyncArbiter};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::actors::janitor::Janitor;
 use crate::actors::registry::{ExpiryPolicy, Registry, RegistryCore};
+use crate::actors::vault::{Vault, VaultCore, WriteSnapshot};
 use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode};
 use crate::http::{self, AppState};
-use crate::storage::{keys, MemoryStore, SharedStore, SledStore, Tree};
-
-/// Name of the database directory inside `CREDENTIALS_DIR`.
-pub const DB_DIR: &str = "drawbridge.db";
+use crate::persistence::{self, Opened};
+use crate::storage::SharedStore;
 
 pub struct Application {
     port: u16,
     server: Server,
     store: SharedStore,
+    vault: Addr<Vault>,
     config: Arc<Config>,
+    _lock: Option<File>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("storage: {0}")]
     Storage(String),
+    #[error(transparent)]
+    Persistence(#[from] persistence::PersistenceError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -58,16 +62,28 @@ impl Application {
             let _ = config.base_url.set_port(Some(port));
         }
 
-        let store = open_store(&config)?;
+        let lock = persistence::lock_dir(&config)?;
+        let opened = persistence::open_mode(&config, config.storage_mode, false, clock.now())?;
+        persistence::warn_about_other_modes(&config, &opened.store);
         let config = Arc::new(config);
+        let store = opened.store.clone();
+        let snapshots = opened.snapshot.is_some();
         let registry = start_registry(&config, store.clone())?;
-        Janitor::new(registry.clone(), clock.clone(), config.cleanup_interval).start();
+        let vault = start_vault(&config, opened);
+        let backups = snapshots.then(|| (vault.clone(), config.backup_interval));
+        Janitor::new(
+            registry.clone(),
+            clock.clone(),
+            config.cleanup_interval,
+            backups,
+        )
+        .start();
 
         let server_settings = &config.settings.server;
-
         let state = AppState {
             config: config.clone(),
             registry,
+            vault: vault.clone(),
             clock,
         };
         let mut server = HttpServer::new(move || {
@@ -98,17 +114,19 @@ impl Application {
             port,
             server,
             store,
+            vault,
             config,
+            _lock: lock,
         })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The configuration the app runs with (base URL resolved).
     pub fn config(&self) -> Arc<Config> {
         self.config.clone()
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
     }
 
     /// A handle that stops the server gracefully.
@@ -117,9 +135,21 @@ impl Application {
     }
 
     /// Serves until stopped (SIGINT/SIGTERM or [`ServerHandle::stop`]): stops
-    /// accepting, lets requests in flight finish, then flushes the store.
+    /// accepting, lets requests in flight finish, writes the snapshot (in
+    /// MEMORY_WITH_BACKUP), then flushes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if self.config.storage_mode == StorageMode::MemoryWithBackup {
+            match self.vault.send(WriteSnapshot).await {
+                Ok(Ok(records)) => {
+                    tracing::info!(records, "encrypted snapshot written at shutdown")
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "writing the snapshot at shutdown failed")
+                }
+                Err(e) => tracing::error!(error = %e, "vault unavailable at shutdown"),
+            }
+        }
         match self.store.flush() {
             Ok(()) => tracing::info!("storage flushed; stopped"),
             Err(e) => tracing::error!(error = %e, "flushing storage at shutdown failed"),
@@ -131,84 +161,53 @@ impl Application {
 fn warn_about(config: &Config) {
     match config.storage_mode {
         StorageMode::FilePlaintext => {
-            tracing::warn!("CREDENTIAL_STORAGE_MODE=FILE_PLAINTEXT is for development only")
+            tracing::warn!("CREDENTIAL_STORAGE_MODE=FILE_PLAINTEXT is for development only: users' tokens are stored unencrypted")
         }
-        StorageMode::MemoryOnly => tracing::warn!(
-            "CREDENTIAL_STORAGE_MODE=MEMORY_ONLY: every registration is lost on restart"
-        ),
-        StorageMode::MemoryWithBackup => {
-            tracing::warn!("CREDENTIAL_STORAGE_MODE=MEMORY_WITH_BACKUP: snapshots are not written yet; records live in memory only")
+        StorageMode::MemoryOnly => {
+            tracing::warn!("CREDENTIAL_STORAGE_MODE=MEMORY_ONLY: every registration and credential is lost on restart")
         }
-        StorageMode::FileEncrypted => {}
+        StorageMode::MemoryWithBackup | StorageMode::FileEncrypted => {}
     }
-    if config.settings.server.base_url.is_empty()
-        && ["0.0.0.0", "::"].contains(&config.settings.server.host.as_str())
-    {
-        tracing::warn!("listening on all interfaces without BASE_URL: advertised URLs name {}, set BASE_URL to the public URL", config.base_url);
+    let server = &config.settings.server;
+    if server.base_url.is_empty() && ["0.0.0.0", "::"].contains(&server.host.as_str()) {
+        tracing::warn!(
+            "listening on all interfaces without BASE_URL: advertised URLs name {}, set BASE_URL to the public URL",
+            config.base_url
+        );
     }
     if config.settings.upstream.provider == "dev" {
-        tracing::warn!("UPSTREAM_PROVIDER=dev: the built-in development identity provider is selected; do not expose this server");
+        tracing::warn!(
+            "UPSTREAM_PROVIDER=dev: the built-in development identity provider is selected; do not expose this server"
+        );
     }
 }
 
-/// Opens the store the configured storage mode calls for and checks its
-/// schema version.
-pub fn open_store(config: &Config) -> Result<SharedStore, StartupError> {
-    let store: SharedStore = if config.storage_mode.on_disk() {
-        let dir = &config.credentials_dir;
-        create_private_dir(dir)
-            .map_err(|e| StartupError::Storage(format!("cannot create {}: {e}", dir.display())))?;
-        Arc::new(
-            SledStore::open(&dir.join(DB_DIR)).map_err(|e| StartupError::Storage(e.to_string()))?,
+fn start_vault(config: &Arc<Config>, opened: Opened) -> Addr<Vault> {
+    let core = VaultCore::new(
+        opened.store,
+        opened.codec,
+        opened.key_source,
+        config.flush_every_write,
+        opened.snapshot,
+    );
+    let core = Mutex::new(Some(core));
+    // One thread: the Vault is the single writer of its trees and the only
+    // holder of the keyring. The factory runs once; a restarted thread after
+    // a panic would have no keyring, so it refuses to start.
+    SyncArbiter::start(1, move || {
+        Vault::new(
+            core.lock()
+                .ok()
+                .and_then(|mut c| c.take())
+                .expect("the vault actor is started once"),
         )
-    } else {
-        Arc::new(MemoryStore::new())
-    };
-    check_schema(&store)?;
-    Ok(store)
-}
-
-fn check_schema(store: &SharedStore) -> Result<(), StartupError> {
-    let storage = |e: crate::storage::StoreError| StartupError::Storage(e.to_string());
-    match store.get(Tree::Meta, keys::SCHEMA_KEY).map_err(storage)? {
-        None => {
-            store.insert(Tree::Meta, keys::SCHEMA_KEY, keys::SCHEMA_VERSION.to_be_bytes().to_vec()).map_err(storage)?;
-            store.flush().map_err(storage)
-        }
-        Some(v) if v.as_slice() == keys::SCHEMA_VERSION.to_be_bytes() => Ok(()),
-        Some(v) => Err(StartupError::Storage(format!(
-            "the database was written by another version of Drawbridge (schema {:?}, this build reads {})",
-            v,
-            keys::SCHEMA_VERSION
-        ))),
-    }
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
-    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "credentials directory is readable by others; run: chmod 700 {}", dir.display());
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
+    })
 }
 
 fn start_registry(
     config: &Arc<Config>,
     store: SharedStore,
-) -> Result<actix::Addr<Registry>, StartupError> {
+) -> Result<Addr<Registry>, StartupError> {
     let expiry = ExpiryPolicy {
         unused_seconds: config.unused_client_expiry.as_secs() as i64,
         idle_seconds: config.client_expiry.as_secs() as i64,

@@ -1,11 +1,13 @@
 //! The Janitor owns time: on an interval it asks the Registry to remove
-//! expired clients, in bounded batches, and reports what was removed.
+//! expired clients, in bounded batches, and reports what was removed; in
+//! MEMORY_WITH_BACKUP it also has the Vault write its snapshot.
 
 use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, ContextFutureSpawner, WrapFuture};
 
 use super::registry::{PurgeExpired, Registry};
+use super::vault::{Vault, WriteSnapshot};
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
 
@@ -16,18 +18,26 @@ pub struct Janitor {
     registry: Addr<Registry>,
     clock: Clock,
     interval: Duration,
+    /// MEMORY_WITH_BACKUP: the Vault and how often it writes its snapshot.
+    backups: Option<(Addr<Vault>, Duration)>,
 }
 
 impl Janitor {
-    pub fn new(registry: Addr<Registry>, clock: Clock, interval: Duration) -> Self {
+    pub fn new(
+        registry: Addr<Registry>,
+        clock: Clock,
+        interval: Duration,
+        backups: Option<(Addr<Vault>, Duration)>,
+    ) -> Self {
         Self {
             registry,
             clock,
             interval,
+            backups,
         }
     }
 
-    fn run(&self, ctx: &mut Context<Self>) {
+    fn purge(&self, ctx: &mut Context<Self>) {
         let registry = self.registry.clone();
         let clock = self.clock.clone();
         async move {
@@ -70,12 +80,29 @@ impl Janitor {
         .map(|_, _, _| ())
         .wait(ctx);
     }
+
+    fn snapshot(&self, vault: Addr<Vault>, ctx: &mut Context<Self>) {
+        async move {
+            match vault.send(WriteSnapshot).await {
+                Ok(Ok(records)) => tracing::debug!(records, "periodic snapshot written"),
+                Ok(Err(e)) => tracing::error!(error = %e, "writing the periodic snapshot failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "vault unavailable for the periodic snapshot")
+                }
+            }
+        }
+        .into_actor(self)
+        .spawn(ctx);
+    }
 }
 
 impl Actor for Janitor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.interval, |this, ctx| this.run(ctx));
+        ctx.run_interval(self.interval, |this, ctx| this.purge(ctx));
+        if let Some((vault, every)) = self.backups.clone() {
+            ctx.run_interval(every, move |this, ctx| this.snapshot(vault.clone(), ctx));
+        }
     }
 }

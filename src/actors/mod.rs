@@ -2,3 +2,4 @@
 
 pub mod janitor;
 pub mod registry;
+pub mod vault;

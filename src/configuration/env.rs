@@ -26,6 +26,7 @@ pub const NAMED: &[(&str, &str)] = &[
     ("CREDENTIAL_STORAGE_MODE", "storage.mode"),
     ("CREDENTIALS_DIR", "storage.credentials_dir"),
     ("AUTH_ENCRYPTION_KEY_FILE", "storage.encryption_key_file"),
+    ("AUTH_ENCRYPTION_KEY", "storage.encryption_key"),
     ("SESSION_TIMEOUT_MINUTES", "session.timeout_minutes"),
     ("MAX_SESSION_LIFETIME_HOURS", "session.max_lifetime_hours"),
     ("GATEWAY_PATH", "gateway.path"),

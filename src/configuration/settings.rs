@@ -133,6 +133,9 @@ pub struct StorageSettings {
     pub mode: String,
     pub credentials_dir: String,
     pub encryption_key_file: String,
+    pub encryption_key: Masked,
+    pub allow_insecure_key_permissions: bool,
+    pub backup_interval_seconds: i64,
     pub durability: String,
 }
 
@@ -142,6 +145,9 @@ impl Default for StorageSettings {
             mode: "FILE_ENCRYPTED".into(),
             credentials_dir: "./credentials".into(),
             encryption_key_file: ".auth_encryption_key".into(),
+            encryption_key: Masked::default(),
+            allow_insecure_key_permissions: false,
+            backup_interval_seconds: 300,
             durability: "immediate".into(),
         }
     }
@@ -209,6 +215,9 @@ impl Settings {
         let mut copy = self.clone();
         if !copy.google.client_secret.0.is_empty() {
             copy.google.client_secret = Masked("***".into());
+        }
+        if !copy.storage.encryption_key.0.is_empty() {
+            copy.storage.encryption_key = Masked("***".into());
         }
         copy
     }

@@ -26,7 +26,7 @@ impl StorageMode {
         }
     }
 
-    fn parse(raw: &str) -> Option<Self> {
+    pub fn parse(raw: &str) -> Option<Self> {
         [
             Self::FileEncrypted,
             Self::FilePlaintext,
@@ -67,6 +67,7 @@ pub struct Config {
     pub client_expiry: Duration,
     pub unused_client_expiry: Duration,
     pub cleanup_interval: Duration,
+    pub backup_interval: Duration,
     pub max_clients: usize,
     pub max_body_bytes: usize,
 }
@@ -140,6 +141,24 @@ impl Config {
         })?;
         if s.storage.credentials_dir.trim().is_empty() {
             return Err(err("storage.credentials_dir", "must not be empty"));
+        }
+        let backup = ranged(
+            "storage.backup_interval_seconds",
+            s.storage.backup_interval_seconds,
+            1,
+            86400,
+        )?;
+        if s.storage.encryption_key_file.trim().is_empty() && s.storage.encryption_key.0.is_empty()
+        {
+            return Err(err("storage.encryption_key_file", "must not be empty"));
+        }
+        if !s.storage.encryption_key.0.is_empty() {
+            crate::actors::vault::keyfile::from_env(&s.storage.encryption_key.0).map_err(|_| {
+                err(
+                    "storage.encryption_key",
+                    "expected 32 bytes in base64 (e.g. from: openssl rand -base64 32)",
+                )
+            })?;
         }
         let flush_every_write = match s.storage.durability.as_str() {
             "immediate" => true,
@@ -223,6 +242,7 @@ impl Config {
             client_expiry: Duration::from_secs(hours * 3600),
             unused_client_expiry: Duration::from_secs(unused * 60),
             cleanup_interval: Duration::from_secs(cleanup * 60),
+            backup_interval: Duration::from_secs(backup),
             max_clients,
             max_body_bytes,
             settings,

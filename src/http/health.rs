@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::actors::registry::{CountClients, PingStore};
-use crate::configuration::StorageMode;
+use crate::actors::vault::GetVaultStatus;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/oauth", web::get().to(oauth))
@@ -27,6 +27,7 @@ struct OAuthHealth {
     proxy_clients: Option<usize>,
     storage_mode: &'static str,
     encryption_enabled: bool,
+    encryption_key_id: Option<String>,
     google_oauth_configured: bool,
     upstream_provider: String,
     endpoints_available: Endpoints,
@@ -38,7 +39,7 @@ async fn oauth(state: web::Data<AppState>) -> HttpResponse {
         _ => None,
     };
     let store_ok = matches!(state.registry.send(PingStore).await, Ok(Ok(())));
-    let mode = state.config.storage_mode;
+    let vault = state.vault.send(GetVaultStatus).await.ok();
     let body = OAuthHealth {
         status: if store_ok && count.is_some() {
             "healthy"
@@ -46,8 +47,9 @@ async fn oauth(state: web::Data<AppState>) -> HttpResponse {
             "unhealthy"
         },
         proxy_clients: count,
-        storage_mode: mode.as_str(),
-        encryption_enabled: mode != StorageMode::FilePlaintext,
+        storage_mode: state.config.storage_mode.as_str(),
+        encryption_enabled: vault.as_ref().is_some_and(|v| v.encryption_enabled),
+        encryption_key_id: vault.and_then(|v| v.key_id),
         google_oauth_configured: state.config.google.is_some(),
         upstream_provider: state.config.settings.upstream.provider.clone(),
         endpoints_available: Endpoints {

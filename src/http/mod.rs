@@ -12,6 +12,7 @@ use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::actors::registry::Registry;
+use crate::actors::vault::Vault;
 use crate::clock::Clock;
 use crate::configuration::Config;
 use errors::OAuthError;
@@ -21,6 +22,7 @@ use errors::OAuthError;
 pub struct AppState {
     pub config: Arc<Config>,
     pub registry: Addr<Registry>,
+    pub vault: Addr<Vault>,
     pub clock: Clock,
 }
 

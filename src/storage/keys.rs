@@ -6,25 +6,51 @@
 //! |-----------|----------|-------------------------------|-----------------------------------------|
 //! | `meta`    | startup  | UTF-8 name, e.g. `schema`     | engine metadata (schema version)        |
 //! | `clients` | Registry | client id (`mcp_…`), UTF-8    | `ClientRecord` (bincode, see `codec`)   |
+//! | `users`   | Vault    | user key (below)              | sealed `UserCredentials`                |
+//! | `user_emails` | Vault | email key (below)            | the user key it points to               |
+//! | `secrets` | Vault    | `<kind>/<id>`, UTF-8          | sealed bytes (`SealSecret`)             |
 //!
 //! Secrets never appear in keys: client secrets and registration access
 //! tokens are stored as SHA-256 hashes inside the client record.
+//!
+//! User keys: with encryption (every mode but FILE_PLAINTEXT) the user key is
+//! `HMAC-SHA256(index_key, "sub" 0x00 sub)` and the email key
+//! `HMAC-SHA256(index_key, "email" 0x00 lower-cased email)`, hex-encoded, so
+//! the keys reveal no identity; in FILE_PLAINTEXT they are the `sub` and the
+//! lower-cased email themselves. Sealed values bind their kind and key as
+//! AES-GCM associated data (see `actors::vault::cipher`).
 
 /// A named tree (a keyspace). Each actor alone writes its own trees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tree {
     Meta,
     Clients,
+    Users,
+    UserEmails,
+    Secrets,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 2] = [Tree::Meta, Tree::Clients];
+    pub const ALL: [Tree; 5] = [
+        Tree::Meta,
+        Tree::Clients,
+        Tree::Users,
+        Tree::UserEmails,
+        Tree::Secrets,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Tree::Meta => "meta",
             Tree::Clients => "clients",
+            Tree::Users => "users",
+            Tree::UserEmails => "user_emails",
+            Tree::Secrets => "secrets",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Tree> {
+        Tree::ALL.into_iter().find(|t| t.name() == name)
     }
 }
 
@@ -36,4 +62,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Key of a client record in [`Tree::Clients`].
 pub fn client(client_id: &str) -> Vec<u8> {
     client_id.as_bytes().to_vec()
+}
+
+/// Key of a sealed secret in [`Tree::Secrets`].
+pub fn secret(kind: &str, id: &str) -> Vec<u8> {
+    format!("{kind}/{id}").into_bytes()
 }

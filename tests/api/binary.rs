@@ -13,20 +13,20 @@ use drawbridge::domain::{AuthMethod, SecretToken};
 use drawbridge::storage::SledStore;
 use serde_json::Value;
 
-fn drawbridge(dir: &Path, env: &[(&str, &str)]) -> Command {
+pub fn drawbridge(dir: &Path, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_drawbridge"));
     cmd.env_clear().current_dir(dir).envs(env.iter().copied());
     cmd
 }
 
-struct Running {
-    child: Child,
-    port: u16,
-    output: Arc<Mutex<String>>,
+pub struct Running {
+    pub child: Child,
+    pub port: u16,
+    pub output: Arc<Mutex<String>>,
 }
 
 /// Starts the server on a free port and waits until it says it is ready.
-fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
+pub fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
     let mut child = drawbridge(dir, env)
         .env("MCP_PORT", "0")
         .stdout(Stdio::piped())
@@ -58,7 +58,7 @@ fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
     }
 }
 
-fn terminate(mut running: Running) -> (i32, String) {
+pub fn terminate(mut running: Running) -> (i32, String) {
     let pid = running.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

@@ -7,3 +7,4 @@ mod health;
 mod helpers;
 mod registration;
 mod registration_input;
+mod storage_modes;

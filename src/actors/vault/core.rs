@@ -1,0 +1,517 @@
+use std::path::{Path, PathBuf};
+
+use super::cipher::{sealed_key_id, CipherError, Codec, DataKey};
+use super::keyfile::{self, KeySource};
+use super::records::{UserCredentials, UserRef, UserSummary};
+use super::VaultError;
+use crate::clock::UnixTime;
+use crate::storage::{codec, keys, Batch, Entry, SharedStore, Tree};
+
+const USER: &str = "user";
+const SNAPSHOT_KIND: &str = "snapshot";
+const SNAPSHOT_AAD: &[u8] = b"drawbridge.snapshot";
+const PAGE: usize = 256;
+
+/// The Vault's logic over a store: sealing, user credentials, key rotation,
+/// snapshots. The [`super::Vault`] actor runs it on its own thread.
+pub struct VaultCore {
+    store: SharedStore,
+    codec: Codec,
+    key_source: Option<KeySource>,
+    flush_every_write: bool,
+    snapshot: Option<PathBuf>,
+}
+
+/// What a rotation did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RotationReport {
+    pub new_key_id: String,
+    pub resealed: usize,
+    pub already_current: usize,
+    /// Records that could not be opened; they keep their old key.
+    pub unreadable: Vec<String>,
+    pub retired_keys: Vec<String>,
+}
+
+/// One logical vault record, for migration between storage modes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultItem {
+    User(UserCredentials),
+    Secret {
+        kind: String,
+        id: String,
+        bytes: Vec<u8>,
+    },
+}
+
+impl VaultCore {
+    pub fn new(
+        store: SharedStore,
+        codec: Codec,
+        key_source: Option<KeySource>,
+        flush_every_write: bool,
+        snapshot: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            store,
+            codec,
+            key_source,
+            flush_every_write,
+            snapshot,
+        }
+    }
+
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    fn durable(&self) -> Result<(), VaultError> {
+        if self.flush_every_write {
+            self.store.flush()?;
+        }
+        Ok(())
+    }
+
+    fn user_key(&self, sub: &str) -> Vec<u8> {
+        self.codec.identity_key("sub", sub).into_bytes()
+    }
+
+    fn email_key(&self, email: &str) -> Vec<u8> {
+        self.codec
+            .identity_key("email", &email.to_lowercase())
+            .into_bytes()
+    }
+
+    fn resolve(&self, user: &UserRef) -> Result<Option<Vec<u8>>, VaultError> {
+        match user {
+            UserRef::Sub(sub) => Ok(Some(self.user_key(sub))),
+            UserRef::Email(email) => {
+                Ok(self.store.get(Tree::UserEmails, &self.email_key(email))?)
+            }
+        }
+    }
+
+    fn open_user(&self, key: &[u8], stored: &[u8]) -> Result<UserCredentials, VaultError> {
+        let plain = self
+            .codec
+            .unwrap(USER, key, stored)
+            .map_err(|e| cipher(key, e))?;
+        Ok(codec::decode(Tree::Users, &plain)?)
+    }
+
+    pub fn store_user(&mut self, creds: UserCredentials) -> Result<(), VaultError> {
+        let key = self.user_key(&creds.sub);
+        let previous = match self.store.get(Tree::Users, &key)? {
+            Some(stored) => self.open_user(&key, &stored).ok(),
+            None => None,
+        };
+        let mut batch = Batch::new();
+        if let Some(old_email) = previous.as_ref().and_then(|p| p.email.as_deref()) {
+            if creds.email.as_deref().map(str::to_lowercase) != Some(old_email.to_lowercase()) {
+                batch.remove(Tree::UserEmails, self.email_key(old_email));
+            }
+        }
+        if let Some(email) = &creds.email {
+            batch.insert(Tree::UserEmails, self.email_key(email), key.clone());
+        }
+        let sealed = self.codec.wrap(USER, &key, &codec::encode(&creds)?);
+        batch.insert(Tree::Users, key, sealed);
+        self.store.apply(batch)?;
+        self.durable()?;
+        tracing::info!(
+            key_id = self.codec.keyring().map(|k| k.current_id()),
+            "Saved encrypted credentials for a user"
+        );
+        Ok(())
+    }
+
+    pub fn load_user(&self, user: &UserRef) -> Result<Option<UserCredentials>, VaultError> {
+        let Some(key) = self.resolve(user)? else {
+            return Ok(None);
+        };
+        match self.store.get(Tree::Users, &key)? {
+            Some(stored) => self.open_user(&key, &stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn delete_user(&mut self, user: &UserRef) -> Result<bool, VaultError> {
+        let Some(key) = self.resolve(user)? else {
+            return Ok(false);
+        };
+        let Some(stored) = self.store.get(Tree::Users, &key)? else {
+            return Ok(false);
+        };
+        let mut batch = Batch::new();
+        if let Ok(creds) = self.open_user(&key, &stored) {
+            if let Some(email) = &creds.email {
+                batch.remove(Tree::UserEmails, self.email_key(email));
+            }
+        }
+        batch.remove(Tree::Users, key);
+        self.store.apply(batch)?;
+        self.durable()?;
+        Ok(true)
+    }
+
+    /// A page of users after `after` (a cursor from the previous page);
+    /// unreadable records are reported by key and skipped.
+    pub fn list_users(&self, after: Option<&[u8]>, limit: usize) -> Result<UserPage, VaultError> {
+        let entries = self.store.scan_prefix(Tree::Users, b"", after, limit)?;
+        let mut page = UserPage {
+            next: entries.last().map(|(k, _)| k.clone()),
+            ..UserPage::default()
+        };
+        for (key, stored) in entries {
+            match self.open_user(&key, &stored) {
+                Ok(c) => page.users.push(UserSummary {
+                    sub: c.sub,
+                    email: c.email,
+                    has_refresh_token: c.tokens.refresh_token.is_some(),
+                    updated_at: c.updated_at,
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "Failed to decrypt credentials for a user; record left in place");
+                    page.unreadable
+                        .push(String::from_utf8_lossy(&key).into_owned());
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    pub fn seal_secret(
+        &mut self,
+        kind: &str,
+        id: &str,
+        plaintext: &[u8],
+    ) -> Result<(), VaultError> {
+        let key = keys::secret(kind, id);
+        let sealed = self.codec.wrap(&secret_kind(kind), &key, plaintext);
+        self.store.insert(Tree::Secrets, &key, sealed)?;
+        self.durable()
+    }
+
+    pub fn open_secret(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        let key = keys::secret(kind, id);
+        match self.store.get(Tree::Secrets, &key)? {
+            Some(stored) => self
+                .codec
+                .unwrap(&secret_kind(kind), &key, &stored)
+                .map(Some)
+                .map_err(|e| cipher(&key, e)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn delete_secret(&mut self, kind: &str, id: &str) -> Result<bool, VaultError> {
+        let removed = self
+            .store
+            .remove(Tree::Secrets, &keys::secret(kind, id))?
+            .is_some();
+        self.durable()?;
+        Ok(removed)
+    }
+
+    // ---- key rotation ----
+
+    /// Step 1: adds a new current key and persists the keyring before any
+    /// record uses it. Does nothing when a rotation is already under way
+    /// (the keyring holds more than one key).
+    pub fn begin_rotation(&mut self, now: UnixTime) -> Result<String, VaultError> {
+        let path = self.rotatable_key_file()?;
+        let Codec::Sealed(ring) = &mut self.codec else {
+            return Err(VaultError::NoEncryption);
+        };
+        if ring.keys().len() == 1 {
+            let mut next = ring.clone();
+            next.add_current(DataKey::generate(now));
+            keyfile::save(&path, &next)?;
+            *ring = next;
+        }
+        Ok(ring.current_id().to_owned())
+    }
+
+    /// Step 2: re-seals up to `limit` records under the current key.
+    pub fn reseal(
+        &mut self,
+        limit: usize,
+        report: &mut RotationReport,
+    ) -> Result<usize, VaultError> {
+        let Codec::Sealed(ring) = &self.codec else {
+            return Err(VaultError::NoEncryption);
+        };
+        let current = ring.current_id().to_owned();
+        let mut done = 0;
+        for tree in [Tree::Users, Tree::Secrets] {
+            for_each_page(&self.store, tree, |page| {
+                let mut batch = Batch::new();
+                for (key, stored) in page {
+                    if sealed_key_id(stored).is_ok_and(|id| id == current) {
+                        report.already_current += 1;
+                        continue;
+                    }
+                    if done >= limit {
+                        break;
+                    }
+                    let kind = kind_of(tree, key);
+                    match self.codec.unwrap(&kind, key, stored) {
+                        Ok(plain) => {
+                            batch.insert(tree, key.clone(), self.codec.wrap(&kind, key, &plain));
+                            done += 1;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, tree = tree.name(), "record cannot be re-sealed; left in place");
+                            report.unreadable.push(format!(
+                                "{}/{}",
+                                tree.name(),
+                                String::from_utf8_lossy(key)
+                            ));
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    self.store.apply(batch)?;
+                }
+                Ok(done < limit)
+            })?;
+        }
+        self.store.flush()?;
+        report.resealed += done;
+        Ok(done)
+    }
+
+    /// Records still sealed under a key other than the current one.
+    pub fn records_on_old_keys(&self) -> Result<usize, VaultError> {
+        let Codec::Sealed(ring) = &self.codec else {
+            return Ok(0);
+        };
+        let mut count = 0;
+        for tree in [Tree::Users, Tree::Secrets] {
+            for_each_page(&self.store, tree, |page| {
+                count += page
+                    .iter()
+                    .filter(|(_, v)| sealed_key_id(v).is_ok_and(|id| id != ring.current_id()))
+                    .count();
+                Ok(true)
+            })?;
+        }
+        Ok(count)
+    }
+
+    /// Step 3: retires the old keys once no record uses them.
+    pub fn finish_rotation(&mut self) -> Result<Vec<String>, VaultError> {
+        if self.records_on_old_keys()? > 0 {
+            return Ok(vec![]);
+        }
+        let path = self.rotatable_key_file()?;
+        let Codec::Sealed(ring) = &mut self.codec else {
+            return Err(VaultError::NoEncryption);
+        };
+        let mut next = ring.clone();
+        let retired = next.retire_old_keys();
+        if !retired.is_empty() {
+            keyfile::save(&path, &next)?;
+            *ring = next;
+        }
+        Ok(retired)
+    }
+
+    /// A whole rotation (or the rest of an interrupted one), then a fresh
+    /// snapshot when this store has one.
+    pub fn rotate(&mut self, now: UnixTime) -> Result<RotationReport, VaultError> {
+        let mut report = RotationReport {
+            new_key_id: self.begin_rotation(now)?,
+            ..Default::default()
+        };
+        self.reseal(usize::MAX, &mut report)?;
+        report.retired_keys = self.finish_rotation()?;
+        if self.snapshot.is_some() {
+            self.write_snapshot()?;
+        }
+        Ok(report)
+    }
+
+    fn rotatable_key_file(&self) -> Result<PathBuf, VaultError> {
+        match &self.key_source {
+            Some(KeySource::File(p)) => Ok(p.clone()),
+            Some(KeySource::Env) => Err(VaultError::Rotation(
+                "the key comes from AUTH_ENCRYPTION_KEY; rotate by migrating to a key file".into(),
+            )),
+            None => Err(VaultError::Rotation(
+                "this storage mode keeps no key to rotate".into(),
+            )),
+        }
+    }
+
+    // ---- snapshots (MEMORY_WITH_BACKUP) ----
+
+    /// Writes every tree, sealed as one blob, atomically to the snapshot file.
+    pub fn write_snapshot(&self) -> Result<usize, VaultError> {
+        let Some(path) = &self.snapshot else {
+            return Ok(0);
+        };
+        let Codec::Sealed(ring) = &self.codec else {
+            return Err(VaultError::NoEncryption);
+        };
+        let mut trees: Vec<(String, Vec<Entry>)> = Vec::new();
+        let mut records = 0;
+        for tree in Tree::ALL {
+            let entries = scan_all(&self.store, tree)?;
+            records += entries.len();
+            trees.push((tree.name().to_owned(), entries));
+        }
+        let plain = codec::encode(&trees)?;
+        let sealed = ring.seal(SNAPSHOT_KIND, SNAPSHOT_AAD, &plain);
+        keyfile::write_private_atomically(path, &sealed)
+            .map_err(|e| VaultError::Snapshot(format!("{}: {e}", path.display())))?;
+        tracing::debug!(records, "snapshot written");
+        Ok(records)
+    }
+
+    /// Every logical record, for migration.
+    pub fn export(&self) -> Result<(Vec<VaultItem>, Vec<String>), VaultError> {
+        let mut items = Vec::new();
+        let mut unreadable = Vec::new();
+        for (key, stored) in scan_all(&self.store, Tree::Users)? {
+            match self.open_user(&key, &stored) {
+                Ok(c) => items.push(VaultItem::User(c)),
+                Err(e) => unreadable.push(format!("users/{}: {e}", String::from_utf8_lossy(&key))),
+            }
+        }
+        for (key, stored) in scan_all(&self.store, Tree::Secrets)? {
+            let name = String::from_utf8_lossy(&key).into_owned();
+            let Some((kind, id)) = name.split_once('/') else {
+                unreadable.push(format!("secrets/{name}: malformed key"));
+                continue;
+            };
+            match self.codec.unwrap(&secret_kind(kind), &key, &stored) {
+                Ok(bytes) => items.push(VaultItem::Secret {
+                    kind: kind.to_owned(),
+                    id: id.to_owned(),
+                    bytes,
+                }),
+                Err(e) => unreadable.push(format!("secrets/{name}: {e}")),
+            }
+        }
+        Ok((items, unreadable))
+    }
+
+    /// Stores `item` unless an identical record is already there; answers
+    /// whether it wrote.
+    pub fn import(&mut self, item: VaultItem) -> Result<bool, VaultError> {
+        match item {
+            VaultItem::User(c) => {
+                if self
+                    .load_user(&UserRef::Sub(c.sub.clone()))
+                    .ok()
+                    .flatten()
+                    .as_ref()
+                    == Some(&c)
+                {
+                    return Ok(false);
+                }
+                self.store_user(c)?;
+            }
+            VaultItem::Secret { kind, id, bytes } => {
+                if self.open_secret(&kind, &id).ok().flatten().as_deref() == Some(&bytes[..]) {
+                    return Ok(false);
+                }
+                self.seal_secret(&kind, &id, &bytes)?;
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<UserSummary>,
+    pub unreadable: Vec<String>,
+    pub next: Option<Vec<u8>>,
+}
+
+fn secret_kind(kind: &str) -> String {
+    format!("secret:{kind}")
+}
+
+fn kind_of(tree: Tree, key: &[u8]) -> String {
+    match tree {
+        Tree::Secrets => {
+            let name = String::from_utf8_lossy(key);
+            secret_kind(name.split_once('/').map_or("", |(k, _)| k))
+        }
+        _ => USER.to_owned(),
+    }
+}
+
+fn cipher(key: &[u8], error: CipherError) -> VaultError {
+    VaultError::Cipher {
+        record: String::from_utf8_lossy(key).into_owned(),
+        error,
+    }
+}
+
+/// Calls `f` with each page of `tree` in key order until it answers `false`.
+fn for_each_page(
+    store: &SharedStore,
+    tree: Tree,
+    mut f: impl FnMut(&[Entry]) -> Result<bool, VaultError>,
+) -> Result<(), VaultError> {
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = store.scan_prefix(tree, b"", after.as_deref(), PAGE)?;
+        let Some((last, _)) = page.last() else {
+            return Ok(());
+        };
+        after = Some(last.clone());
+        if !f(&page)? || page.len() < PAGE {
+            return Ok(());
+        }
+    }
+}
+
+pub fn scan_all(store: &SharedStore, tree: Tree) -> Result<Vec<Entry>, VaultError> {
+    let mut out = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = store.scan_prefix(tree, b"", after.as_deref(), 4096)?;
+        let full = page.len() == 4096;
+        after = page.last().map(|(k, _)| k.clone());
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+/// Reads a snapshot written by [`VaultCore::write_snapshot`] into `store`.
+pub fn restore_snapshot(
+    path: &Path,
+    codec: &Codec,
+    store: &SharedStore,
+) -> Result<usize, VaultError> {
+    let sealed = std::fs::read(path)
+        .map_err(|e| VaultError::Snapshot(format!("{}: {e}", path.display())))?;
+    let ring = codec.keyring().ok_or(VaultError::NoEncryption)?;
+    let plain = ring
+        .open(SNAPSHOT_KIND, SNAPSHOT_AAD, &sealed)
+        .map_err(|e| VaultError::Snapshot(format!("{} cannot be opened: {e}", path.display())))?;
+    let trees: Vec<(String, Vec<Entry>)> = codec::decode(Tree::Meta, &plain)?;
+    let mut count = 0;
+    for (name, entries) in trees {
+        let tree = Tree::from_name(&name)
+            .ok_or_else(|| VaultError::Snapshot(format!("unknown tree `{name}` in snapshot")))?;
+        let mut batch = Batch::new();
+        for (k, v) in entries {
+            batch.insert(tree, k, v);
+            count += 1;
+        }
+        store.apply(batch)?;
+    }
+    Ok(count)
+}

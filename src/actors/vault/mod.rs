@@ -1,0 +1,182 @@
+//! The Vault owns every secret that must be readable again: users'
+//! upstream (Google) tokens and other sealed secrets. AES-256-GCM with a key
+//! id on every ciphertext, so keys rotate (see [`cipher`]).
+
+pub mod cipher;
+mod core;
+pub mod keyfile;
+mod records;
+
+use actix::{Actor, Handler, Message, SyncContext};
+
+pub use self::core::{restore_snapshot, scan_all, RotationReport, UserPage, VaultCore, VaultItem};
+pub use records::{UpstreamTokens, UserCredentials, UserRef, UserSummary};
+
+use crate::clock::UnixTime;
+use crate::storage::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("record `{record}` cannot be opened: {error}")]
+    Cipher {
+        record: String,
+        error: cipher::CipherError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    KeyFile(#[from] keyfile::KeyFileError),
+    #[error("this storage mode does not encrypt (FILE_PLAINTEXT)")]
+    NoEncryption,
+    #[error("key rotation: {0}")]
+    Rotation(String),
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+}
+
+pub struct Vault {
+    core: VaultCore,
+}
+
+impl Vault {
+    pub fn new(core: VaultCore) -> Self {
+        Self { core }
+    }
+}
+
+impl Actor for Vault {
+    type Context = SyncContext<Self>;
+}
+
+/// Stores (or replaces) a user's upstream credentials.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), VaultError>")]
+pub struct StoreUserCredentials(pub UserCredentials);
+
+/// Loads a user's credentials by subject or email.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<UserCredentials>, VaultError>")]
+pub struct LoadUserCredentials(pub UserRef);
+
+/// Deletes a user's credentials; answers whether there were any.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool, VaultError>")]
+pub struct DeleteUserCredentials(pub UserRef);
+
+/// A page of users with stored credentials.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<UserPage, VaultError>")]
+pub struct ListUsers {
+    pub after: Option<Vec<u8>>,
+    pub limit: usize,
+}
+
+/// Seals and stores a secret under `kind`/`id` (e.g. a custom upstream client secret).
+#[derive(Message)]
+#[rtype(result = "Result<(), VaultError>")]
+pub struct SealSecret {
+    pub kind: String,
+    pub id: String,
+    pub plaintext: Vec<u8>,
+}
+
+/// Opens a secret stored with [`SealSecret`].
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<Vec<u8>>, VaultError>")]
+pub struct OpenSecret {
+    pub kind: String,
+    pub id: String,
+}
+
+/// Rotates the encryption key (or completes an interrupted rotation).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<RotationReport, VaultError>")]
+pub struct RotateKey {
+    pub now: UnixTime,
+}
+
+/// Writes the MEMORY_WITH_BACKUP snapshot now; answers the records written.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, VaultError>")]
+pub struct WriteSnapshot;
+
+/// Whether values are sealed, and under which key.
+#[derive(Debug, Message)]
+#[rtype(result = "VaultStatus")]
+pub struct GetVaultStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq, actix::MessageResponse)]
+pub struct VaultStatus {
+    pub encryption_enabled: bool,
+    pub key_id: Option<String>,
+}
+
+impl Handler<StoreUserCredentials> for Vault {
+    type Result = Result<(), VaultError>;
+    fn handle(&mut self, msg: StoreUserCredentials, _: &mut Self::Context) -> Self::Result {
+        self.core.store_user(msg.0)
+    }
+}
+
+impl Handler<LoadUserCredentials> for Vault {
+    type Result = Result<Option<UserCredentials>, VaultError>;
+    fn handle(&mut self, msg: LoadUserCredentials, _: &mut Self::Context) -> Self::Result {
+        self.core.load_user(&msg.0)
+    }
+}
+
+impl Handler<DeleteUserCredentials> for Vault {
+    type Result = Result<bool, VaultError>;
+    fn handle(&mut self, msg: DeleteUserCredentials, _: &mut Self::Context) -> Self::Result {
+        self.core.delete_user(&msg.0)
+    }
+}
+
+impl Handler<ListUsers> for Vault {
+    type Result = Result<UserPage, VaultError>;
+    fn handle(&mut self, msg: ListUsers, _: &mut Self::Context) -> Self::Result {
+        self.core.list_users(msg.after.as_deref(), msg.limit)
+    }
+}
+
+impl Handler<SealSecret> for Vault {
+    type Result = Result<(), VaultError>;
+    fn handle(&mut self, msg: SealSecret, _: &mut Self::Context) -> Self::Result {
+        self.core.seal_secret(&msg.kind, &msg.id, &msg.plaintext)
+    }
+}
+
+impl Handler<OpenSecret> for Vault {
+    type Result = Result<Option<Vec<u8>>, VaultError>;
+    fn handle(&mut self, msg: OpenSecret, _: &mut Self::Context) -> Self::Result {
+        self.core.open_secret(&msg.kind, &msg.id)
+    }
+}
+
+impl Handler<RotateKey> for Vault {
+    type Result = Result<RotationReport, VaultError>;
+    fn handle(&mut self, msg: RotateKey, _: &mut Self::Context) -> Self::Result {
+        self.core.rotate(msg.now)
+    }
+}
+
+impl Handler<WriteSnapshot> for Vault {
+    type Result = Result<usize, VaultError>;
+    fn handle(&mut self, _: WriteSnapshot, _: &mut Self::Context) -> Self::Result {
+        self.core.write_snapshot()
+    }
+}
+
+impl Handler<GetVaultStatus> for Vault {
+    type Result = VaultStatus;
+    fn handle(&mut self, _: GetVaultStatus, _: &mut Self::Context) -> Self::Result {
+        let ring = self.core.codec().keyring();
+        VaultStatus {
+            encryption_enabled: ring.is_some(),
+            key_id: ring.map(|r| r.current_id().to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

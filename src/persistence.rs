@@ -1,0 +1,239 @@
+//! Opening the configured storage mode: where its data lives, the store
+//! engine, how vault values are sealed, and the lock that keeps two
+//! processes off the same data.
+//!
+//! | mode                 | data (in `CREDENTIALS_DIR`) | vault values                  |
+//! |----------------------|-----------------------------|-------------------------------|
+//! | `FILE_ENCRYPTED`     | `drawbridge.db/` (sled)     | sealed with the key file      |
+//! | `FILE_PLAINTEXT`     | `drawbridge-plaintext.db/`  | as they are                   |
+//! | `MEMORY_ONLY`        | nothing                     | sealed with a key never stored|
+//! | `MEMORY_WITH_BACKUP` | `drawbridge.snapshot`       | sealed; snapshot sealed too   |
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::actors::vault::cipher::{Codec, Keyring};
+use crate::actors::vault::keyfile::{self, KeySource};
+use crate::actors::vault::{restore_snapshot, VaultError};
+use crate::clock::UnixTime;
+use crate::configuration::{Config, StorageMode};
+use crate::storage::{keys, MemoryStore, SharedStore, SledStore, Tree};
+
+pub const ENCRYPTED_DB: &str = "drawbridge.db";
+pub const PLAINTEXT_DB: &str = "drawbridge-plaintext.db";
+pub const SNAPSHOT_FILE: &str = "drawbridge.snapshot";
+const LOCK_FILE: &str = "drawbridge.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PersistenceError {
+    #[error("{0}")]
+    Storage(String),
+    #[error(transparent)]
+    Key(#[from] keyfile::KeyFileError),
+    #[error("{0} is in use by another Drawbridge process; stop it first")]
+    Locked(String),
+    #[error("no {mode} data at {path}")]
+    Missing { mode: &'static str, path: String },
+}
+
+impl From<VaultError> for PersistenceError {
+    fn from(e: VaultError) -> Self {
+        PersistenceError::Storage(e.to_string())
+    }
+}
+
+/// A storage mode opened: the store and how vault values are sealed.
+pub struct Opened {
+    pub mode: StorageMode,
+    pub store: SharedStore,
+    pub codec: Codec,
+    pub key_source: Option<KeySource>,
+    pub snapshot: Option<PathBuf>,
+}
+
+/// Where a mode keeps its data, if anywhere.
+pub fn data_path(mode: StorageMode, dir: &Path) -> Option<PathBuf> {
+    match mode {
+        StorageMode::FileEncrypted => Some(dir.join(ENCRYPTED_DB)),
+        StorageMode::FilePlaintext => Some(dir.join(PLAINTEXT_DB)),
+        StorageMode::MemoryWithBackup => Some(dir.join(SNAPSHOT_FILE)),
+        StorageMode::MemoryOnly => None,
+    }
+}
+
+/// Takes the data directory's lock (created 0700 when missing). Held for as
+/// long as the returned file lives. MEMORY_ONLY needs none.
+pub fn lock_dir(config: &Config) -> Result<Option<File>, PersistenceError> {
+    if config.storage_mode == StorageMode::MemoryOnly {
+        return Ok(None);
+    }
+    let dir = &config.credentials_dir;
+    create_private_dir(dir)
+        .map_err(|e| PersistenceError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| PersistenceError::Storage(format!("{}: {e}", path.display())))?;
+    file.try_lock()
+        .map_err(|_| PersistenceError::Locked(dir.display().to_string()))?;
+    Ok(Some(file))
+}
+
+/// The keyring for modes that encrypt: from `AUTH_ENCRYPTION_KEY` when set,
+/// else the key file (created on first use when `create`).
+pub fn keyring(
+    config: &Config,
+    create: bool,
+    now: UnixTime,
+) -> Result<(Keyring, KeySource), PersistenceError> {
+    let storage = &config.settings.storage;
+    if !storage.encryption_key.0.is_empty() {
+        return Ok((
+            keyfile::from_env(&storage.encryption_key.0)?,
+            KeySource::Env,
+        ));
+    }
+    let path = PathBuf::from(&storage.encryption_key_file);
+    let ring = if create {
+        keyfile::load_or_create(&path, storage.allow_insecure_key_permissions, now)?
+    } else {
+        keyfile::load(&path, storage.allow_insecure_key_permissions)?
+    };
+    Ok((ring, KeySource::File(path)))
+}
+
+/// Opens `mode` with `config`'s directory and keys. With `must_exist`, a
+/// mode whose data is missing is an error (a migration source).
+pub fn open_mode(
+    config: &Config,
+    mode: StorageMode,
+    must_exist: bool,
+    now: UnixTime,
+) -> Result<Opened, PersistenceError> {
+    let dir = &config.credentials_dir;
+    let path = data_path(mode, dir);
+    if must_exist && !path.as_ref().is_some_and(|p| p.exists()) {
+        return Err(PersistenceError::Missing {
+            mode: mode.as_str(),
+            path: path.map_or_else(|| "(memory)".into(), |p| p.display().to_string()),
+        });
+    }
+    let storage_err = |e: crate::storage::StoreError| PersistenceError::Storage(e.to_string());
+    let opened = match mode {
+        StorageMode::FileEncrypted => {
+            let (ring, source) = keyring(config, !must_exist, now)?;
+            let store: SharedStore =
+                Arc::new(SledStore::open(&dir.join(ENCRYPTED_DB)).map_err(storage_err)?);
+            Opened {
+                mode,
+                store,
+                codec: Codec::Sealed(ring),
+                key_source: Some(source),
+                snapshot: None,
+            }
+        }
+        StorageMode::FilePlaintext => {
+            let store: SharedStore =
+                Arc::new(SledStore::open(&dir.join(PLAINTEXT_DB)).map_err(storage_err)?);
+            Opened {
+                mode,
+                store,
+                codec: Codec::Plain,
+                key_source: None,
+                snapshot: None,
+            }
+        }
+        StorageMode::MemoryOnly => Opened {
+            mode,
+            store: Arc::new(MemoryStore::new()),
+            codec: Codec::Sealed(Keyring::generate(now)),
+            key_source: None,
+            snapshot: None,
+        },
+        StorageMode::MemoryWithBackup => {
+            let (ring, source) = keyring(config, !must_exist, now)?;
+            let codec = Codec::Sealed(ring);
+            let store: SharedStore = Arc::new(MemoryStore::new());
+            let snapshot = dir.join(SNAPSHOT_FILE);
+            if snapshot.exists() {
+                let n = restore_snapshot(&snapshot, &codec, &store)?;
+                tracing::info!(records = n, path = %snapshot.display(), "restored the encrypted snapshot");
+            }
+            Opened {
+                mode,
+                store,
+                codec,
+                key_source: Some(source),
+                snapshot: Some(snapshot),
+            }
+        }
+    };
+    check_schema(&opened.store)?;
+    Ok(opened)
+}
+
+fn check_schema(store: &SharedStore) -> Result<(), PersistenceError> {
+    let storage = |e: crate::storage::StoreError| PersistenceError::Storage(e.to_string());
+    match store.get(Tree::Meta, keys::SCHEMA_KEY).map_err(storage)? {
+        None => {
+            store.insert(Tree::Meta, keys::SCHEMA_KEY, keys::SCHEMA_VERSION.to_be_bytes().to_vec()).map_err(storage)?;
+            store.flush().map_err(storage)
+        }
+        Some(v) if v.as_slice() == keys::SCHEMA_VERSION.to_be_bytes() => Ok(()),
+        Some(v) => Err(PersistenceError::Storage(format!(
+            "the data was written by another version of Drawbridge (schema {v:?}, this build reads {})",
+            keys::SCHEMA_VERSION
+        ))),
+    }
+}
+
+/// Data of another mode lying next to an empty store usually means the
+/// operator changed `CREDENTIAL_STORAGE_MODE` without migrating.
+pub fn warn_about_other_modes(config: &Config, store: &SharedStore) {
+    let empty =
+        store.len(Tree::Clients).unwrap_or(0) == 0 && store.len(Tree::Users).unwrap_or(0) == 0;
+    if !empty {
+        return;
+    }
+    for other in [
+        StorageMode::FileEncrypted,
+        StorageMode::FilePlaintext,
+        StorageMode::MemoryWithBackup,
+    ] {
+        if other == config.storage_mode {
+            continue;
+        }
+        if let Some(path) = data_path(other, &config.credentials_dir).filter(|p| p.exists()) {
+            tracing::warn!(
+                path = %path.display(),
+                "found {} data but running {}; to carry it over run: drawbridge migrate-storage --from {} --to {}",
+                other.as_str(), config.storage_mode.as_str(), other.as_str(), config.storage_mode.as_str()
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{mode:o}"), "credentials directory is readable by others; run: chmod 700 {}", dir.display());
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}

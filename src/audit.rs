@@ -4,6 +4,42 @@
 /// A security-relevant event.
 #[derive(Debug)]
 pub enum AuditEvent<'a> {
+    Consent {
+        client_id: &'a str,
+        ip: &'a str,
+        approved: bool,
+    },
+    LoginCompleted {
+        client_id: &'a str,
+        ip: &'a str,
+    },
+    LoginFailed {
+        client_id: &'a str,
+        ip: &'a str,
+        error: &'a str,
+    },
+    TokenIssued {
+        client_id: &'a str,
+        ip: &'a str,
+        grant_type: &'a str,
+        grant_id: &'a str,
+    },
+    TokenExchangeFailed {
+        client_id: &'a str,
+        ip: &'a str,
+        grant_type: &'a str,
+        error: &'a str,
+    },
+    InvalidClient {
+        client_id: &'a str,
+        ip: &'a str,
+    },
+    TokenRevoked {
+        client_id: &'a str,
+        ip: &'a str,
+        kind: &'a str,
+        grant_id: &'a str,
+    },
     ClientRegistered {
         client_id: &'a str,
         ip: &'a str,
@@ -73,6 +109,57 @@ impl AuditEvent<'_> {
             AuditEvent::ClientExpired { client_id } => tracing::info!(
                 target: "audit", event_type = "client_expired", client_id, success = true,
                 "Expired client cleaned up: {client_id}"
+            ),
+            AuditEvent::Consent {
+                client_id,
+                ip,
+                approved,
+            } => tracing::info!(
+                target: "audit", event_type = "consent", client_id, ip_address = ip, approved, success = true,
+                "Consent {} for: {client_id}", if *approved { "approved" } else { "denied" }
+            ),
+            AuditEvent::LoginCompleted { client_id, ip } => tracing::info!(
+                target: "audit", event_type = "login", client_id, ip_address = ip, success = true,
+                "Mapped temp to real credentials; sign-in completed for: {client_id}"
+            ),
+            AuditEvent::LoginFailed {
+                client_id,
+                ip,
+                error,
+            } => tracing::warn!(
+                target: "audit", event_type = "login", client_id, ip_address = ip, error, success = false,
+                "Sign-in failed for {client_id}: {error}"
+            ),
+            AuditEvent::TokenIssued {
+                client_id,
+                ip,
+                grant_type,
+                grant_id,
+            } => tracing::info!(
+                target: "audit", event_type = "token_issued", client_id, ip_address = ip, grant_type, grant_id,
+                success = true, "Token exchange successful ({grant_type}) for: {client_id}"
+            ),
+            AuditEvent::TokenExchangeFailed {
+                client_id,
+                ip,
+                grant_type,
+                error,
+            } => tracing::warn!(
+                target: "audit", event_type = "token_exchange", client_id, ip_address = ip, grant_type, error,
+                success = false, "Token exchange failed: {client_id} - {error}"
+            ),
+            AuditEvent::InvalidClient { client_id, ip } => tracing::warn!(
+                target: "audit", event_type = "invalid_client", client_id, ip_address = ip, success = false,
+                "Invalid proxy client credentials: {client_id}"
+            ),
+            AuditEvent::TokenRevoked {
+                client_id,
+                ip,
+                kind,
+                grant_id,
+            } => tracing::info!(
+                target: "audit", event_type = "token_revoked", client_id, ip_address = ip, kind, grant_id,
+                success = true, "Token revoked ({kind}) for: {client_id}"
             ),
             AuditEvent::Cleanup {
                 removed_clients,

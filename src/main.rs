@@ -91,7 +91,7 @@ fn serve(config: Config) -> ExitCode {
     );
     init_subscriber(subscriber);
     let result = actix_web::rt::System::new().block_on(async move {
-        let app = match Application::build(config, Clock::System) {
+        let app = match Application::build(config, Clock::System).await {
             Ok(app) => app,
             Err(e) => return Err((start_up_status(&e), e.to_string())),
         };

@@ -12,12 +12,15 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::janitor::Janitor;
 use crate::actors::registry::{ExpiryPolicy, Registry, RegistryCore};
+use crate::actors::token_broker::{TokenBroker, TokenBrokerCore, TokenPolicy};
 use crate::actors::vault::{Vault, VaultCore, WriteSnapshot};
 use crate::clock::Clock;
-use crate::configuration::{Config, StorageMode};
+use crate::configuration::{Config, StorageMode, UpstreamProvider};
 use crate::http::{self, AppState};
 use crate::persistence::{self, Opened};
 use crate::storage::SharedStore;
+use crate::upstream::dev::DevProvider;
+use crate::upstream::Upstream;
 
 pub struct Application {
     port: u16,
@@ -34,6 +37,8 @@ pub enum StartupError {
     Storage(String),
     #[error(transparent)]
     Persistence(#[from] persistence::PersistenceError),
+    #[error("upstream provider: {0}")]
+    Upstream(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -44,7 +49,7 @@ pub enum StartupError {
 impl Application {
     /// Opens storage, starts the actors and binds the listener. Call inside
     /// an actix system. Port 0 binds a free port (tests).
-    pub fn build(mut config: Config, clock: Clock) -> Result<Self, StartupError> {
+    pub async fn build(mut config: Config, clock: Clock) -> Result<Self, StartupError> {
         let addr = format!(
             "{}:{}",
             config.settings.server.host, config.settings.server.port
@@ -70,6 +75,11 @@ impl Application {
         let snapshots = opened.snapshot.is_some();
         let registry = start_registry(&config, store.clone())?;
         let vault = start_vault(&config, opened);
+        let broker = start_broker(&config, store.clone());
+        let dev = (config.provider == UpstreamProvider::Dev).then(DevProvider::new);
+        let upstream = Upstream::build(&config, dev.as_ref().map(|d| d.credentials()))
+            .await
+            .map_err(StartupError::Upstream)?;
         let backups = snapshots.then(|| (vault.clone(), config.backup_interval));
         Janitor::new(
             registry.clone(),
@@ -84,6 +94,10 @@ impl Application {
             config: config.clone(),
             registry,
             vault: vault.clone(),
+            broker,
+            upstream: Arc::new(upstream),
+            flights: Arc::default(),
+            dev,
             clock,
         };
         let mut server = HttpServer::new(move || {
@@ -175,6 +189,14 @@ fn warn_about(config: &Config) {
             config.base_url
         );
     }
+    if config.passthrough {
+        tracing::warn!("TOKEN_MODE=passthrough: the token endpoint hands the upstream's own tokens to clients (compatibility switch)");
+    }
+    if config.settings.oauth.allow_direct_upstream_credentials {
+        tracing::warn!(
+            "direct upstream credentials are accepted at the token endpoint (compatibility switch)"
+        );
+    }
     if config.settings.upstream.provider == "dev" {
         tracing::warn!(
             "UPSTREAM_PROVIDER=dev: the built-in development identity provider is selected; do not expose this server"
@@ -201,6 +223,25 @@ fn start_vault(config: &Arc<Config>, opened: Opened) -> Addr<Vault> {
                 .and_then(|mut c| c.take())
                 .expect("the vault actor is started once"),
         )
+    })
+}
+
+fn start_broker(config: &Arc<Config>, store: SharedStore) -> Addr<TokenBroker> {
+    let policy = TokenPolicy {
+        transaction_ttl: config.transaction_ttl,
+        code_ttl: config.code_ttl,
+        access_ttl: config.access_token_ttl,
+        refresh_idle: config.refresh_idle,
+        grant_lifetime: config.grant_lifetime,
+        refresh_grace: config.refresh_grace,
+        flush_every_write: config.flush_every_write,
+    };
+    let core = Mutex::new(Some(TokenBrokerCore::new(store.clone(), policy)));
+    // One thread: the broker is the single writer of its trees, which makes
+    // code redemption and refresh rotation atomic.
+    SyncArbiter::start(1, move || {
+        let core = core.lock().ok().and_then(|mut c| c.take());
+        TokenBroker::new(core.unwrap_or_else(|| TokenBrokerCore::new(store.clone(), policy)))
     })
 }
 

@@ -2,4 +2,5 @@
 
 pub mod janitor;
 pub mod registry;
+pub mod token_broker;
 pub mod vault;

@@ -30,6 +30,7 @@ pub const NAMED: &[(&str, &str)] = &[
     ("SESSION_TIMEOUT_MINUTES", "session.timeout_minutes"),
     ("MAX_SESSION_LIFETIME_HOURS", "session.max_lifetime_hours"),
     ("GATEWAY_PATH", "gateway.path"),
+    ("TOKEN_MODE", "oauth.token_mode"),
     ("LOG_LEVEL", "telemetry.log_level"),
 ];
 

@@ -70,12 +70,28 @@ impl Default for AuthSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamSettings {
     pub provider: String,
+    pub issuer: String,
+    pub auth_uri: String,
+    pub token_uri: String,
+    pub userinfo_uri: String,
+    pub revocation_uri: String,
+    pub connect_timeout_ms: i64,
+    pub timeout_ms: i64,
+    pub revoke_upstream_on_revoke: bool,
 }
 
 impl Default for UpstreamSettings {
     fn default() -> Self {
         Self {
             provider: "dev".into(),
+            issuer: String::new(),
+            auth_uri: String::new(),
+            token_uri: String::new(),
+            userinfo_uri: String::new(),
+            revocation_uri: String::new(),
+            connect_timeout_ms: 3000,
+            timeout_ms: 10000,
+            revoke_upstream_on_revoke: false,
         }
     }
 }
@@ -93,16 +109,34 @@ pub struct GoogleSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct OAuthSettings {
     pub scopes: String,
+    pub default_scopes: String,
     pub allowed_redirect_uris: Vec<String>,
     pub service_documentation: String,
+    pub token_mode: String,
+    pub access_token_minutes: i64,
+    pub code_ttl_seconds: i64,
+    pub transaction_ttl_minutes: i64,
+    pub refresh_grace_seconds: i64,
+    pub introspection_secret: Masked,
+    pub allow_custom_upstream_clients: bool,
+    pub allow_direct_upstream_credentials: bool,
 }
 
 impl Default for OAuthSettings {
     fn default() -> Self {
         Self {
             scopes: "openid email profile".into(),
+            default_scopes: String::new(),
             allowed_redirect_uris: vec![],
             service_documentation: String::new(),
+            token_mode: "proxy".into(),
+            access_token_minutes: 60,
+            code_ttl_seconds: 300,
+            transaction_ttl_minutes: 10,
+            refresh_grace_seconds: 30,
+            introspection_secret: Masked::default(),
+            allow_custom_upstream_clients: false,
+            allow_direct_upstream_credentials: false,
         }
     }
 }
@@ -215,6 +249,9 @@ impl Settings {
         let mut copy = self.clone();
         if !copy.google.client_secret.0.is_empty() {
             copy.google.client_secret = Masked("***".into());
+        }
+        if !copy.oauth.introspection_secret.0.is_empty() {
+            copy.oauth.introspection_secret = Masked("***".into());
         }
         if !copy.storage.encryption_key.0.is_empty() {
             copy.storage.encryption_key = Masked("***".into());

@@ -70,6 +70,20 @@ pub struct Config {
     pub backup_interval: Duration,
     pub max_clients: usize,
     pub max_body_bytes: usize,
+    /// Scopes asked for when an authorization request names none.
+    pub default_scopes: ScopeSet,
+    /// `token_mode = "passthrough"`: the token endpoint returns the upstream's tokens.
+    pub passthrough: bool,
+    pub access_token_ttl: i64,
+    pub code_ttl: i64,
+    pub transaction_ttl: i64,
+    pub refresh_grace: i64,
+    /// A refresh token unused this long expires (SESSION_TIMEOUT_MINUTES).
+    pub refresh_idle: i64,
+    /// No token of a grant outlives this (MAX_SESSION_LIFETIME_HOURS).
+    pub grant_lifetime: i64,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_timeout: Duration,
 }
 
 fn err(key: &str, problem: impl Into<String>) -> ConfigError {
@@ -209,6 +223,74 @@ impl Config {
             1,
             24 * 365,
         )?;
+        let default_scopes = if s.oauth.default_scopes.trim().is_empty() {
+            supported_scopes.clone()
+        } else {
+            let d = ScopeSet::parse(&s.oauth.default_scopes, google_scope_aliases)
+                .map_err(|e| err("oauth.default_scopes", e.to_string()))?;
+            d.ensure_within(&supported_scopes)
+                .map_err(|e| err("oauth.default_scopes", e.to_string()))?;
+            d
+        };
+        let passthrough = match s.oauth.token_mode.as_str() {
+            "proxy" => false,
+            "passthrough" => true,
+            other => {
+                return Err(err(
+                    "oauth.token_mode",
+                    format!("expected proxy or passthrough, got `{other}`"),
+                ))
+            }
+        };
+        let access = ranged(
+            "oauth.access_token_minutes",
+            s.oauth.access_token_minutes,
+            1,
+            24 * 60,
+        )? as i64;
+        let code_ttl = ranged("oauth.code_ttl_seconds", s.oauth.code_ttl_seconds, 10, 300)? as i64;
+        let txn = ranged(
+            "oauth.transaction_ttl_minutes",
+            s.oauth.transaction_ttl_minutes,
+            1,
+            60,
+        )? as i64;
+        let grace = ranged(
+            "oauth.refresh_grace_seconds",
+            s.oauth.refresh_grace_seconds,
+            0,
+            300,
+        )? as i64;
+        let connect = ranged(
+            "upstream.connect_timeout_ms",
+            s.upstream.connect_timeout_ms,
+            10,
+            60_000,
+        )?;
+        let total = ranged("upstream.timeout_ms", s.upstream.timeout_ms, 10, 300_000)?;
+        for (key, value) in [
+            ("upstream.issuer", &s.upstream.issuer),
+            ("upstream.auth_uri", &s.upstream.auth_uri),
+            ("upstream.token_uri", &s.upstream.token_uri),
+            ("upstream.userinfo_uri", &s.upstream.userinfo_uri),
+            ("upstream.revocation_uri", &s.upstream.revocation_uri),
+        ] {
+            if !value.is_empty() {
+                absolute_url(key, value)?;
+            }
+        }
+        if provider == UpstreamProvider::Oidc && s.upstream.issuer.is_empty() {
+            return Err(err(
+                "upstream.issuer",
+                "the oidc provider needs the issuer URL (discovery)",
+            ));
+        }
+        if provider == UpstreamProvider::Oidc && google.is_none() {
+            return Err(err("google.client_id", "the oidc provider needs the client id and secret registered at the issuer (google.client_id / google.client_secret)"));
+        }
+        if provider == UpstreamProvider::Dev && !is_loopback_host(&s.server.host) {
+            return Err(err("upstream.provider", format!("the dev provider refuses to listen on `{}`: use a loopback address such as 127.0.0.1", s.server.host)));
+        }
         let path = &s.gateway.path;
         if !path.starts_with('/')
             || path.len() < 2
@@ -238,6 +320,7 @@ impl Config {
                     .collect(),
                 supported_scopes,
                 google_scope_aliases,
+                allow_custom_upstream_clients: s.oauth.allow_custom_upstream_clients,
             },
             client_expiry: Duration::from_secs(hours * 3600),
             unused_client_expiry: Duration::from_secs(unused * 60),
@@ -245,6 +328,16 @@ impl Config {
             backup_interval: Duration::from_secs(backup),
             max_clients,
             max_body_bytes,
+            default_scopes,
+            passthrough,
+            access_token_ttl: access * 60,
+            code_ttl,
+            transaction_ttl: txn * 60,
+            refresh_grace: grace,
+            refresh_idle: s.session.timeout_minutes * 60,
+            grant_lifetime: s.session.max_lifetime_hours * 3600,
+            upstream_connect_timeout: Duration::from_millis(connect),
+            upstream_timeout: Duration::from_millis(total),
             settings,
         })
     }
@@ -257,6 +350,20 @@ impl Config {
 
     pub fn issuer(&self) -> String {
         self.public_url("")
+    }
+
+    /// The protected resource (RFC 8707 / RFC 9728): the gateway's URL.
+    pub fn resource(&self) -> String {
+        self.public_url(&self.settings.gateway.path)
+    }
+
+    /// Drawbridge's own callback, registered at the upstream provider.
+    pub fn callback_url(&self) -> String {
+        if self.settings.google.redirect_uri.is_empty() {
+            self.public_url("/oauth/callback")
+        } else {
+            self.settings.google.redirect_uri.clone()
+        }
     }
 }
 
@@ -316,4 +423,12 @@ fn google_credentials(s: &Settings) -> Result<Option<GoogleCredentials>, ConfigE
             "google.client_secret is set but google.client_id is not",
         )),
     }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -29,6 +29,9 @@ pub struct RegistrationRequest {
     pub token_endpoint_auth_method: Option<String>,
     pub software_id: Option<String>,
     pub software_version: Option<String>,
+    /// Custom upstream client (source document): the client's own Google client.
+    pub upstream_client_id: Option<String>,
+    pub upstream_client_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +93,7 @@ pub struct RegistrationPolicy {
     pub allowed_redirect_uris: Vec<Glob>,
     pub supported_scopes: ScopeSet,
     pub google_scope_aliases: bool,
+    pub allow_custom_upstream_clients: bool,
 }
 
 /// Validated client metadata, as stored in the client record.
@@ -107,6 +111,7 @@ pub struct ClientMetadata {
     pub auth_method: AuthMethod,
     pub software_id: Option<String>,
     pub software_version: Option<String>,
+    pub upstream_client_id: Option<String>,
 }
 
 /// Why metadata was refused; `code()` is the RFC 7591 §3.2.2 error code.
@@ -166,6 +171,18 @@ impl ClientMetadata {
                 Some(set.to_string())
             }
         };
+        let upstream_client_id =
+            text("upstream_client_id", req.upstream_client_id, MAX_NAME_CHARS)?;
+        if (upstream_client_id.is_some() || req.upstream_client_secret.is_some())
+            && !policy.allow_custom_upstream_clients
+        {
+            return Err(invalid(
+                "custom upstream clients (upstream_client_id) are not enabled on this server",
+            ));
+        }
+        if req.upstream_client_secret.is_some() && upstream_client_id.is_none() {
+            return Err(invalid("upstream_client_secret needs upstream_client_id"));
+        }
         let contacts = req.contacts.unwrap_or_default();
         if contacts.len() > MAX_CONTACTS
             || contacts
@@ -189,6 +206,7 @@ impl ClientMetadata {
             auth_method,
             software_id: text("software_id", req.software_id, MAX_NAME_CHARS)?,
             software_version: text("software_version", req.software_version, MAX_NAME_CHARS)?,
+            upstream_client_id,
         })
     }
 
@@ -295,6 +313,7 @@ mod tests {
             )
             .unwrap(),
             google_scope_aliases: true,
+            allow_custom_upstream_clients: false,
         }
     }
 

@@ -4,6 +4,7 @@
 mod client_id;
 mod glob;
 mod metadata;
+pub mod pkce;
 mod redirect_uri;
 mod scope;
 pub mod secret;
@@ -13,6 +14,7 @@ pub use glob::Glob;
 pub use metadata::{
     AuthMethod, ClientMetadata, GrantType, MetadataError, RegistrationPolicy, RegistrationRequest,
 };
-pub use redirect_uri::{RedirectUri, RedirectUriError};
+pub use pkce::{CodeChallenge, PkceError};
+pub use redirect_uri::{matches_registered, RedirectUri, RedirectUriError};
 pub use scope::{ScopeError, ScopeSet};
 pub use secret::{SecretHash, SecretToken};

@@ -109,6 +109,27 @@ impl RedirectUri {
     }
 }
 
+/// Whether `requested` (from an authorization request) matches the
+/// registered `registered`: exactly, or for loopback `http` URIs with any
+/// port (RFC 8252 §7.3) and everything else equal.
+pub fn matches_registered(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(a), Ok(b)) = (Url::parse(registered), Url::parse(requested)) else {
+        return false;
+    };
+    a.scheme() == "http"
+        && b.scheme() == "http"
+        && is_loopback(&a)
+        && a.host() == b.host()
+        && a.path() == b.path()
+        && a.query() == b.query()
+        && b.username().is_empty()
+        && b.password().is_none()
+        && b.fragment().is_none()
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -186,6 +207,42 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(RedirectUri::parse(raw, &[]), Err(want), "{raw}");
         }
+    }
+
+    #[test]
+    fn loopback_redirects_match_on_any_port_and_nothing_else() {
+        assert!(matches_registered(
+            "https://a.example/cb",
+            "https://a.example/cb"
+        ));
+        assert!(!matches_registered(
+            "https://a.example/cb",
+            "https://a.example/cb2"
+        ));
+        assert!(!matches_registered(
+            "https://a.example:443/cb",
+            "https://a.example:8443/cb"
+        ));
+        assert!(matches_registered(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:51234/callback"
+        ));
+        assert!(matches_registered(
+            "http://localhost:3000/cb",
+            "http://localhost:4000/cb"
+        ));
+        assert!(!matches_registered(
+            "http://localhost:3000/cb",
+            "http://127.0.0.1:3000/cb"
+        ));
+        assert!(!matches_registered(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:5000/other"
+        ));
+        assert!(!matches_registered(
+            "http://127.0.0.1/cb",
+            "http://evil@127.0.0.1:5000/cb"
+        ));
     }
 
     #[test]

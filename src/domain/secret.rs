@@ -54,6 +54,10 @@ impl fmt::Debug for SecretToken {
 pub struct SecretHash([u8; 32]);
 
 impl SecretHash {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Whether `presented` hashes to this value, in constant time.
     pub fn verify(&self, presented: &SecretToken) -> bool {
         let other = presented.hash();

@@ -55,8 +55,8 @@ async fn oauth(state: web::Data<AppState>) -> HttpResponse {
         endpoints_available: Endpoints {
             discovery: true,
             registration: true,
-            authorization: false,
-            token: false,
+            authorization: true,
+            token: true,
         },
     };
     let mut res = if store_ok {

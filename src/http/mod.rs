@@ -3,6 +3,8 @@
 
 pub mod errors;
 mod health;
+pub mod oauth;
+pub mod pages;
 mod register;
 mod wellknown;
 
@@ -12,9 +14,12 @@ use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::actors::registry::Registry;
+use crate::actors::token_broker::TokenBroker;
 use crate::actors::vault::Vault;
 use crate::clock::Clock;
 use crate::configuration::Config;
+use crate::upstream::dev::DevProvider;
+use crate::upstream::Upstream;
 use errors::OAuthError;
 
 /// What every handler can reach.
@@ -23,16 +28,27 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub registry: Addr<Registry>,
     pub vault: Addr<Vault>,
+    pub broker: Addr<TokenBroker>,
+    pub upstream: Arc<Upstream>,
+    pub flights: Arc<oauth::SingleFlight>,
+    /// The built-in development provider, when `UPSTREAM_PROVIDER=dev`.
+    pub dev: Option<Arc<DevProvider>>,
     pub clock: Clock,
 }
 
 /// Registers every route of the public surface.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.config.max_body_bytes;
+    if let Some(dev) = state.dev.clone() {
+        cfg.configure(|c| crate::upstream::dev::configure(c, dev));
+    }
     cfg.app_data(web::Data::new(state))
         .app_data(errors::json_config(max_body))
+        .app_data(web::PayloadConfig::new(max_body))
+        .app_data(web::FormConfig::default().limit(max_body))
         .configure(wellknown::configure)
         .configure(register::configure)
+        .configure(oauth::configure)
         .configure(health::configure)
         .default_service(web::to(not_found));
 }

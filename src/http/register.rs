@@ -9,8 +9,10 @@ use serde::Serialize;
 use super::errors::{registry_error, OAuthError};
 use super::{client_ip, method_not_allowed, AppState};
 use crate::actors::registry::{ClientView, DeleteClient, ReadClient, RegisterClient, UpdateClient};
+use crate::actors::vault::SealSecret;
 use crate::audit::AuditEvent;
 use crate::domain::{ClientId, ClientMetadata, RegistrationRequest, SecretToken};
+use crate::http::oauth::UPSTREAM_CLIENT_SECRET;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for path in ["/oauth/register", "/register"] {
@@ -114,7 +116,9 @@ async fn register(
 ) -> Result<HttpResponse, OAuthError> {
     let ip = client_ip(&req);
     let realm = &state.config.settings.auth.realm;
-    let metadata = ClientMetadata::parse(body.into_inner(), &state.config.registration)
+    let body = body.into_inner();
+    let upstream_secret = body.upstream_client_secret.clone();
+    let metadata = ClientMetadata::parse(body, &state.config.registration)
         .map_err(|e| refused(&ip, registry_error(e.into(), realm)))?;
     let now = state.clock.now();
     let registered = state
@@ -124,6 +128,7 @@ async fn register(
         .map_err(|_| OAuthError::server_error())?
         .map_err(|e| refused(&ip, registry_error(e, realm)))?;
     let client = &registered.client;
+    seal_upstream_secret(&state, &client.client_id, upstream_secret).await?;
     AuditEvent::ClientRegistered {
         client_id: &client.client_id,
         ip: &ip,
@@ -248,6 +253,7 @@ async fn update(
         ));
     }
     let presented_secret = body.client_secret.take().map(SecretToken::presented);
+    let upstream_secret = body.upstream_client_secret.clone();
     let metadata = ClientMetadata::parse(body, &state.config.registration)
         .map_err(|e| registry_error(e.into(), &state.config.settings.auth.realm))?;
     let msg = UpdateClient {
@@ -263,6 +269,7 @@ async fn update(
         .await
         .map_err(|_| OAuthError::server_error())?
         .map_err(|e| config_error(&state, &req, &client_id, e))?;
+    seal_upstream_secret(&state, client_id.as_str(), upstream_secret).await?;
     AuditEvent::ClientUpdated {
         client_id: client_id.as_str(),
         ip: &client_ip(&req),
@@ -302,4 +309,27 @@ async fn delete(
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+/// Seals a custom upstream client secret (source document's custom OAuth
+/// clients) in the Vault under the proxy client's id.
+async fn seal_upstream_secret(
+    state: &AppState,
+    client_id: &str,
+    secret: Option<String>,
+) -> Result<(), OAuthError> {
+    let Some(secret) = secret else { return Ok(()) };
+    let msg = SealSecret {
+        kind: UPSTREAM_CLIENT_SECRET.into(),
+        id: client_id.to_owned(),
+        plaintext: secret.into_bytes(),
+    };
+    match state.vault.send(msg).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the upstream client secret could not be stored",
+        )),
+    }
 }

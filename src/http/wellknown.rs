@@ -72,7 +72,13 @@ async fn protected_resource(state: web::Data<AppState>, path: web::Path<String>)
 #[derive(Serialize)]
 struct AuthorizationServer {
     issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
     registration_endpoint: String,
+    revocation_endpoint: String,
+    introspection_endpoint: String,
+    revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     scopes_supported: Vec<String>,
     response_types_supported: Vec<&'static str>,
     response_modes_supported: Vec<&'static str>,
@@ -89,7 +95,20 @@ async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
     let config = &state.config;
     let body = AuthorizationServer {
         issuer: config.issuer(),
+        authorization_endpoint: config.public_url("/oauth/authorize"),
+        token_endpoint: config.public_url("/oauth/token"),
         registration_endpoint: config.public_url("/oauth/register"),
+        revocation_endpoint: config.public_url("/oauth/revoke"),
+        introspection_endpoint: config.public_url("/oauth/introspect"),
+        revocation_endpoint_auth_methods_supported: AuthMethod::ALL
+            .iter()
+            .map(|m| m.as_str())
+            .collect(),
+        introspection_endpoint_auth_methods_supported: vec![
+            "client_secret_post",
+            "client_secret_basic",
+            "bearer",
+        ],
         scopes_supported: config.registration.supported_scopes.tokens().to_vec(),
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],

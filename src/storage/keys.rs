@@ -9,6 +9,12 @@
 //! | `users`   | Vault    | user key (below)              | sealed `UserCredentials`                |
 //! | `user_emails` | Vault | email key (below)            | the user key it points to               |
 //! | `secrets` | Vault    | `<kind>/<id>`, UTF-8          | sealed bytes (`SealSecret`)             |
+//! | `transactions` | TokenBroker | SHA-256 of the state      | `AuthTransaction` (pending logins)      |
+//! | `codes`   | TokenBroker | SHA-256 of the code        | `CodeRecord` (single use, ≤ 5 min)      |
+//! | `tokens`  | TokenBroker | SHA-256 of the token       | `TokenRecord` (access and refresh)      |
+//! | `grants`  | TokenBroker | grant id                   | `GrantRecord` (a user's consent to a client) |
+//! | `grant_tokens` | TokenBroker | grant id `/` token hash | empty (index: a grant's tokens)       |
+//! | `client_grants` | TokenBroker | client id `/` grant id | empty (index: a client's grants)      |
 //!
 //! Secrets never appear in keys: client secrets and registration access
 //! tokens are stored as SHA-256 hashes inside the client record.
@@ -28,15 +34,27 @@ pub enum Tree {
     Users,
     UserEmails,
     Secrets,
+    Transactions,
+    Codes,
+    Tokens,
+    Grants,
+    GrantTokens,
+    ClientGrants,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 5] = [
+    pub const ALL: [Tree; 11] = [
         Tree::Meta,
         Tree::Clients,
         Tree::Users,
         Tree::UserEmails,
         Tree::Secrets,
+        Tree::Transactions,
+        Tree::Codes,
+        Tree::Tokens,
+        Tree::Grants,
+        Tree::GrantTokens,
+        Tree::ClientGrants,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +64,12 @@ impl Tree {
             Tree::Users => "users",
             Tree::UserEmails => "user_emails",
             Tree::Secrets => "secrets",
+            Tree::Transactions => "transactions",
+            Tree::Codes => "codes",
+            Tree::Tokens => "tokens",
+            Tree::Grants => "grants",
+            Tree::GrantTokens => "grant_tokens",
+            Tree::ClientGrants => "client_grants",
         }
     }
 
@@ -67,4 +91,12 @@ pub fn client(client_id: &str) -> Vec<u8> {
 /// Key of a sealed secret in [`Tree::Secrets`].
 pub fn secret(kind: &str, id: &str) -> Vec<u8> {
     format!("{kind}/{id}").into_bytes()
+}
+
+/// Keys of an index entry `<a>/<b>`.
+pub fn pair(a: &str, b: &[u8]) -> Vec<u8> {
+    let mut k = a.as_bytes().to_vec();
+    k.push(b'/');
+    k.extend_from_slice(b);
+    k
 }

@@ -36,35 +36,46 @@ async fn authorization_server_metadata_advertises_registration_pkce_and_auth_met
 }
 
 #[actix_web::test]
-async fn endpoints_that_do_not_exist_yet_are_not_advertised() {
+async fn every_advertised_endpoint_exists_and_answers_its_method() {
     let app = spawn_app_with(&[]).await;
     let (_, doc) = app
         .get_json("/.well-known/oauth-authorization-server")
         .await;
-    for field in [
-        "authorization_endpoint",
-        "token_endpoint",
-        "revocation_endpoint",
-        "introspection_endpoint",
-    ] {
-        let advertised = doc.get(field).and_then(|v| v.as_str());
-        if let Some(url) = advertised {
-            let path = url
-                .strip_prefix(&app.config.issuer())
-                .expect("advertised on this server");
-            let status = app
-                .client
-                .get(app.url(path))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16();
-            assert_ne!(
-                status, 404,
-                "{field} is advertised but {path} is not served"
-            );
-        }
+    let endpoints = [
+        ("authorization_endpoint", reqwest::Method::GET),
+        ("token_endpoint", reqwest::Method::POST),
+        ("registration_endpoint", reqwest::Method::POST),
+        ("revocation_endpoint", reqwest::Method::POST),
+        ("introspection_endpoint", reqwest::Method::POST),
+    ];
+    let advertised: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.ends_with("_endpoint"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(advertised.len(), endpoints.len(), "{advertised:?}");
+    for (field, method) in endpoints {
+        let url = doc[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} advertised"));
+        let path = url
+            .strip_prefix(&app.config.issuer())
+            .expect("advertised on this server");
+        let res = app
+            .client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        // A bare request is a client error at each endpoint, never "no such endpoint".
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap();
+        assert!(
+            status != 404 && status != 405 && status < 500,
+            "{field} {path}: {status} {body}"
+        );
     }
 }
 

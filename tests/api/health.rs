@@ -13,7 +13,8 @@ async fn health_oauth_reports_the_source_documents_fields() {
     assert_eq!(body["google_oauth_configured"], false);
     assert_eq!(body["endpoints_available"]["discovery"], true);
     assert_eq!(body["endpoints_available"]["registration"], true);
-    assert_eq!(body["endpoints_available"]["token"], false);
+    assert_eq!(body["endpoints_available"]["token"], true);
+    assert_eq!(body["endpoints_available"]["authorization"], true);
 }
 
 #[actix_web::test]

@@ -92,7 +92,9 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(dir.path(), vars);
     let clock = Clock::manual(T0);
-    let app = Application::build(config.clone(), clock.clone()).expect("app builds");
+    let app = Application::build(config.clone(), clock.clone())
+        .await
+        .expect("app builds");
     let port = app.port();
     let config = app.config();
     actix_web::rt::spawn(app.run_until_stopped());

@@ -210,6 +210,7 @@ fn metadata() -> ClientMetadata {
         auth_method: AuthMethod::ClientSecretPost,
         software_id: None,
         software_version: None,
+        upstream_client_id: None,
     }
 }
 

@@ -284,6 +284,15 @@ impl RegistryCore {
         Ok(report)
     }
 
+    pub fn get(&mut self, msg: GetClient) -> Result<Option<ClientView>, RegistryError> {
+        let Some(id) = ClientId::parse(&msg.client_id) else {
+            return Ok(None);
+        };
+        Ok(self
+            .live(id.as_str(), msg.now)?
+            .map(|r| r.view(self.expiry)))
+    }
+
     pub fn ping(&mut self, _: PingStore) -> Result<(), RegistryError> {
         self.store.get(Tree::Meta, keys::SCHEMA_KEY)?;
         Ok(())

@@ -104,3 +104,12 @@ pub struct PurgeReport {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), RegistryError>")]
 pub struct PingStore;
+
+/// A live client's public view, without authentication (authorization
+/// requests name a client by id only).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<ClientView>, RegistryError>")]
+pub struct GetClient {
+    pub client_id: String,
+    pub now: UnixTime,
+}

@@ -71,6 +71,7 @@ delegate!(RecordClientUse, record_use);
 delegate!(CountClients, count);
 delegate!(PurgeExpired, purge_expired);
 delegate!(PingStore, ping);
+delegate!(GetClient, get);
 
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,7 @@ fn metadata(method: AuthMethod) -> ClientMetadata {
         auth_method: method,
         software_id: None,
         software_version: None,
+        upstream_client_id: None,
     }
 }
 

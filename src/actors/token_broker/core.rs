@@ -1,0 +1,428 @@
+use std::collections::HashMap;
+
+use crate::clock::UnixTime;
+use crate::domain::secret::random_b64;
+use crate::domain::{CodeChallenge, SecretToken};
+use crate::storage::{codec, keys, Batch, SharedStore, StoreError, Tree};
+
+use super::messages::*;
+use super::records::*;
+use super::BrokerError;
+
+pub const ACCESS_PREFIX: &str = "mcp_at_";
+pub const REFRESH_PREFIX: &str = "mcp_rt_";
+const CODE_PREFIX: &str = "mcp_code_";
+
+/// Lifetimes and rules the broker applies.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenPolicy {
+    pub transaction_ttl: i64,
+    pub code_ttl: i64,
+    pub access_ttl: i64,
+    pub refresh_idle: i64,
+    pub grant_lifetime: i64,
+    pub refresh_grace: i64,
+    pub flush_every_write: bool,
+}
+
+/// The TokenBroker's state machine over its trees. Runs on one thread, so
+/// every read-check-write below is atomic with respect to other requests:
+/// two redemptions of one code, or two uses of one refresh token, are
+/// serialised and only one wins (outside the grace rule).
+pub struct TokenBrokerCore {
+    store: SharedStore,
+    policy: TokenPolicy,
+    /// Refresh tokens rotated within the grace window, with the pair they
+    /// produced, so a duplicate post gets the same answer. In memory only:
+    /// after a restart a duplicate post inside the window is refused.
+    recent: HashMap<[u8; 32], (TokenPair, UnixTime)>,
+}
+
+fn hash_key(token: &SecretToken) -> Vec<u8> {
+    token.hash().as_bytes().to_vec()
+}
+
+impl TokenBrokerCore {
+    pub fn new(store: SharedStore, policy: TokenPolicy) -> Self {
+        Self {
+            store,
+            policy,
+            recent: HashMap::new(),
+        }
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, BrokerError> {
+        match self.store.get(tree, key)? {
+            Some(bytes) => Ok(Some(codec::decode(tree, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), BrokerError> {
+        self.store.apply(batch)?;
+        if self.policy.flush_every_write {
+            self.store.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn begin(&mut self, msg: BeginAuthorization) -> Result<Begun, BrokerError> {
+        let state = SecretToken::generate("");
+        let csrf = SecretToken::generate("");
+        let r = msg.request;
+        let txn = AuthTransaction {
+            client_id: r.client_id,
+            redirect_uri: r.redirect_uri,
+            client_state: r.client_state,
+            code_challenge: r.code_challenge,
+            scopes: r.scopes,
+            resource: r.resource,
+            csrf_hash: csrf.hash(),
+            approved: false,
+            upstream_client_id: r.upstream_client_id,
+            created_at: msg.now,
+            expires_at: msg.now + self.policy.transaction_ttl,
+        };
+        let mut batch = Batch::new();
+        batch.insert(Tree::Transactions, hash_key(&state), codec::encode(&txn)?);
+        self.commit(batch)?;
+        Ok(Begun { state, csrf })
+    }
+
+    fn live_transaction(
+        &self,
+        state: &SecretToken,
+        now: UnixTime,
+    ) -> Result<AuthTransaction, BrokerError> {
+        match self.get::<AuthTransaction>(Tree::Transactions, &hash_key(state))? {
+            Some(t) if t.expires_at > now => Ok(t),
+            _ => Err(BrokerError::UnknownTransaction),
+        }
+    }
+
+    /// The person's answer on the consent page.
+    pub fn decide(&mut self, msg: DecideConsent) -> Result<AuthTransaction, BrokerError> {
+        let mut txn = self.live_transaction(&msg.state, msg.now)?;
+        if !txn.csrf_hash.verify(&msg.csrf) || txn.approved {
+            return Err(BrokerError::Csrf);
+        }
+        let mut batch = Batch::new();
+        if msg.approve {
+            txn.approved = true;
+            batch.insert(
+                Tree::Transactions,
+                hash_key(&msg.state),
+                codec::encode(&txn)?,
+            );
+        } else {
+            batch.remove(Tree::Transactions, hash_key(&msg.state));
+        }
+        self.commit(batch)?;
+        Ok(txn)
+    }
+
+    /// Takes an approved transaction at the upstream callback (single use).
+    pub fn complete(&mut self, msg: CompleteTransaction) -> Result<AuthTransaction, BrokerError> {
+        let txn = self.live_transaction(&msg.state, msg.now)?;
+        if !txn.approved {
+            return Err(BrokerError::UnknownTransaction);
+        }
+        let mut batch = Batch::new();
+        batch.remove(Tree::Transactions, hash_key(&msg.state));
+        self.commit(batch)?;
+        Ok(txn)
+    }
+
+    pub fn issue_code(&mut self, msg: IssueCode) -> Result<SecretToken, BrokerError> {
+        let code = SecretToken::generate(CODE_PREFIX);
+        let t = msg.transaction;
+        let record = CodeRecord {
+            client_id: t.client_id,
+            redirect_uri: t.redirect_uri,
+            code_challenge: t.code_challenge,
+            scopes: t.scopes,
+            resource: t.resource,
+            sub: msg.sub,
+            email: msg.email,
+            issued_at: msg.now,
+            expires_at: msg.now + self.policy.code_ttl,
+            redeemed_by: None,
+        };
+        let mut batch = Batch::new();
+        batch.insert(Tree::Codes, hash_key(&code), codec::encode(&record)?);
+        self.commit(batch)?;
+        Ok(code)
+    }
+
+    /// Exchanges a code for tokens (RFC 6749 §4.1.3, RFC 7636 §4.6).
+    pub fn redeem(&mut self, msg: RedeemCode) -> Result<Redeemed, BrokerError> {
+        let key = hash_key(&msg.code);
+        let Some(mut code) = self.get::<CodeRecord>(Tree::Codes, &key)? else {
+            return Err(BrokerError::InvalidGrant(
+                "unknown or expired authorization code",
+            ));
+        };
+        if code.client_id != msg.client_id {
+            return Err(BrokerError::InvalidGrant(
+                "the code was issued to another client",
+            ));
+        }
+        if let Some(grant_id) = &code.redeemed_by {
+            // RFC 6749 §4.1.2: a code used twice revokes what it issued.
+            let grant_id = grant_id.clone();
+            self.revoke_grant_tokens(&grant_id)?;
+            tracing::warn!(client_id = %code.client_id, grant_id, "authorization code reused; its tokens were revoked");
+            return Err(BrokerError::InvalidGrant(
+                "the authorization code was already used; its tokens are revoked",
+            ));
+        }
+        if code.expires_at <= msg.now {
+            return Err(BrokerError::InvalidGrant("the authorization code expired"));
+        }
+        if msg.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
+            return Err(BrokerError::InvalidGrant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        if !CodeChallenge::stored(code.code_challenge.clone())
+            .verify(msg.code_verifier.as_deref().unwrap_or(""))
+        {
+            return Err(BrokerError::InvalidGrant(
+                "PKCE verification failed (code_verifier)",
+            ));
+        }
+        if msg.resource.is_some() && msg.resource != code.resource && code.resource.is_some() {
+            return Err(BrokerError::InvalidTarget);
+        }
+        let grant = GrantRecord {
+            grant_id: format!("g_{}", random_b64(16)),
+            client_id: code.client_id.clone(),
+            sub: code.sub.clone(),
+            email: code.email.clone(),
+            scopes: code.scopes.clone(),
+            resource: msg.resource.clone().or(code.resource.clone()),
+            created_at: msg.now,
+            expires_at: msg.now + self.policy.grant_lifetime,
+        };
+        code.redeemed_by = Some(grant.grant_id.clone());
+        let mut batch = Batch::new();
+        batch.insert(Tree::Codes, key, codec::encode(&code)?);
+        batch.insert(
+            Tree::Grants,
+            grant.grant_id.as_bytes().to_vec(),
+            codec::encode(&grant)?,
+        );
+        batch.insert(
+            Tree::ClientGrants,
+            keys::pair(&grant.client_id, grant.grant_id.as_bytes()),
+            vec![],
+        );
+        let pair = if msg.mint {
+            Some(self.mint(&mut batch, &grant, &grant.scopes, msg.with_refresh, msg.now)?)
+        } else {
+            None
+        };
+        self.commit(batch)?;
+        Ok(Redeemed { pair, grant })
+    }
+
+    /// Adds a new access token (and refresh token) of `grant` to `batch`.
+    fn mint(
+        &self,
+        batch: &mut Batch,
+        grant: &GrantRecord,
+        scopes: &[String],
+        with_refresh: bool,
+        now: UnixTime,
+    ) -> Result<TokenPair, BrokerError> {
+        let access = SecretToken::generate(ACCESS_PREFIX);
+        let access_expires = (now + self.policy.access_ttl).min(grant.expires_at);
+        let record = |kind, expires_at| TokenRecord {
+            kind,
+            grant_id: grant.grant_id.clone(),
+            client_id: grant.client_id.clone(),
+            sub: grant.sub.clone(),
+            email: grant.email.clone(),
+            scopes: scopes.to_vec(),
+            resource: grant.resource.clone(),
+            issued_at: now,
+            expires_at,
+            rotated_at: None,
+        };
+        batch.insert(
+            Tree::Tokens,
+            hash_key(&access),
+            codec::encode(&record(TokenKind::Access, access_expires))?,
+        );
+        batch.insert(
+            Tree::GrantTokens,
+            keys::pair(&grant.grant_id, access.hash().as_bytes()),
+            vec![],
+        );
+        let refresh = if with_refresh {
+            let refresh = SecretToken::generate(REFRESH_PREFIX);
+            let expires = (now + self.policy.refresh_idle).min(grant.expires_at);
+            batch.insert(
+                Tree::Tokens,
+                hash_key(&refresh),
+                codec::encode(&record(TokenKind::Refresh, expires))?,
+            );
+            batch.insert(
+                Tree::GrantTokens,
+                keys::pair(&grant.grant_id, refresh.hash().as_bytes()),
+                vec![],
+            );
+            Some(refresh)
+        } else {
+            None
+        };
+        Ok(TokenPair {
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: access_expires - now,
+            scope: scopes.join(" "),
+            grant_id: grant.grant_id.clone(),
+        })
+    }
+
+    /// A live refresh token of `client_id`, without using it.
+    pub fn peek_refresh(&mut self, msg: PeekRefresh) -> Result<TokenRecord, BrokerError> {
+        match self.get::<TokenRecord>(Tree::Tokens, &hash_key(&msg.refresh_token))? {
+            Some(r) if r.kind == TokenKind::Refresh && r.client_id == msg.client_id => Ok(r),
+            _ => Err(BrokerError::InvalidGrant("unknown refresh token")),
+        }
+    }
+
+    /// Rotates a refresh token (OAuth 2.1 §4.3.1): a new pair, the old
+    /// refresh token retired; a duplicate inside the grace window gets the
+    /// same pair; a reuse after it revokes the whole family.
+    pub fn refresh(&mut self, msg: RefreshTokens) -> Result<TokenPair, BrokerError> {
+        let key = hash_key(&msg.refresh_token);
+        let old_hash = *msg.refresh_token.hash().as_bytes();
+        let Some(mut old) = self.get::<TokenRecord>(Tree::Tokens, &key)? else {
+            return Err(BrokerError::InvalidGrant(
+                "unknown, expired or revoked refresh token",
+            ));
+        };
+        if old.kind != TokenKind::Refresh || old.client_id != msg.client_id {
+            return Err(BrokerError::InvalidGrant(
+                "not a refresh token of this client",
+            ));
+        }
+        if let Some(rotated_at) = old.rotated_at {
+            if msg.now - rotated_at <= self.policy.refresh_grace {
+                if let Some((pair, _)) = self.recent.get(&old_hash) {
+                    return Ok(pair.clone());
+                }
+            }
+            let grant_id = old.grant_id.clone();
+            self.revoke_grant_tokens(&grant_id)?;
+            tracing::warn!(client_id = %old.client_id, grant_id, "refresh token reused after rotation; the token family is revoked");
+            return Err(BrokerError::InvalidGrant(
+                "refresh token already used; every token of this sign-in is revoked",
+            ));
+        }
+        if old.expires_at <= msg.now {
+            return Err(BrokerError::InvalidGrant("the refresh token expired"));
+        }
+        let Some(grant) = self.get::<GrantRecord>(Tree::Grants, old.grant_id.as_bytes())? else {
+            return Err(BrokerError::InvalidGrant("the sign-in was revoked"));
+        };
+        if grant.expires_at <= msg.now {
+            return Err(BrokerError::InvalidGrant(
+                "the sign-in reached its maximum lifetime",
+            ));
+        }
+        let scopes = match msg.scopes {
+            Some(asked) if asked.iter().all(|s| old.scopes.contains(s)) => asked,
+            Some(_) => return Err(BrokerError::InvalidScope),
+            None => old.scopes.clone(),
+        };
+        let mut batch = Batch::new();
+        let pair = self.mint(&mut batch, &grant, &scopes, true, msg.now)?;
+        old.rotated_at = Some(msg.now);
+        batch.insert(Tree::Tokens, key, codec::encode(&old)?);
+        self.commit(batch)?;
+        let grace = self.policy.refresh_grace;
+        self.recent.retain(|_, (_, at)| msg.now - *at <= grace);
+        self.recent.insert(old_hash, (pair.clone(), msg.now));
+        Ok(pair)
+    }
+
+    /// A live token's record (RFC 7662 `active`), or `None`.
+    pub fn introspect(&mut self, msg: IntrospectToken) -> Result<Option<TokenRecord>, BrokerError> {
+        let record = self.get::<TokenRecord>(Tree::Tokens, &hash_key(&msg.token))?;
+        Ok(record.filter(|r| r.expires_at > msg.now && r.rotated_at.is_none()))
+    }
+
+    /// RFC 7009. A refresh token takes its whole family with it. Tokens of
+    /// another client are left alone (and the answer is the same).
+    pub fn revoke(&mut self, msg: RevokeToken) -> Result<Option<TokenRecord>, BrokerError> {
+        let key = hash_key(&msg.token);
+        let Some(record) = self.get::<TokenRecord>(Tree::Tokens, &key)? else {
+            return Ok(None);
+        };
+        if msg
+            .client_id
+            .as_deref()
+            .is_some_and(|c| c != record.client_id)
+        {
+            return Ok(None);
+        }
+        match record.kind {
+            TokenKind::Refresh => {
+                self.revoke_grant_tokens(&record.grant_id)?;
+            }
+            TokenKind::Access => {
+                let mut batch = Batch::new();
+                batch.remove(Tree::Tokens, key);
+                batch.remove(
+                    Tree::GrantTokens,
+                    keys::pair(&record.grant_id, msg.token.hash().as_bytes()),
+                );
+                self.commit(batch)?;
+            }
+        }
+        Ok(Some(record))
+    }
+
+    /// Deletes a grant and every token it issued, in one batch.
+    pub fn revoke_grant_tokens(&mut self, grant_id: &str) -> Result<usize, BrokerError> {
+        let prefix = keys::pair(grant_id, b"");
+        let mut batch = Batch::new();
+        let mut count = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .store
+                .scan_prefix(Tree::GrantTokens, &prefix, after.as_deref(), 512)?;
+            let full = page.len() == 512;
+            after = page.last().map(|(k, _)| k.clone());
+            for (k, _) in page {
+                batch.remove(Tree::Tokens, k[prefix.len()..].to_vec());
+                batch.remove(Tree::GrantTokens, k);
+                count += 1;
+            }
+            if !full {
+                break;
+            }
+        }
+        if let Some(grant) = self.get::<GrantRecord>(Tree::Grants, grant_id.as_bytes())? {
+            batch.remove(
+                Tree::ClientGrants,
+                keys::pair(&grant.client_id, grant_id.as_bytes()),
+            );
+        }
+        batch.remove(Tree::Grants, grant_id.as_bytes().to_vec());
+        self.commit(batch)?;
+        Ok(count)
+    }
+
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.store.get(Tree::Meta, keys::SCHEMA_KEY).map(|_| ())
+    }
+}

@@ -1,0 +1,126 @@
+//! Messages the TokenBroker answers; each carries `now`.
+
+use actix::Message;
+
+use super::records::*;
+use super::BrokerError;
+use crate::clock::UnixTime;
+use crate::domain::SecretToken;
+
+/// What an authorization request asked for, once validated.
+#[derive(Debug, Clone)]
+pub struct NewTransaction {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub client_state: String,
+    pub code_challenge: String,
+    pub scopes: Vec<String>,
+    pub resource: Option<String>,
+    pub upstream_client_id: Option<String>,
+}
+
+/// Stores a pending login; answers its state and consent CSRF token.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Begun, BrokerError>")]
+pub struct BeginAuthorization {
+    pub request: NewTransaction,
+    pub now: UnixTime,
+}
+
+#[derive(Debug)]
+pub struct Begun {
+    pub state: SecretToken,
+    pub csrf: SecretToken,
+}
+
+/// The consent page's answer, checked against the transaction's CSRF token.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<AuthTransaction, BrokerError>")]
+pub struct DecideConsent {
+    pub state: SecretToken,
+    pub csrf: SecretToken,
+    pub approve: bool,
+    pub now: UnixTime,
+}
+
+/// Takes an approved transaction at the upstream callback (single use).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<AuthTransaction, BrokerError>")]
+pub struct CompleteTransaction {
+    pub state: SecretToken,
+    pub now: UnixTime,
+}
+
+/// Mints the Drawbridge authorization code for a completed login.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<SecretToken, BrokerError>")]
+pub struct IssueCode {
+    pub transaction: AuthTransaction,
+    pub sub: String,
+    pub email: Option<String>,
+    pub now: UnixTime,
+}
+
+/// The `authorization_code` grant.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Redeemed, BrokerError>")]
+pub struct RedeemCode {
+    pub code: SecretToken,
+    pub client_id: String,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub resource: Option<String>,
+    /// Whether to mint Drawbridge tokens (not in passthrough mode).
+    pub mint: bool,
+    pub with_refresh: bool,
+    pub now: UnixTime,
+}
+
+#[derive(Debug)]
+pub struct Redeemed {
+    pub pair: Option<TokenPair>,
+    pub grant: GrantRecord,
+}
+
+/// Reads a refresh token without using it.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<TokenRecord, BrokerError>")]
+pub struct PeekRefresh {
+    pub refresh_token: SecretToken,
+    pub client_id: String,
+}
+
+/// The `refresh_token` grant (rotation).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<TokenPair, BrokerError>")]
+pub struct RefreshTokens {
+    pub refresh_token: SecretToken,
+    pub client_id: String,
+    pub scopes: Option<Vec<String>>,
+    pub now: UnixTime,
+}
+
+/// RFC 7662: the record of a live token, or `None`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<TokenRecord>, BrokerError>")]
+pub struct IntrospectToken {
+    pub token: SecretToken,
+    pub now: UnixTime,
+}
+
+/// RFC 7009: answers what was revoked, if anything.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<TokenRecord>, BrokerError>")]
+pub struct RevokeToken {
+    pub token: SecretToken,
+    /// The authenticated client; `None` for an operator.
+    pub client_id: Option<String>,
+    pub now: UnixTime,
+}
+
+/// Revokes a grant and every token it issued.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, BrokerError>")]
+pub struct RevokeGrant {
+    pub grant_id: String,
+}

@@ -1,0 +1,75 @@
+//! The TokenBroker owns the login flow's state: pending transactions,
+//! authorization codes, grants and Drawbridge's access and refresh tokens
+//! (stored only as SHA-256 hashes).
+
+mod core;
+pub mod messages;
+pub mod records;
+
+use actix::{Actor, Handler, SyncContext};
+
+pub use self::core::{TokenBrokerCore, TokenPolicy, ACCESS_PREFIX, REFRESH_PREFIX};
+pub use messages::*;
+pub use records::*;
+
+use crate::storage::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    #[error("the requested resource is not this server's resource")]
+    InvalidTarget,
+    #[error("the requested scope exceeds what was granted")]
+    InvalidScope,
+    #[error("the sign-in expired or was already completed")]
+    UnknownTransaction,
+    #[error("the consent form is invalid or was already submitted")]
+    Csrf,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct TokenBroker {
+    core: TokenBrokerCore,
+}
+
+impl TokenBroker {
+    pub fn new(core: TokenBrokerCore) -> Self {
+        Self { core }
+    }
+}
+
+impl Actor for TokenBroker {
+    type Context = SyncContext<Self>;
+}
+
+macro_rules! delegate {
+    ($msg:ty, $method:ident) => {
+        impl Handler<$msg> for TokenBroker {
+            type Result = <$msg as actix::Message>::Result;
+
+            fn handle(&mut self, msg: $msg, _: &mut Self::Context) -> Self::Result {
+                self.core.$method(msg)
+            }
+        }
+    };
+}
+
+delegate!(BeginAuthorization, begin);
+delegate!(DecideConsent, decide);
+delegate!(CompleteTransaction, complete);
+delegate!(IssueCode, issue_code);
+delegate!(RedeemCode, redeem);
+delegate!(PeekRefresh, peek_refresh);
+delegate!(RefreshTokens, refresh);
+delegate!(IntrospectToken, introspect);
+delegate!(RevokeToken, revoke);
+
+impl Handler<RevokeGrant> for TokenBroker {
+    type Result = Result<usize, BrokerError>;
+
+    fn handle(&mut self, msg: RevokeGrant, _: &mut Self::Context) -> Self::Result {
+        self.core.revoke_grant_tokens(&msg.grant_id)
+    }
+}

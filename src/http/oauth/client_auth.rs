@@ -1,0 +1,115 @@
+//! Client authentication at the token, revocation and introspection
+//! endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`
+//! or, for public clients, `none`; and form parsing that refuses repeated
+//! parameters (RFC 6749 §3.2).
+
+use std::collections::HashMap;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpRequest;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::domain::{AuthMethod, SecretToken};
+use crate::http::errors::OAuthError;
+
+pub type Form = HashMap<String, String>;
+
+/// Parses an `application/x-www-form-urlencoded` body.
+pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded (JSON is not accepted at this endpoint)",
+        ));
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::invalid_request("the form body is malformed"))?;
+    let mut form = Form::new();
+    for (k, v) in pairs {
+        if form.insert(k.clone(), v).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{k}` is repeated"
+            )));
+        }
+    }
+    Ok(form)
+}
+
+/// Credentials a client presented.
+#[derive(Debug)]
+pub struct Presented {
+    pub client_id: String,
+    pub secret: Option<SecretToken>,
+    pub method: AuthMethod,
+}
+
+pub fn invalid_client(realm: &str, description: &str) -> OAuthError {
+    let mut e = OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", description);
+    e.www_authenticate = Some(format!("Basic realm=\"{realm}\""));
+    e
+}
+
+/// Reads the client's credentials from the Authorization header or the form.
+pub fn presented(req: &HttpRequest, form: &Form, realm: &str) -> Result<Presented, OAuthError> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
+    if let Some((_, encoded)) = basic {
+        if form.contains_key("client_secret") {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
+        }
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| invalid_client(realm, "malformed Basic credentials"))?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| invalid_client(realm, "malformed Basic credentials"))?;
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let client_id = decode(id);
+        if form.get("client_id").is_some_and(|f| *f != client_id) {
+            return Err(OAuthError::invalid_request(
+                "client_id in the form differs from the Authorization header",
+            ));
+        }
+        return Ok(Presented {
+            client_id,
+            secret: Some(SecretToken::presented(decode(secret))),
+            method: AuthMethod::ClientSecretBasic,
+        });
+    }
+    let client_id = form
+        .get("client_id")
+        .filter(|c| !c.is_empty())
+        .cloned()
+        .ok_or_else(|| invalid_client(realm, "client authentication is required"))?;
+    match form.get("client_secret").filter(|s| !s.is_empty()) {
+        Some(secret) => Ok(Presented {
+            client_id,
+            secret: Some(SecretToken::presented(secret.clone())),
+            method: AuthMethod::ClientSecretPost,
+        }),
+        None => Ok(Presented {
+            client_id,
+            secret: None,
+            method: AuthMethod::None,
+        }),
+    }
+}

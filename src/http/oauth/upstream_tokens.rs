@@ -1,0 +1,106 @@
+//! Keeping a user's upstream access token fresh: refreshed shortly before
+//! it expires, at most one refresh per user at a time (single flight).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::actors::vault::{LoadUserCredentials, StoreUserCredentials, UserRef};
+use crate::http::AppState;
+use crate::upstream::{Credentials, UpstreamError};
+
+/// Refresh this long before the upstream access token expires.
+const MARGIN_SECONDS: i64 = 60;
+
+/// One async lock per user, so concurrent requests share one refresh.
+#[derive(Default)]
+pub struct SingleFlight {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SingleFlight {
+    fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Drop locks nobody holds, so the map stays as small as the traffic.
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(key.to_owned()).or_default().clone()
+    }
+}
+
+/// Why the upstream token could not be made fresh.
+#[derive(Debug)]
+pub enum Freshness {
+    /// The upstream refused the refresh token (access withdrawn): sign in again.
+    Revoked,
+    /// The upstream or storage is unavailable: try again later.
+    Unavailable,
+}
+
+/// Makes sure the user's stored upstream access token is not about to
+/// expire, refreshing it at the upstream when it is.
+pub async fn ensure_fresh(
+    state: &AppState,
+    sub: &str,
+    creds: &Credentials,
+) -> Result<(), Freshness> {
+    let load = || {
+        state
+            .vault
+            .send(LoadUserCredentials(UserRef::Sub(sub.to_owned())))
+    };
+    let stale = |expires_at: Option<i64>| {
+        expires_at.is_some_and(|e| e - MARGIN_SECONDS <= state.clock.now())
+    };
+    let current = load()
+        .await
+        .map_err(|_| Freshness::Unavailable)?
+        .map_err(|_| Freshness::Unavailable)?;
+    let Some(current) = current else {
+        return Err(Freshness::Revoked);
+    };
+    if !stale(current.tokens.expires_at) {
+        return Ok(());
+    }
+    let lock = state.flights.lock_for(sub);
+    let _guard = lock.lock().await;
+    // Someone else may have refreshed while we waited.
+    let Some(mut current) = load()
+        .await
+        .map_err(|_| Freshness::Unavailable)?
+        .map_err(|_| Freshness::Unavailable)?
+    else {
+        return Err(Freshness::Revoked);
+    };
+    if !stale(current.tokens.expires_at) {
+        return Ok(());
+    }
+    let Some(refresh_token) = current.tokens.refresh_token.clone() else {
+        return Err(Freshness::Revoked);
+    };
+    let fresh = match state.upstream.refresh(creds, &refresh_token).await {
+        Ok(t) => t,
+        Err(e @ UpstreamError::Rejected { .. }) if e.is_invalid_grant() => {
+            return Err(Freshness::Revoked)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refreshing the upstream token failed");
+            return Err(Freshness::Unavailable);
+        }
+    };
+    let now = state.clock.now();
+    current.tokens.access_token = fresh.access_token;
+    current.tokens.expires_at = fresh.expires_in.map(|s| now + s as i64);
+    if let Some(rt) = fresh.refresh_token {
+        current.tokens.refresh_token = Some(rt);
+    }
+    if fresh.id_token.is_some() {
+        current.tokens.id_token = fresh.id_token;
+    }
+    current.updated_at = now;
+    match state.vault.send(StoreUserCredentials(current)).await {
+        Ok(Ok(())) => {
+            tracing::info!("Token refreshed successfully");
+            Ok(())
+        }
+        _ => Err(Freshness::Unavailable),
+    }
+}

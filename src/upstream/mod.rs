@@ -1,0 +1,458 @@
+//! The upstream identity provider Drawbridge signs users in with: `google`
+//! (the default endpoints, overridable), `oidc` (any issuer, by discovery)
+//! or `dev` (the built-in development provider in [`dev`]).
+//!
+//! Token calls go through `oauth2` over a `reqwest` client with rustls,
+//! bounded time-outs and no redirects (SSRF).
+
+pub mod dev;
+mod identity;
+
+use std::fmt;
+
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthorizationCode, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
+    RevocationUrl, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub use identity::Identity;
+
+use crate::configuration::{Config, UpstreamProvider};
+
+const GOOGLE_AUTH: &str = "https://accounts.google.com/o/oauth2/v2/auth";
+const GOOGLE_TOKEN: &str = "https://oauth2.googleapis.com/token";
+const GOOGLE_USERINFO: &str = "https://openidconnect.googleapis.com/v1/userinfo";
+const GOOGLE_REVOKE: &str = "https://oauth2.googleapis.com/revoke";
+
+/// The `id_token` Google and OpenID providers add to a token response.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+type UpstreamTokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+type OAuthClient = oauth2::Client<
+    BasicErrorResponse,
+    UpstreamTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointSet,
+>;
+
+/// A client registered at the upstream: the default (operator's) one or a
+/// custom one. `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Credentials({}, secret: {})",
+            self.client_id,
+            if self.client_secret.is_some() {
+                "***"
+            } else {
+                "none"
+            }
+        )
+    }
+}
+
+/// Tokens as the upstream issued them. `Debug` hides them.
+#[derive(Clone)]
+pub struct UpstreamTokenSet {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: Option<u64>,
+    pub scopes: Vec<String>,
+    pub id_token: Option<String>,
+    /// The response as sent, for `token_mode = "passthrough"`.
+    pub raw: serde_json::Value,
+}
+
+impl fmt::Debug for UpstreamTokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "UpstreamTokenSet(expires_in: {:?}, scopes: {:?})",
+            self.expires_in, self.scopes
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// The upstream answered with an OAuth error (e.g. `invalid_grant`).
+    #[error("upstream refused: {error}")]
+    Rejected { error: String, description: String },
+    /// Time-out, connection failure, 5xx or an answer that is not OAuth.
+    #[error("upstream unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl UpstreamError {
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, UpstreamError::Rejected { error, .. } if error == "invalid_grant")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub auth_uri: String,
+    pub token_uri: String,
+    pub userinfo_uri: Option<String>,
+    pub revocation_uri: Option<String>,
+}
+
+pub struct Upstream {
+    http: reqwest::Client,
+    pub endpoints: Endpoints,
+    default: Option<Credentials>,
+    /// Parameters added to every authorization redirect.
+    auth_params: Vec<(&'static str, &'static str)>,
+    /// Scopes always asked for (the user's identity).
+    identity_scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    authorization_endpoint: String,
+    token_endpoint: String,
+    userinfo_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    #[serde(default)]
+    scopes_supported: Vec<String>,
+}
+
+impl Upstream {
+    /// Builds the upstream for `config` (OpenID discovery for `oidc`).
+    /// `dev` needs the credentials of the built-in provider.
+    pub async fn build(config: &Config, dev: Option<Credentials>) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.upstream_connect_timeout)
+            .timeout(config.upstream_timeout)
+            .user_agent(concat!("drawbridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let s = &config.settings.upstream;
+        let pick = |setting: &str, fallback: String| {
+            if setting.is_empty() {
+                fallback
+            } else {
+                setting.to_owned()
+            }
+        };
+        let pick_opt = |setting: &str, fallback: Option<String>| {
+            if setting.is_empty() {
+                fallback
+            } else {
+                Some(setting.to_owned())
+            }
+        };
+        let google_creds = config.google.as_ref().map(|g| Credentials {
+            client_id: g.client_id.clone(),
+            client_secret: Some(g.client_secret.clone()).filter(|s| !s.is_empty()),
+        });
+        let offline = vec![("access_type", "offline"), ("prompt", "consent")];
+        let identity_scopes = vec!["openid".to_owned(), "email".to_owned()];
+        match config.provider {
+            UpstreamProvider::Google => {
+                let file = config.google.as_ref();
+                let endpoints = Endpoints {
+                    auth_uri: pick(
+                        &s.auth_uri,
+                        file.and_then(|g| g.auth_uri.clone())
+                            .unwrap_or_else(|| GOOGLE_AUTH.into()),
+                    ),
+                    token_uri: pick(
+                        &s.token_uri,
+                        file.and_then(|g| g.token_uri.clone())
+                            .unwrap_or_else(|| GOOGLE_TOKEN.into()),
+                    ),
+                    userinfo_uri: pick_opt(&s.userinfo_uri, Some(GOOGLE_USERINFO.into())),
+                    revocation_uri: pick_opt(&s.revocation_uri, Some(GOOGLE_REVOKE.into())),
+                };
+                Ok(Self {
+                    http,
+                    endpoints,
+                    default: google_creds,
+                    auth_params: offline,
+                    identity_scopes,
+                })
+            }
+            UpstreamProvider::Oidc => {
+                let url = format!(
+                    "{}/.well-known/openid-configuration",
+                    s.issuer.trim_end_matches('/')
+                );
+                let doc: Discovery = http
+                    .get(&url)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .map_err(|e| format!("OpenID discovery at {url}: {e}"))?
+                    .json()
+                    .await
+                    .map_err(|e| format!("OpenID discovery at {url}: {e}"))?;
+                let mut identity_scopes = identity_scopes;
+                let mut auth_params = vec![("prompt", "consent")];
+                if doc.scopes_supported.iter().any(|s| s == "offline_access") {
+                    identity_scopes.push("offline_access".into());
+                } else {
+                    auth_params.push(("access_type", "offline"));
+                }
+                let endpoints = Endpoints {
+                    auth_uri: pick(&s.auth_uri, doc.authorization_endpoint),
+                    token_uri: pick(&s.token_uri, doc.token_endpoint),
+                    userinfo_uri: pick_opt(&s.userinfo_uri, doc.userinfo_endpoint),
+                    revocation_uri: pick_opt(&s.revocation_uri, doc.revocation_endpoint),
+                };
+                Ok(Self {
+                    http,
+                    endpoints,
+                    default: google_creds,
+                    auth_params,
+                    identity_scopes,
+                })
+            }
+            UpstreamProvider::Dev => {
+                let endpoints = Endpoints {
+                    auth_uri: pick(&s.auth_uri, config.public_url(dev::AUTHORIZE)),
+                    token_uri: pick(&s.token_uri, config.public_url(dev::TOKEN)),
+                    userinfo_uri: pick_opt(&s.userinfo_uri, Some(config.public_url(dev::USERINFO))),
+                    revocation_uri: pick_opt(
+                        &s.revocation_uri,
+                        Some(config.public_url(dev::REVOKE)),
+                    ),
+                };
+                Ok(Self {
+                    http,
+                    endpoints,
+                    default: dev,
+                    auth_params: offline,
+                    identity_scopes,
+                })
+            }
+        }
+    }
+
+    /// The operator's client at the upstream.
+    pub fn default_credentials(&self) -> Option<&Credentials> {
+        self.default.as_ref()
+    }
+
+    /// Where to send the browser: Drawbridge's own callback, PKCE and state.
+    pub fn authorize_url(
+        &self,
+        creds: &Credentials,
+        state: &str,
+        challenge: &str,
+        scopes: &[String],
+        redirect: &str,
+    ) -> String {
+        let mut all: Vec<&str> = self.identity_scopes.iter().map(String::as_str).collect();
+        for s in scopes {
+            if !all.contains(&s.as_str()) {
+                all.push(s);
+            }
+        }
+        let mut url = Url::parse(&self.endpoints.auth_uri).expect("validated at start");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &creds.client_id)
+                .append_pair("redirect_uri", redirect)
+                .append_pair("scope", &all.join(" "))
+                .append_pair("state", state)
+                .append_pair("code_challenge", challenge)
+                .append_pair("code_challenge_method", "S256");
+            for (k, v) in &self.auth_params {
+                q.append_pair(k, v);
+            }
+        }
+        url.into()
+    }
+
+    fn client(
+        &self,
+        creds: &Credentials,
+        redirect: Option<&str>,
+    ) -> Result<OAuthClient, UpstreamError> {
+        let token_url = TokenUrl::new(self.endpoints.token_uri.clone())
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let revocation = self
+            .endpoints
+            .revocation_uri
+            .clone()
+            .and_then(|u| RevocationUrl::new(u).ok());
+        let mut client = oauth2::Client::new(ClientId::new(creds.client_id.clone()))
+            .set_token_uri(token_url)
+            .set_revocation_url_option(revocation)
+            .set_auth_type(AuthType::RequestBody);
+        if let Some(secret) = &creds.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.clone()));
+        }
+        if let Some(r) = redirect {
+            client = client.set_redirect_uri(
+                RedirectUrl::new(r.to_owned())
+                    .map_err(|e| UpstreamError::Unavailable(e.to_string()))?,
+            );
+        }
+        Ok(client)
+    }
+
+    pub async fn exchange_code(
+        &self,
+        creds: &Credentials,
+        code: &str,
+        verifier: &str,
+        redirect: &str,
+    ) -> Result<UpstreamTokenSet, UpstreamError> {
+        let client = self.client(creds, Some(redirect))?;
+        let request = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+        let response = request.request_async(&self.http).await.map_err(map_error)?;
+        Ok(token_set(response))
+    }
+
+    pub async fn refresh(
+        &self,
+        creds: &Credentials,
+        refresh_token: &str,
+    ) -> Result<UpstreamTokenSet, UpstreamError> {
+        let client = self.client(creds, None)?;
+        let token = RefreshToken::new(refresh_token.to_owned());
+        let response = client
+            .exchange_refresh_token(&token)
+            .request_async(&self.http)
+            .await
+            .map_err(map_error)?;
+        Ok(token_set(response))
+    }
+
+    /// Revokes a token at the upstream (RFC 7009), when it has an endpoint.
+    pub async fn revoke(
+        &self,
+        creds: &Credentials,
+        refresh_token: &str,
+    ) -> Result<(), UpstreamError> {
+        let client = self.client(creds, None)?;
+        let token =
+            StandardRevocableToken::RefreshToken(RefreshToken::new(refresh_token.to_owned()));
+        let request = match client.revoke_token(token) {
+            Ok(r) => r,
+            Err(_) => return Ok(()),
+        };
+        request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))
+    }
+
+    /// Who signed in: the ID token's claims, else the userinfo endpoint.
+    pub async fn identity(&self, tokens: &UpstreamTokenSet) -> Result<Identity, UpstreamError> {
+        if let Some(identity) = tokens.id_token.as_deref().and_then(Identity::from_id_token) {
+            return Ok(identity);
+        }
+        let url = self.endpoints.userinfo_uri.as_deref().ok_or_else(|| {
+            UpstreamError::Unavailable("no ID token and no userinfo endpoint".into())
+        })?;
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(&tokens.access_token)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Unavailable(describe(&e)))?;
+        if !res.status().is_success() {
+            return Err(UpstreamError::Unavailable(format!(
+                "userinfo answered {}",
+                res.status().as_u16()
+            )));
+        }
+        let claims: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| UpstreamError::Unavailable(describe(&e)))?;
+        Identity::from_claims(&claims)
+            .ok_or_else(|| UpstreamError::Unavailable("userinfo has no `sub`".into()))
+    }
+}
+
+fn token_set(response: UpstreamTokenResponse) -> UpstreamTokenSet {
+    UpstreamTokenSet {
+        access_token: response.access_token().secret().clone(),
+        refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+        expires_in: response.expires_in().map(|d| d.as_secs()),
+        scopes: response
+            .scopes()
+            .map(|s| s.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default(),
+        id_token: response.extra_fields().id_token.clone(),
+        raw: serde_json::to_value(&response).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+fn map_error<RE: std::error::Error + 'static>(
+    e: RequestTokenError<RE, BasicErrorResponse>,
+) -> UpstreamError {
+    match e {
+        RequestTokenError::ServerResponse(r) => {
+            let error = match r.error() {
+                BasicErrorResponseType::Extension(x) => x.clone(),
+                other => other.as_ref().to_owned(),
+            };
+            UpstreamError::Rejected {
+                error,
+                description: r.error_description().cloned().unwrap_or_default(),
+            }
+        }
+        RequestTokenError::Request(e) => {
+            let mut source: Option<&dyn std::error::Error> = Some(&e);
+            let mut text = String::from("request failed");
+            while let Some(s) = source {
+                if let Some(r) = s.downcast_ref::<reqwest::Error>() {
+                    text = describe(r);
+                    break;
+                }
+                source = s.source();
+            }
+            UpstreamError::Unavailable(text)
+        }
+        RequestTokenError::Parse(_, body) => {
+            UpstreamError::Unavailable(format!("unreadable token response ({} bytes)", body.len()))
+        }
+        RequestTokenError::Other(m) => UpstreamError::Unavailable(m),
+    }
+}

@@ -49,6 +49,7 @@ pub fn rotate_key(config: &Config, now: UnixTime) -> Result<RotationReport, Comm
 /// What a migration did, per kind of record.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MigrationReport {
+    /// Clients, grants, tokens and pending sign-ins (copied as they are).
     pub clients_migrated: usize,
     pub clients_skipped: usize,
     pub vault_migrated: usize,
@@ -104,12 +105,17 @@ pub fn migrate_storage(
         ..Default::default()
     };
 
-    for (key, value) in crate::actors::vault::scan_all(&source.store, Tree::Clients)? {
-        if target.store.get(Tree::Clients, &key)?.as_deref() == Some(&value[..]) {
-            report.clients_skipped += 1;
-        } else {
-            target.store.insert(Tree::Clients, &key, value)?;
-            report.clients_migrated += 1;
+    // Trees without sealed values move byte for byte; the Vault's trees are
+    // opened and re-sealed for the target below.
+    let vault_trees = [Tree::Meta, Tree::Users, Tree::UserEmails, Tree::Secrets];
+    for tree in Tree::ALL.into_iter().filter(|t| !vault_trees.contains(t)) {
+        for (key, value) in crate::actors::vault::scan_all(&source.store, tree)? {
+            if target.store.get(tree, &key)?.as_deref() == Some(&value[..]) {
+                report.clients_skipped += 1;
+            } else {
+                target.store.insert(tree, &key, value)?;
+                report.clients_migrated += 1;
+            }
         }
     }
     let (items, unreadable) = vault(source).export()?;

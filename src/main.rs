@@ -172,7 +172,7 @@ fn migrate_storage(config: &Config, from: &str, to: &str) -> ExitCode {
                 r.target
             );
             println!(
-                "clients: {} migrated, {} skipped (already present)",
+                "clients, grants and tokens: {} migrated, {} skipped (already present)",
                 r.clients_migrated, r.clients_skipped
             );
             println!(

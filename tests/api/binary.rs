@@ -27,8 +27,11 @@ pub struct Running {
 
 /// Starts the server on a free port and waits until it says it is ready.
 pub fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
-    let mut child = drawbridge(dir, env)
-        .env("MCP_PORT", "0")
+    let mut cmd = drawbridge(dir, env);
+    if !env.iter().any(|(k, _)| *k == "MCP_PORT") {
+        cmd.env("MCP_PORT", "0");
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -3,8 +3,10 @@
 
 mod binary;
 mod discovery;
+mod fake_google;
 mod health;
 mod helpers;
+mod login_flow;
 mod registration;
 mod registration_input;
 mod storage_modes;

@@ -95,6 +95,13 @@ fn problems_name_the_key_and_what_is_wrong() {
             "auth.enabled (MCP_AUTH_ENABLED)",
         ),
         (None, &[("DRAWBRIDGE_GATEWAY__PATH", "mcp")], "gateway.path"),
+        (None, &[("MCP_HOST", "0.0.0.0")], "upstream.provider"),
+        (None, &[("TOKEN_MODE", "mirror")], "oauth.token_mode"),
+        (
+            None,
+            &[("UPSTREAM_PROVIDER", "oidc"), ("GOOGLE_CLIENT_ID", "x")],
+            "upstream.issuer",
+        ),
     ];
     for (file, env, key) in cases {
         let err = load(*file, env).expect_err(key);

@@ -1,45 +1,55 @@
-//! Security events, one structured record each, under the `audit` target.
-//! Fields name clients and addresses, never secrets or tokens.
+//! The audit log: one structured record per security event, under the
+//! `audit` target (bunyan JSON on stdout, and in `audit.log_path` when set).
+//! Every record has `event_type`, `client_id`, `ip`, `success` and, where it
+//! applies, `reason` and `user` (as `audit.user_field` allows). Secrets and
+//! tokens never appear: events carry ids, never credentials.
+
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+/// How users appear in audit records (`audit.user_field`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserField {
+    Email,
+    Hashed,
+    Omitted,
+}
+
+static USER_FIELD: OnceLock<UserField> = OnceLock::new();
+
+/// Sets how users appear; the first call wins (tests share a process).
+pub fn set_user_field(raw: &str) {
+    let field = match raw {
+        "email" => UserField::Email,
+        "none" => UserField::Omitted,
+        _ => UserField::Hashed,
+    };
+    let _ = USER_FIELD.set(field);
+}
+
+fn shown_user(email: Option<&str>) -> Option<String> {
+    let email = email?;
+    match USER_FIELD.get().copied().unwrap_or(UserField::Hashed) {
+        UserField::Email => Some(email.to_owned()),
+        UserField::Hashed => {
+            let digest = Sha256::digest(email.to_lowercase().as_bytes());
+            Some(format!(
+                "sha256:{}",
+                digest
+                    .iter()
+                    .take(8)
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ))
+        }
+        UserField::Omitted => None,
+    }
+}
 
 /// A security-relevant event.
 #[derive(Debug)]
 pub enum AuditEvent<'a> {
-    Consent {
-        client_id: &'a str,
-        ip: &'a str,
-        approved: bool,
-    },
-    LoginCompleted {
-        client_id: &'a str,
-        ip: &'a str,
-    },
-    LoginFailed {
-        client_id: &'a str,
-        ip: &'a str,
-        error: &'a str,
-    },
-    TokenIssued {
-        client_id: &'a str,
-        ip: &'a str,
-        grant_type: &'a str,
-        grant_id: &'a str,
-    },
-    TokenExchangeFailed {
-        client_id: &'a str,
-        ip: &'a str,
-        grant_type: &'a str,
-        error: &'a str,
-    },
-    InvalidClient {
-        client_id: &'a str,
-        ip: &'a str,
-    },
-    TokenRevoked {
-        client_id: &'a str,
-        ip: &'a str,
-        kind: &'a str,
-        grant_id: &'a str,
-    },
     ClientRegistered {
         client_id: &'a str,
         ip: &'a str,
@@ -47,7 +57,7 @@ pub enum AuditEvent<'a> {
     },
     RegistrationRefused {
         ip: &'a str,
-        error: &'a str,
+        reason: &'a str,
     },
     ClientRead {
         client_id: &'a str,
@@ -68,9 +78,68 @@ pub enum AuditEvent<'a> {
     ClientExpired {
         client_id: &'a str,
     },
-    Cleanup {
+    AuthorizationStarted {
+        client_id: &'a str,
+        ip: &'a str,
+    },
+    Consent {
+        client_id: &'a str,
+        ip: &'a str,
+        approved: bool,
+    },
+    UpstreamCallback {
+        client_id: &'a str,
+        ip: &'a str,
+        user: Option<&'a str>,
+        reason: Option<&'a str>,
+    },
+    TokenIssued {
+        client_id: &'a str,
+        ip: &'a str,
+        grant_id: &'a str,
+    },
+    TokenRefreshed {
+        client_id: &'a str,
+        ip: &'a str,
+        grant_id: &'a str,
+    },
+    TokenExchangeFailed {
+        client_id: &'a str,
+        ip: &'a str,
+        grant_type: &'a str,
+        reason: &'a str,
+    },
+    TokenReuseDetected {
+        client_id: &'a str,
+        ip: &'a str,
+        reason: &'a str,
+    },
+    TokenRevoked {
+        client_id: &'a str,
+        ip: &'a str,
+        kind: &'a str,
+        grant_id: &'a str,
+    },
+    InvalidClient {
+        client_id: &'a str,
+        ip: &'a str,
+    },
+    RateLimited {
+        ip: &'a str,
+        limit: &'a str,
+        client_id: Option<&'a str>,
+    },
+    JanitorRun {
         removed_clients: usize,
+        removed_tokens: usize,
+        removed_grants: usize,
+        removed_users: usize,
         duration_ms: u64,
+    },
+    KeyRotated {
+        key_id: &'a str,
+        resealed: usize,
+        retired: usize,
     },
 }
 
@@ -83,74 +152,101 @@ impl AuditEvent<'_> {
                 ip,
                 auth_method,
             } => tracing::info!(
-                target: "audit", event_type = "client_registration", client_id, ip_address = ip,
-                auth_method, success = true, "Client registered: {client_id}"
+                target: "audit", event_type = "client_registered", client_id, ip, auth_method, success = true,
+                "Client registered: {client_id}"
             ),
-            AuditEvent::RegistrationRefused { ip, error } => tracing::warn!(
-                target: "audit", event_type = "client_registration", ip_address = ip, error,
-                success = false, "Client registration refused: {error}"
+            AuditEvent::RegistrationRefused { ip, reason } => tracing::warn!(
+                target: "audit", event_type = "client_registered", ip, reason, success = false,
+                "Client registration refused: {reason}"
             ),
             AuditEvent::ClientRead { client_id, ip } => tracing::info!(
-                target: "audit", event_type = "client_read", client_id, ip_address = ip, success = true,
+                target: "audit", event_type = "client_read", client_id, ip, success = true,
                 "Client configuration read: {client_id}"
             ),
             AuditEvent::ClientUpdated { client_id, ip } => tracing::info!(
-                target: "audit", event_type = "client_update", client_id, ip_address = ip, success = true,
-                "Client updated: {client_id}"
+                target: "audit", event_type = "client_updated", client_id, ip, success = true, "Client updated: {client_id}"
             ),
             AuditEvent::ClientDeleted { client_id, ip } => tracing::info!(
-                target: "audit", event_type = "client_delete", client_id, ip_address = ip, success = true,
-                "Client deleted: {client_id}"
+                target: "audit", event_type = "client_deleted", client_id, ip, success = true, "Client deleted: {client_id}"
             ),
             AuditEvent::InvalidRegistrationToken { client_id, ip } => tracing::warn!(
-                target: "audit", event_type = "invalid_registration_token", client_id, ip_address = ip,
-                success = false, "Invalid registration access token for: {client_id}"
+                target: "audit", event_type = "invalid_registration_token", client_id, ip, success = false,
+                reason = "invalid_token", "Invalid registration access token for: {client_id}"
             ),
             AuditEvent::ClientExpired { client_id } => tracing::info!(
                 target: "audit", event_type = "client_expired", client_id, success = true,
-                "Expired client cleaned up: {client_id}"
+                "Expired proxy client cleaned up: {client_id}"
+            ),
+            AuditEvent::AuthorizationStarted { client_id, ip } => tracing::info!(
+                target: "audit", event_type = "authorization_started", client_id, ip, success = true,
+                "Authorization started for: {client_id}"
             ),
             AuditEvent::Consent {
                 client_id,
                 ip,
-                approved,
+                approved: true,
             } => tracing::info!(
-                target: "audit", event_type = "consent", client_id, ip_address = ip, approved, success = true,
-                "Consent {} for: {client_id}", if *approved { "approved" } else { "denied" }
+                target: "audit", event_type = "consent_granted", client_id, ip, success = true,
+                "Consent granted for: {client_id}"
             ),
-            AuditEvent::LoginCompleted { client_id, ip } => tracing::info!(
-                target: "audit", event_type = "login", client_id, ip_address = ip, success = true,
-                "Mapped temp to real credentials; sign-in completed for: {client_id}"
-            ),
-            AuditEvent::LoginFailed {
+            AuditEvent::Consent {
                 client_id,
                 ip,
-                error,
-            } => tracing::warn!(
-                target: "audit", event_type = "login", client_id, ip_address = ip, error, success = false,
-                "Sign-in failed for {client_id}: {error}"
+                approved: false,
+            } => tracing::info!(
+                target: "audit", event_type = "consent_denied", client_id, ip, success = false, reason = "access_denied",
+                "Consent denied for: {client_id}"
             ),
+            AuditEvent::UpstreamCallback {
+                client_id,
+                ip,
+                user,
+                reason,
+            } => {
+                let user = shown_user(*user);
+                match reason {
+                    None => tracing::info!(
+                        target: "audit", event_type = "upstream_callback", client_id, ip, user, success = true,
+                        "Mapped temp to real credentials for: {client_id}"
+                    ),
+                    Some(reason) => tracing::warn!(
+                        target: "audit", event_type = "upstream_callback", client_id, ip, user, reason, success = false,
+                        "Upstream sign-in failed for {client_id}: {reason}"
+                    ),
+                }
+            }
             AuditEvent::TokenIssued {
                 client_id,
                 ip,
-                grant_type,
                 grant_id,
             } => tracing::info!(
-                target: "audit", event_type = "token_issued", client_id, ip_address = ip, grant_type, grant_id,
-                success = true, "Token exchange successful ({grant_type}) for: {client_id}"
+                target: "audit", event_type = "token_issued", client_id, ip, grant_id, success = true,
+                "Token exchange successful for: {client_id}"
+            ),
+            AuditEvent::TokenRefreshed {
+                client_id,
+                ip,
+                grant_id,
+            } => tracing::info!(
+                target: "audit", event_type = "token_refreshed", client_id, ip, grant_id, success = true,
+                "Token refreshed for: {client_id}"
             ),
             AuditEvent::TokenExchangeFailed {
                 client_id,
                 ip,
                 grant_type,
-                error,
+                reason,
             } => tracing::warn!(
-                target: "audit", event_type = "token_exchange", client_id, ip_address = ip, grant_type, error,
-                success = false, "Token exchange failed: {client_id} - {error}"
+                target: "audit", event_type = "token_exchange_failed", client_id, ip, grant_type, reason, success = false,
+                "Token exchange failed: {client_id} - {reason}"
             ),
-            AuditEvent::InvalidClient { client_id, ip } => tracing::warn!(
-                target: "audit", event_type = "invalid_client", client_id, ip_address = ip, success = false,
-                "Invalid proxy client credentials: {client_id}"
+            AuditEvent::TokenReuseDetected {
+                client_id,
+                ip,
+                reason,
+            } => tracing::warn!(
+                target: "audit", event_type = "token_reuse_detected", client_id, ip, reason, success = false,
+                "Token reuse detected for {client_id}: {reason}"
             ),
             AuditEvent::TokenRevoked {
                 client_id,
@@ -158,15 +254,38 @@ impl AuditEvent<'_> {
                 kind,
                 grant_id,
             } => tracing::info!(
-                target: "audit", event_type = "token_revoked", client_id, ip_address = ip, kind, grant_id,
-                success = true, "Token revoked ({kind}) for: {client_id}"
+                target: "audit", event_type = "token_revoked", client_id, ip, kind, grant_id, success = true,
+                "Token revoked ({kind}) for: {client_id}"
             ),
-            AuditEvent::Cleanup {
+            AuditEvent::InvalidClient { client_id, ip } => tracing::warn!(
+                target: "audit", event_type = "invalid_client", client_id, ip, success = false, reason = "invalid_client",
+                "Invalid proxy client credentials: {client_id}"
+            ),
+            AuditEvent::RateLimited {
+                ip,
+                limit,
+                client_id,
+            } => tracing::warn!(
+                target: "audit", event_type = "rate_limited", client_id, ip, limit, success = false, reason = "rate_limited",
+                "Rate limit exceeded for IP: {ip}"
+            ),
+            AuditEvent::JanitorRun {
                 removed_clients,
+                removed_tokens,
+                removed_grants,
+                removed_users,
                 duration_ms,
             } => tracing::info!(
-                target: "audit", event_type = "cleanup", removed_clients, duration_ms, success = true,
-                "Cleanup removed {removed_clients} expired clients"
+                target: "audit", event_type = "janitor_run", removed_clients, removed_tokens, removed_grants, removed_users,
+                duration_ms, success = true, "Cleanup removed {removed_clients} expired clients"
+            ),
+            AuditEvent::KeyRotated {
+                key_id,
+                resealed,
+                retired,
+            } => tracing::info!(
+                target: "audit", event_type = "key_rotated", key_id, resealed, retired, success = true,
+                "Encryption key rotated; now {key_id}"
             ),
         }
     }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod configuration;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod persistence;
 pub mod startup;
 pub mod storage;

@@ -8,7 +8,7 @@ use drawbridge::commands;
 use drawbridge::configuration::{self, Config, Sources, StorageMode};
 use drawbridge::persistence::PersistenceError;
 use drawbridge::startup::{Application, StartupError};
-use drawbridge::telemetry::{get_subscriber, init_subscriber};
+use drawbridge::telemetry::{get_subscriber, init_subscriber, subscriber_with_audit_file};
 
 /// OAuth 2.1 gateway for MCP servers: Dynamic Client Registration in front of Google sign-in.
 #[derive(Parser)]
@@ -84,10 +84,18 @@ fn check_config(config: &Config, sources: &Sources) -> ExitCode {
 }
 
 fn serve(config: Config) -> ExitCode {
-    let subscriber = get_subscriber(
+    let audit_file = match open_audit_log(&config) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("configuration error: audit.log_path: {e}");
+            return ExitCode::from(CONFIG_ERROR);
+        }
+    };
+    let subscriber = subscriber_with_audit_file(
         "drawbridge",
         &config.settings.telemetry.log_level,
         std::io::stdout,
+        audit_file,
     );
     init_subscriber(subscriber);
     let result = actix_web::rt::System::new().block_on(async move {
@@ -129,6 +137,7 @@ fn rotate_key(config: &Config) -> ExitCode {
     init_cli_logging(config);
     match commands::rotate_key(config, Clock::System.now()) {
         Ok(report) => {
+            report.audit();
             println!("current key: {}", report.new_key_id);
             println!(
                 "re-sealed: {} records ({} already under the current key)",
@@ -203,4 +212,20 @@ fn migrate_storage(config: &Config, from: &str, to: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The audit log file (append, mode 0600), when `audit.log_path` is set.
+fn open_audit_log(config: &Config) -> std::io::Result<Option<std::fs::File>> {
+    let path = &config.settings.audit.log_path;
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(Some)
 }

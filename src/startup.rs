@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, SyncArbiter};
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
@@ -16,7 +17,8 @@ use crate::actors::token_broker::{TokenBroker, TokenBrokerCore, TokenPolicy};
 use crate::actors::vault::{Vault, VaultCore, WriteSnapshot};
 use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode, UpstreamProvider};
-use crate::http::{self, AppState};
+use crate::http::rate_limit::RateLimits;
+use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
 use crate::storage::SharedStore;
 use crate::upstream::dev::DevProvider;
@@ -27,6 +29,7 @@ pub struct Application {
     server: Server,
     store: SharedStore,
     vault: Addr<Vault>,
+    janitor: Addr<Janitor>,
     config: Arc<Config>,
     _lock: Option<File>,
 }
@@ -76,19 +79,12 @@ impl Application {
         let registry = start_registry(&config, store.clone())?;
         let vault = start_vault(&config, opened);
         let broker = start_broker(&config, store.clone());
+        let limits = Arc::new(RateLimits::new(&config.settings.rate_limit, clock.clone()));
+        crate::audit::set_user_field(&config.settings.audit.user_field);
         let dev = (config.provider == UpstreamProvider::Dev).then(DevProvider::new);
         let upstream = Upstream::build(&config, dev.as_ref().map(|d| d.credentials()))
             .await
             .map_err(StartupError::Upstream)?;
-        let backups = snapshots.then(|| (vault.clone(), config.backup_interval));
-        Janitor::new(
-            registry.clone(),
-            clock.clone(),
-            config.cleanup_interval,
-            backups,
-        )
-        .start();
-
         let server_settings = &config.settings.server;
         let state = AppState {
             config: config.clone(),
@@ -98,11 +94,25 @@ impl Application {
             upstream: Arc::new(upstream),
             flights: Arc::default(),
             dev,
-            clock,
+            limits: limits.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
         };
+        let janitor = Janitor::new(
+            state.registry.clone(),
+            state.broker.clone(),
+            vault.clone(),
+            limits,
+            clock,
+            config.cleanup_interval,
+            snapshots.then_some(config.backup_interval),
+        )
+        .start();
         let mut server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
+                .wrap(from_fn(middleware::rate_limit))
+                .wrap(from_fn(middleware::observe))
                 .wrap(TracingLogger::default())
                 .configure(move |cfg: &mut web::ServiceConfig| http::configure(cfg, state))
         })
@@ -129,6 +139,7 @@ impl Application {
             server,
             store,
             vault,
+            janitor,
             config,
             _lock: lock,
         })
@@ -141,6 +152,11 @@ impl Application {
     /// The configuration the app runs with (base URL resolved).
     pub fn config(&self) -> Arc<Config> {
         self.config.clone()
+    }
+
+    /// The Janitor, to run a purge on demand.
+    pub fn janitor(&self) -> Addr<Janitor> {
+        self.janitor.clone()
     }
 
     /// A handle that stops the server gracefully.

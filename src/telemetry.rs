@@ -1,14 +1,19 @@
-//! Logging: bunyan-formatted JSON, one object per line.
+//! Logging: bunyan-formatted JSON, one object per line, on a sink (stdout);
+//! the audit records (target `audit`) also to their own file when asked.
+
+use std::sync::Mutex;
 
 use tracing::Subscriber;
 use tracing_bunyan_formatter::{BunyanFormattingLayer, JsonStorageLayer};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 /// A subscriber writing bunyan JSON to `sink`. `RUST_LOG`, when set, wins
-/// over `default_filter` (which comes from `LOG_LEVEL`/`telemetry.log_level`).
+/// over `default_filter` (from `LOG_LEVEL`/`telemetry.log_level`); audit
+/// records stay on at `info` unless `RUST_LOG` says otherwise.
 pub fn get_subscriber<Sink>(
     name: &str,
     default_filter: &str,
@@ -17,13 +22,31 @@ pub fn get_subscriber<Sink>(
 where
     Sink: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    subscriber_with_audit_file(name, default_filter, sink, None)
+}
+
+/// As [`get_subscriber`], with the audit records also appended to `audit`.
+pub fn subscriber_with_audit_file<Sink>(
+    name: &str,
+    default_filter: &str,
+    sink: Sink,
+    audit: Option<std::fs::File>,
+) -> impl Subscriber + Send + Sync
+where
+    Sink: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(default_filter))
+        .or_else(|_| EnvFilter::try_new(format!("{default_filter},audit=info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let audit_layer = audit.map(|file| {
+        BunyanFormattingLayer::new(name.into(), Mutex::new(file))
+            .with_filter(Targets::new().with_target("audit", tracing::Level::INFO))
+    });
     Registry::default()
         .with(filter)
         .with(JsonStorageLayer)
         .with(BunyanFormattingLayer::new(name.into(), sink))
+        .with(audit_layer)
 }
 
 /// Installs `subscriber` for the whole process and routes `log` records

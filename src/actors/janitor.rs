@@ -1,98 +1,171 @@
-//! The Janitor owns time: on an interval it asks the Registry to remove
-//! expired clients, in bounded batches, and reports what was removed; in
-//! MEMORY_WITH_BACKUP it also has the Vault write its snapshot.
+//! The Janitor owns time: on an interval (and on demand) it asks each owner
+//! to remove what has expired — clients (taking their tokens with them),
+//! sign-ins, codes, tokens and grants, and users' upstream credentials no
+//! grant needs any more — in bounded batches, so requests keep flowing
+//! between batches. It records what it removed (metrics and audit), prunes
+//! the rate limiters' keys, and in MEMORY_WITH_BACKUP has the Vault write
+//! its snapshot.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, ContextFutureSpawner, WrapFuture};
+use actix::{
+    Actor, Addr, AsyncContext, Context, ContextFutureSpawner, Handler, Message, ResponseFuture,
+    WrapFuture,
+};
 
 use super::registry::{PurgeExpired, Registry};
-use super::vault::{Vault, WriteSnapshot};
+use super::token_broker::{PurgeTokens, ReferencedSubjects, RevokeClientGrants, TokenBroker};
+use super::vault::{PurgeUnreferencedUsers, Vault, WriteSnapshot};
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
+use crate::http::rate_limit::RateLimits;
+use crate::metrics::METRICS;
 
-/// Clients removed per message, so one purge never holds the Registry for long.
+/// Records removed per message, so one purge never holds an actor for long.
 const BATCH: usize = 1000;
+/// Upstream credentials untouched this long, and needed by no grant, go.
+const USER_IDLE_SECONDS: i64 = 3600;
 
+#[derive(Clone)]
 pub struct Janitor {
     registry: Addr<Registry>,
+    broker: Addr<TokenBroker>,
+    vault: Addr<Vault>,
+    limits: Arc<RateLimits>,
     clock: Clock,
     interval: Duration,
-    /// MEMORY_WITH_BACKUP: the Vault and how often it writes its snapshot.
-    backups: Option<(Addr<Vault>, Duration)>,
+    /// MEMORY_WITH_BACKUP: how often the Vault writes its snapshot.
+    snapshot_every: Option<Duration>,
 }
+
+/// What one run removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct JanitorReport {
+    pub clients: usize,
+    pub grants: usize,
+    pub tokens: usize,
+    pub codes: usize,
+    pub transactions: usize,
+    pub users: usize,
+    pub duration_ms: u64,
+}
+
+/// Runs the janitor now (admin API, tests); answers what it removed.
+#[derive(Debug, Message)]
+#[rtype(result = "JanitorReport")]
+pub struct RunJanitor;
 
 impl Janitor {
     pub fn new(
         registry: Addr<Registry>,
+        broker: Addr<TokenBroker>,
+        vault: Addr<Vault>,
+        limits: Arc<RateLimits>,
         clock: Clock,
         interval: Duration,
-        backups: Option<(Addr<Vault>, Duration)>,
+        snapshot_every: Option<Duration>,
     ) -> Self {
         Self {
             registry,
+            broker,
+            vault,
+            limits,
             clock,
             interval,
-            backups,
+            snapshot_every,
         }
     }
 
-    fn purge(&self, ctx: &mut Context<Self>) {
-        let registry = self.registry.clone();
-        let clock = self.clock.clone();
-        async move {
-            let started = std::time::Instant::now();
-            let mut removed = 0usize;
-            loop {
-                match registry
-                    .send(PurgeExpired {
-                        now: clock.now(),
-                        limit: BATCH,
-                    })
-                    .await
-                {
-                    Ok(Ok(report)) => {
-                        for client_id in &report.removed {
-                            AuditEvent::ClientExpired { client_id }.emit();
-                        }
-                        removed += report.removed.len();
-                        if report.removed.len() < BATCH {
-                            break;
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "janitor: purging expired clients failed");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "janitor: registry unavailable");
-                        break;
-                    }
-                }
+    async fn run(self) -> JanitorReport {
+        let started = Instant::now();
+        let mut report = JanitorReport::default();
+        // Clients first: an expired client takes its grants and tokens.
+        loop {
+            let Ok(Ok(purged)) = self
+                .registry
+                .send(PurgeExpired {
+                    now: self.clock.now(),
+                    limit: BATCH,
+                })
+                .await
+            else {
+                tracing::error!("janitor: purging expired clients failed");
+                break;
+            };
+            for client_id in &purged.removed {
+                AuditEvent::ClientExpired { client_id }.emit();
             }
-            AuditEvent::Cleanup {
-                removed_clients: removed,
-                duration_ms: started.elapsed().as_millis() as u64,
+            let client_ids = purged.removed.clone();
+            if let Ok(Ok(grants)) = self.broker.send(RevokeClientGrants { client_ids }).await {
+                report.grants += grants;
             }
-            .emit();
-        }
-        .into_actor(self)
-        .map(|_, _, _| ())
-        .wait(ctx);
-    }
-
-    fn snapshot(&self, vault: Addr<Vault>, ctx: &mut Context<Self>) {
-        async move {
-            match vault.send(WriteSnapshot).await {
-                Ok(Ok(records)) => tracing::debug!(records, "periodic snapshot written"),
-                Ok(Err(e)) => tracing::error!(error = %e, "writing the periodic snapshot failed"),
-                Err(e) => {
-                    tracing::error!(error = %e, "vault unavailable for the periodic snapshot")
-                }
+            report.clients += purged.removed.len();
+            if purged.removed.len() < BATCH {
+                break;
             }
         }
-        .into_actor(self)
-        .spawn(ctx);
+        loop {
+            let Ok(Ok(purged)) = self
+                .broker
+                .send(PurgeTokens {
+                    now: self.clock.now(),
+                    limit: BATCH,
+                })
+                .await
+            else {
+                tracing::error!("janitor: purging expired tokens failed");
+                break;
+            };
+            report.transactions += purged.transactions;
+            report.codes += purged.codes;
+            report.tokens += purged.tokens;
+            report.grants += purged.grants;
+            if purged.total() < BATCH {
+                break;
+            }
+        }
+        if let Ok(Ok(keep)) = self.broker.send(ReferencedSubjects).await {
+            let idle_before = self.clock.now() - USER_IDLE_SECONDS;
+            if let Ok(Ok(n)) = self
+                .vault
+                .send(PurgeUnreferencedUsers {
+                    keep,
+                    idle_before,
+                    limit: BATCH,
+                })
+                .await
+            {
+                report.users = n;
+            }
+        }
+        self.limits.prune();
+        let elapsed = started.elapsed();
+        report.duration_ms = elapsed.as_millis() as u64;
+        METRICS.janitor_runs.inc();
+        METRICS.janitor_duration.observe(elapsed.as_secs_f64());
+        for (kind, n) in [
+            ("clients", report.clients),
+            ("grants", report.grants),
+            ("tokens", report.tokens),
+            ("codes", report.codes),
+            ("transactions", report.transactions),
+            ("users", report.users),
+        ] {
+            METRICS
+                .janitor_removed
+                .with_label_values(&[kind])
+                .inc_by(n as u64);
+        }
+        AuditEvent::JanitorRun {
+            removed_clients: report.clients,
+            removed_tokens: report.tokens,
+            removed_grants: report.grants,
+            removed_users: report.users,
+            duration_ms: report.duration_ms,
+        }
+        .emit();
+        report
     }
 }
 
@@ -100,9 +173,35 @@ impl Actor for Janitor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.interval, |this, ctx| this.purge(ctx));
-        if let Some((vault, every)) = self.backups.clone() {
-            ctx.run_interval(every, move |this, ctx| this.snapshot(vault.clone(), ctx));
+        ctx.run_interval(self.interval, |this, ctx| {
+            let job = this.clone();
+            async move {
+                job.run().await;
+            }
+            .into_actor(this)
+            .spawn(ctx);
+        });
+        if let Some(every) = self.snapshot_every {
+            ctx.run_interval(every, |this, ctx| {
+                let vault = this.vault.clone();
+                async move {
+                    match vault.send(WriteSnapshot).await {
+                        Ok(Ok(records)) => tracing::debug!(records, "periodic snapshot written"),
+                        Ok(Err(e)) => tracing::error!(error = %e, "writing the periodic snapshot failed"),
+                        Err(e) => tracing::error!(error = %e, "vault unavailable for the periodic snapshot"),
+                    }
+                }
+                .into_actor(this)
+                .spawn(ctx);
+            });
         }
+    }
+}
+
+impl Handler<RunJanitor> for Janitor {
+    type Result = ResponseFuture<JanitorReport>;
+
+    fn handle(&mut self, _: RunJanitor, _: &mut Self::Context) -> Self::Result {
+        Box::pin(self.clone().run())
     }
 }

@@ -31,6 +31,11 @@ pub const NAMED: &[(&str, &str)] = &[
     ("MAX_SESSION_LIFETIME_HOURS", "session.max_lifetime_hours"),
     ("GATEWAY_PATH", "gateway.path"),
     ("TOKEN_MODE", "oauth.token_mode"),
+    (
+        "MAX_REGISTRATIONS_PER_MINUTE",
+        "rate_limit.registrations_per_minute",
+    ),
+    ("RATE_LIMIT_ENABLED", "rate_limit.enabled"),
     ("LOG_LEVEL", "telemetry.log_level"),
 ];
 

@@ -18,6 +18,52 @@ pub struct Settings {
     pub session: SessionSettings,
     pub gateway: GatewaySettings,
     pub telemetry: TelemetrySettings,
+    pub rate_limit: RateLimitSettings,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub registrations_per_minute: i64,
+    pub registration_burst: i64,
+    pub global_registrations_per_minute: i64,
+    pub token_per_minute: i64,
+    pub authorize_per_minute: i64,
+    pub failed_auth_per_minute: i64,
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            registrations_per_minute: 60,
+            registration_burst: 60,
+            global_registrations_per_minute: 1200,
+            token_per_minute: 600,
+            authorize_per_minute: 300,
+            failed_auth_per_minute: 10,
+            trusted_proxies: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    pub log_path: String,
+    pub user_field: String,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            log_path: String::new(),
+            user_field: "hashed".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -84,6 +84,7 @@ pub struct Config {
     pub grant_lifetime: i64,
     pub upstream_connect_timeout: Duration,
     pub upstream_timeout: Duration,
+    pub trusted_proxies: Vec<crate::http::client_addr::Cidr>,
 }
 
 fn err(key: &str, problem: impl Into<String>) -> ConfigError {
@@ -291,6 +292,64 @@ impl Config {
         if provider == UpstreamProvider::Dev && !is_loopback_host(&s.server.host) {
             return Err(err("upstream.provider", format!("the dev provider refuses to listen on `{}`: use a loopback address such as 127.0.0.1", s.server.host)));
         }
+        let r = &s.rate_limit;
+        ranged(
+            "rate_limit.registrations_per_minute",
+            r.registrations_per_minute,
+            1,
+            1_000_000,
+        )?;
+        ranged(
+            "rate_limit.registration_burst",
+            r.registration_burst,
+            1,
+            1_000_000,
+        )?;
+        ranged(
+            "rate_limit.global_registrations_per_minute",
+            r.global_registrations_per_minute,
+            1,
+            100_000_000,
+        )?;
+        ranged(
+            "rate_limit.token_per_minute",
+            r.token_per_minute,
+            1,
+            100_000_000,
+        )?;
+        ranged(
+            "rate_limit.authorize_per_minute",
+            r.authorize_per_minute,
+            1,
+            100_000_000,
+        )?;
+        ranged(
+            "rate_limit.failed_auth_per_minute",
+            r.failed_auth_per_minute,
+            1,
+            1_000_000,
+        )?;
+        let trusted_proxies = r
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                crate::http::client_addr::Cidr::parse(p).ok_or_else(|| {
+                    err(
+                        "rate_limit.trusted_proxies",
+                        format!("`{p}` is not an IP address or CIDR range"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !["email", "hashed", "none"].contains(&s.audit.user_field.as_str()) {
+            return Err(err(
+                "audit.user_field",
+                format!(
+                    "expected email, hashed or none, got `{}`",
+                    s.audit.user_field
+                ),
+            ));
+        }
         let path = &s.gateway.path;
         if !path.starts_with('/')
             || path.len() < 2
@@ -338,6 +397,7 @@ impl Config {
             grant_lifetime: s.session.max_lifetime_hours * 3600,
             upstream_connect_timeout: Duration::from_millis(connect),
             upstream_timeout: Duration::from_millis(total),
+            trusted_proxies,
             settings,
         })
     }

@@ -18,6 +18,9 @@ pub struct OAuthError {
     /// Value of `WWW-Authenticate`, for 401 answers.
     #[serde(skip)]
     pub www_authenticate: Option<String>,
+    /// Seconds for `Retry-After` (429 answers).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -27,6 +30,7 @@ impl OAuthError {
             error,
             error_description: description.into(),
             www_authenticate: None,
+            retry_after: None,
         }
     }
 
@@ -80,6 +84,9 @@ impl ResponseError for OAuthError {
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status);
         res.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(seconds) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
         if let Some(value) = &self.www_authenticate {
             res.insert_header((header::WWW_AUTHENTICATE, value.clone()));
         }

@@ -1,10 +1,14 @@
 //! The HTTP front end. Handlers are thin: extract, parse into domain types,
 //! send one message, render the reply.
 
+pub mod client_addr;
 pub mod errors;
 mod health;
+mod metrics_endpoint;
+pub mod middleware;
 pub mod oauth;
 pub mod pages;
+pub mod rate_limit;
 mod register;
 mod wellknown;
 
@@ -33,6 +37,9 @@ pub struct AppState {
     pub flights: Arc<oauth::SingleFlight>,
     /// The built-in development provider, when `UPSTREAM_PROVIDER=dev`.
     pub dev: Option<Arc<DevProvider>>,
+    pub limits: Arc<rate_limit::RateLimits>,
+    /// Read-only use: sizes for the metrics gauges.
+    pub store: crate::storage::SharedStore,
     pub clock: Clock,
 }
 
@@ -50,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .configure(register::configure)
         .configure(oauth::configure)
         .configure(health::configure)
+        .configure(metrics_endpoint::configure)
         .default_service(web::to(not_found));
 }
 
@@ -61,9 +69,13 @@ pub(crate) async fn method_not_allowed() -> HttpResponse {
     OAuthError::method_not_allowed().into_response()
 }
 
-/// The address of the peer that sent the request.
+/// The client's address (through trusted proxies, see [`client_addr`]).
 pub(crate) fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.config.trusted_proxies.as_slice())
+        .unwrap_or(&[]);
+    client_addr::client_ip(req, trusted)
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }

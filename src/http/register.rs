@@ -9,10 +9,12 @@ use serde::Serialize;
 use super::errors::{registry_error, OAuthError};
 use super::{client_ip, method_not_allowed, AppState};
 use crate::actors::registry::{ClientView, DeleteClient, ReadClient, RegisterClient, UpdateClient};
+use crate::actors::token_broker::RevokeClientGrants;
 use crate::actors::vault::SealSecret;
 use crate::audit::AuditEvent;
 use crate::domain::{ClientId, ClientMetadata, RegistrationRequest, SecretToken};
 use crate::http::oauth::UPSTREAM_CLIENT_SECRET;
+use crate::metrics::METRICS;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for path in ["/oauth/register", "/register"] {
@@ -105,7 +107,12 @@ fn render(
 
 /// Emits the refusal and returns it, for `?`-style early returns.
 fn refused(ip: &str, e: OAuthError) -> OAuthError {
-    AuditEvent::RegistrationRefused { ip, error: e.error }.emit();
+    AuditEvent::RegistrationRefused {
+        ip,
+        reason: e.error,
+    }
+    .emit();
+    METRICS.registrations.with_label_values(&[e.error]).inc();
     e
 }
 
@@ -129,6 +136,7 @@ async fn register(
         .map_err(|e| refused(&ip, registry_error(e, realm)))?;
     let client = &registered.client;
     seal_upstream_secret(&state, &client.client_id, upstream_secret).await?;
+    METRICS.registrations.with_label_values(&["created"]).inc();
     AuditEvent::ClientRegistered {
         client_id: &client.client_id,
         ip: &ip,
@@ -301,6 +309,13 @@ async fn delete(
         .await
         .map_err(|_| OAuthError::server_error())?
         .map_err(|e| config_error(&state, &req, &client_id, e))?;
+    // A deleted client takes every token it holds with it.
+    let _ = state
+        .broker
+        .send(RevokeClientGrants {
+            client_ids: vec![client_id.as_str().to_owned()],
+        })
+        .await;
     AuditEvent::ClientDeleted {
         client_id: client_id.as_str(),
         ip: &client_ip(&req),

@@ -332,8 +332,10 @@ impl Upstream {
         let request = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
-        let response = request.request_async(&self.http).await.map_err(map_error)?;
-        Ok(token_set(response))
+        let started = std::time::Instant::now();
+        let response = request.request_async(&self.http).await.map_err(map_error);
+        record("token", &response, started);
+        Ok(token_set(response?))
     }
 
     pub async fn refresh(
@@ -343,12 +345,14 @@ impl Upstream {
     ) -> Result<UpstreamTokenSet, UpstreamError> {
         let client = self.client(creds, None)?;
         let token = RefreshToken::new(refresh_token.to_owned());
+        let started = std::time::Instant::now();
         let response = client
             .exchange_refresh_token(&token)
             .request_async(&self.http)
             .await
-            .map_err(map_error)?;
-        Ok(token_set(response))
+            .map_err(map_error);
+        record("refresh", &response, started);
+        Ok(token_set(response?))
     }
 
     /// Revokes a token at the upstream (RFC 7009), when it has an endpoint.
@@ -364,10 +368,13 @@ impl Upstream {
             Ok(r) => r,
             Err(_) => return Ok(()),
         };
-        request
+        let started = std::time::Instant::now();
+        let result = request
             .request_async(&self.http)
             .await
-            .map_err(|e| UpstreamError::Unavailable(e.to_string()))
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()));
+        record("revoke", &result, started);
+        result
     }
 
     /// Who signed in: the ID token's claims, else the userinfo endpoint.
@@ -378,10 +385,19 @@ impl Upstream {
         let url = self.endpoints.userinfo_uri.as_deref().ok_or_else(|| {
             UpstreamError::Unavailable("no ID token and no userinfo endpoint".into())
         })?;
+        let started = std::time::Instant::now();
+        let result = self.userinfo(url, &tokens.access_token).await;
+        record("userinfo", &result, started);
+        result
+    }
+}
+
+impl Upstream {
+    async fn userinfo(&self, url: &str, access_token: &str) -> Result<Identity, UpstreamError> {
         let res = self
             .http
             .get(url)
-            .bearer_auth(&tokens.access_token)
+            .bearer_auth(access_token)
             .send()
             .await
             .map_err(|e| UpstreamError::Unavailable(describe(&e)))?;
@@ -398,6 +414,15 @@ impl Upstream {
         Identity::from_claims(&claims)
             .ok_or_else(|| UpstreamError::Unavailable("userinfo has no `sub`".into()))
     }
+}
+
+fn record<T>(endpoint: &str, result: &Result<T, UpstreamError>, started: std::time::Instant) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(UpstreamError::Rejected { .. }) => "rejected",
+        Err(UpstreamError::Unavailable(_)) => "unavailable",
+    };
+    crate::metrics::upstream(endpoint, outcome, started.elapsed().as_secs_f64());
 }
 
 fn token_set(response: UpstreamTokenResponse) -> UpstreamTokenSet {

@@ -159,7 +159,18 @@ impl Flow {
             assert_eq!(res.headers()["cache-control"], "no-store");
             assert_eq!(res.headers()["pragma"], "no-cache");
         }
-        (status, res.json().await.unwrap_or(Value::Null))
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        for field in ["access_token", "refresh_token", "id_token"] {
+            if let Some(s) = body[field].as_str() {
+                crate::helpers::remember_secret(s);
+            }
+        }
+        for (_, v) in form {
+            if v.starts_with("mcp_code_") || v.len() >= 43 {
+                crate::helpers::remember_secret(v);
+            }
+        }
+        (status, body)
     }
 
     pub async fn exchange(&self, client: &Client, login: &Login) -> (u16, Value) {

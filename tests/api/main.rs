@@ -7,6 +7,7 @@ mod fake_google;
 mod health;
 mod helpers;
 mod login_flow;
+mod operations;
 mod registration;
 mod registration_input;
 mod storage_modes;

@@ -273,7 +273,7 @@ async fn no_client_secret_or_registration_token_ever_appears_in_the_logs() {
         logs.contains(&id),
         "the logs were captured and name the client"
     );
-    assert!(logs.contains("client_registration"));
+    assert!(logs.contains("client_registered"));
     for secret in &secrets {
         assert!(!logs.contains(secret.as_str()), "a secret was logged");
         // Not even its random part.

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::clock::UnixTime;
 use crate::domain::secret::random_b64;
@@ -176,7 +176,7 @@ impl TokenBrokerCore {
             let grant_id = grant_id.clone();
             self.revoke_grant_tokens(&grant_id)?;
             tracing::warn!(client_id = %code.client_id, grant_id, "authorization code reused; its tokens were revoked");
-            return Err(BrokerError::InvalidGrant(
+            return Err(BrokerError::Reuse(
                 "the authorization code was already used; its tokens are revoked",
             ));
         }
@@ -322,7 +322,7 @@ impl TokenBrokerCore {
             let grant_id = old.grant_id.clone();
             self.revoke_grant_tokens(&grant_id)?;
             tracing::warn!(client_id = %old.client_id, grant_id, "refresh token reused after rotation; the token family is revoked");
-            return Err(BrokerError::InvalidGrant(
+            return Err(BrokerError::Reuse(
                 "refresh token already used; every token of this sign-in is revoked",
             ));
         }
@@ -420,6 +420,139 @@ impl TokenBrokerCore {
         batch.remove(Tree::Grants, grant_id.as_bytes().to_vec());
         self.commit(batch)?;
         Ok(count)
+    }
+
+    /// Removes up to `limit` expired records: pending sign-ins, codes,
+    /// tokens, and grants past their lifetime (with their tokens).
+    pub fn purge_expired(&mut self, msg: PurgeTokens) -> Result<TokenPurge, BrokerError> {
+        let mut report = TokenPurge::default();
+        let mut budget = msg.limit;
+        let now = msg.now;
+        report.transactions = self.purge_tree::<AuthTransaction>(
+            Tree::Transactions,
+            &mut budget,
+            |t| t.expires_at <= now,
+            |_, _| {},
+        )?;
+        report.codes = self.purge_tree::<CodeRecord>(
+            Tree::Codes,
+            &mut budget,
+            |c| c.expires_at <= now,
+            |_, _| {},
+        )?;
+        report.tokens = self.purge_tree::<TokenRecord>(
+            Tree::Tokens,
+            &mut budget,
+            |t| t.expires_at <= now,
+            |batch, (key, t)| {
+                batch.remove(Tree::GrantTokens, keys::pair(&t.grant_id, key));
+            },
+        )?;
+        let mut expired_grants = Vec::new();
+        for (key, value) in self
+            .store
+            .scan_prefix(Tree::Grants, b"", None, usize::MAX)?
+        {
+            if budget == 0 {
+                break;
+            }
+            if let Ok(g) = codec::decode::<GrantRecord>(Tree::Grants, &value) {
+                if g.expires_at <= now {
+                    expired_grants.push(String::from_utf8_lossy(&key).into_owned());
+                    budget -= 1;
+                }
+            }
+        }
+        for grant_id in expired_grants {
+            report.tokens += self.revoke_grant_tokens(&grant_id)?;
+            report.grants += 1;
+        }
+        Ok(report)
+    }
+
+    /// Removes the records of `tree` that `expired` says are done, up to the
+    /// budget, one batch per page; `also` adds index removals.
+    fn purge_tree<T: serde::de::DeserializeOwned>(
+        &mut self,
+        tree: Tree,
+        budget: &mut usize,
+        expired: impl Fn(&T) -> bool,
+        also: impl Fn(&mut Batch, (&[u8], &T)),
+    ) -> Result<usize, BrokerError> {
+        const PAGE: usize = 512;
+        let mut removed = 0;
+        let mut after: Option<Vec<u8>> = None;
+        while *budget > 0 {
+            let page = self.store.scan_prefix(tree, b"", after.as_deref(), PAGE)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let mut batch = Batch::new();
+            for (key, value) in &page {
+                if *budget == 0 {
+                    break;
+                }
+                match codec::decode::<T>(tree, value) {
+                    Ok(record) if expired(&record) => {
+                        also(&mut batch, (key, &record));
+                        batch.remove(tree, key.clone());
+                        *budget -= 1;
+                        removed += 1;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, tree = tree.name(), "unreadable record left in place")
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(batch)?;
+            }
+            if page.len() < PAGE {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Revokes every grant (and token) of the clients; answers how many grants.
+    pub fn revoke_client(&mut self, msg: RevokeClientGrants) -> Result<usize, BrokerError> {
+        let mut revoked = 0;
+        for client_id in &msg.client_ids {
+            let prefix = keys::pair(client_id, b"");
+            let grants: Vec<String> = self
+                .store
+                .scan_prefix(Tree::ClientGrants, &prefix, None, usize::MAX)?
+                .into_iter()
+                .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+                .collect();
+            for grant_id in &grants {
+                self.revoke_grant_tokens(grant_id)?;
+            }
+            revoked += grants.len();
+        }
+        Ok(revoked)
+    }
+
+    /// Upstream subjects some grant or pending code still needs.
+    pub fn referenced_subjects(
+        &mut self,
+        _: ReferencedSubjects,
+    ) -> Result<HashSet<String>, BrokerError> {
+        let mut subs = HashSet::new();
+        for (_, v) in self
+            .store
+            .scan_prefix(Tree::Grants, b"", None, usize::MAX)?
+        {
+            if let Ok(g) = codec::decode::<GrantRecord>(Tree::Grants, &v) {
+                subs.insert(g.sub);
+            }
+        }
+        for (_, v) in self.store.scan_prefix(Tree::Codes, b"", None, usize::MAX)? {
+            if let Ok(c) = codec::decode::<CodeRecord>(Tree::Codes, &v) {
+                subs.insert(c.sub);
+            }
+        }
+        Ok(subs)
     }
 
     pub fn ping(&self) -> Result<(), StoreError> {

@@ -124,3 +124,37 @@ pub struct RevokeToken {
 pub struct RevokeGrant {
     pub grant_id: String,
 }
+
+/// Removes up to `limit` expired sign-ins, codes, tokens and grants.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<TokenPurge, BrokerError>")]
+pub struct PurgeTokens {
+    pub now: UnixTime,
+    pub limit: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPurge {
+    pub transactions: usize,
+    pub codes: usize,
+    pub tokens: usize,
+    pub grants: usize,
+}
+
+impl TokenPurge {
+    pub fn total(&self) -> usize {
+        self.transactions + self.codes + self.tokens + self.grants
+    }
+}
+
+/// Revokes every grant and token of these clients (deleted or expired).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, BrokerError>")]
+pub struct RevokeClientGrants {
+    pub client_ids: Vec<String>,
+}
+
+/// The upstream subjects that grants or pending codes still reference.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<std::collections::HashSet<String>, BrokerError>")]
+pub struct ReferencedSubjects;

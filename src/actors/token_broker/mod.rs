@@ -18,6 +18,9 @@ use crate::storage::StoreError;
 pub enum BrokerError {
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// A used code or rotated refresh token came back: the family is revoked.
+    #[error("{0}")]
+    Reuse(&'static str),
     #[error("the requested resource is not this server's resource")]
     InvalidTarget,
     #[error("the requested scope exceeds what was granted")]
@@ -65,6 +68,9 @@ delegate!(PeekRefresh, peek_refresh);
 delegate!(RefreshTokens, refresh);
 delegate!(IntrospectToken, introspect);
 delegate!(RevokeToken, revoke);
+delegate!(PurgeTokens, purge_expired);
+delegate!(RevokeClientGrants, revoke_client);
+delegate!(ReferencedSubjects, referenced_subjects);
 
 impl Handler<RevokeGrant> for TokenBroker {
     type Result = Result<usize, BrokerError>;

@@ -44,6 +44,18 @@ pub enum VaultItem {
     },
 }
 
+impl RotationReport {
+    /// Emits the `key_rotated` audit record.
+    pub fn audit(&self) {
+        crate::audit::AuditEvent::KeyRotated {
+            key_id: &self.new_key_id,
+            resealed: self.resealed,
+            retired: self.retired_keys.len(),
+        }
+        .emit();
+    }
+}
+
 impl VaultCore {
     pub fn new(
         store: SharedStore,
@@ -215,6 +227,31 @@ impl VaultCore {
             .is_some();
         self.durable()?;
         Ok(removed)
+    }
+
+    /// Deletes up to `limit` users whose subject is not in `keep` and whose
+    /// credentials were last written before `idle_before`.
+    pub fn purge_users(
+        &mut self,
+        keep: &std::collections::HashSet<String>,
+        idle_before: UnixTime,
+        limit: usize,
+    ) -> Result<usize, VaultError> {
+        let mut doomed = Vec::new();
+        for (key, stored) in scan_all(&self.store, Tree::Users)? {
+            if doomed.len() >= limit {
+                break;
+            }
+            if let Ok(user) = self.open_user(&key, &stored) {
+                if !keep.contains(&user.sub) && user.updated_at < idle_before {
+                    doomed.push(user.sub);
+                }
+            }
+        }
+        for sub in &doomed {
+            self.delete_user(&UserRef::Sub(sub.clone()))?;
+        }
+        Ok(doomed.len())
     }
 
     // ---- key rotation ----

@@ -100,6 +100,22 @@ pub struct RotateKey {
 #[rtype(result = "Result<usize, VaultError>")]
 pub struct WriteSnapshot;
 
+/// Deletes users no grant references any more, idle since `idle_before`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, VaultError>")]
+pub struct PurgeUnreferencedUsers {
+    pub keep: std::collections::HashSet<String>,
+    pub idle_before: UnixTime,
+    pub limit: usize,
+}
+
+impl Handler<PurgeUnreferencedUsers> for Vault {
+    type Result = Result<usize, VaultError>;
+    fn handle(&mut self, msg: PurgeUnreferencedUsers, _: &mut Self::Context) -> Self::Result {
+        self.core.purge_users(&msg.keep, msg.idle_before, msg.limit)
+    }
+}
+
 /// Whether values are sealed, and under which key.
 #[derive(Debug, Message)]
 #[rtype(result = "VaultStatus")]
@@ -156,7 +172,9 @@ impl Handler<OpenSecret> for Vault {
 impl Handler<RotateKey> for Vault {
     type Result = Result<RotationReport, VaultError>;
     fn handle(&mut self, msg: RotateKey, _: &mut Self::Context) -> Self::Result {
-        self.core.rotate(msg.now)
+        let report = self.core.rotate(msg.now)?;
+        report.audit();
+        Ok(report)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::domain::pkce::{challenge_of, new_verifier};
 use crate::domain::{matches_registered, CodeChallenge, ScopeSet, SecretToken};
 use crate::http::pages::{describe_scope, error_page, escape, page};
 use crate::http::{client_ip, AppState};
+use crate::metrics::METRICS;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth/authorize", web::get().to(authorize))
@@ -152,6 +153,11 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
             )
         }
     };
+    AuditEvent::AuthorizationStarted {
+        client_id: &client.client_id,
+        ip: &client_ip(&req),
+    }
+    .emit();
     consent_page(
         &state,
         &client,
@@ -325,6 +331,10 @@ async fn consent(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         approved: approve,
     }
     .emit();
+    METRICS
+        .consent
+        .with_label_values(&[if approve { "approved" } else { "denied" }])
+        .inc();
     if !approve {
         return redirect_error(
             &state,

@@ -16,6 +16,7 @@ use crate::audit::AuditEvent;
 use crate::domain::{ClientId, SecretToken};
 use crate::http::pages::error_page;
 use crate::http::{client_ip, AppState};
+use crate::metrics::METRICS;
 use crate::upstream::{Identity, UpstreamError, UpstreamTokenSet};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -68,12 +69,14 @@ async fn callback(
         };
     let ip = client_ip(&req);
     let fail = |error: &str, description: &str| {
-        AuditEvent::LoginFailed {
+        AuditEvent::UpstreamCallback {
             client_id: &txn.client_id,
             ip: &ip,
-            error,
+            user: None,
+            reason: Some(error),
         }
         .emit();
+        METRICS.logins.with_label_values(&[error]).inc();
         redirect_error(
             &state,
             &txn.redirect_uri,
@@ -96,12 +99,15 @@ async fn callback(
         return fail("server_error", "the identity provider returned no code");
     };
     match finish(&state, &txn, &txn_state, code, now).await {
-        Ok(location) => {
-            AuditEvent::LoginCompleted {
+        Ok((location, email)) => {
+            AuditEvent::UpstreamCallback {
                 client_id: &txn.client_id,
                 ip: &ip,
+                user: email.as_deref(),
+                reason: None,
             }
             .emit();
+            METRICS.logins.with_label_values(&["ok"]).inc();
             found(&location)
         }
         Err((error, description)) => fail(error, &description),
@@ -116,7 +122,7 @@ async fn finish(
     txn_state: &SecretToken,
     code: &str,
     now: i64,
-) -> Result<String, (&'static str, String)> {
+) -> Result<(String, Option<String>), (&'static str, String)> {
     let unavailable = |what: &str| ("temporarily_unavailable", format!("{what}; try again"));
     let client = match state
         .registry
@@ -176,14 +182,15 @@ async fn finish(
             .await;
     }
     let issuer = state.config.issuer();
-    Ok(with_query(
+    let location = with_query(
         &txn.redirect_uri,
         &[
             ("code", code.expose()),
             ("state", &txn.client_state),
             ("iss", &issuer),
         ],
-    ))
+    );
+    Ok((location, identity.email))
 }
 
 fn upstream_failure(e: UpstreamError) -> (&'static str, String) {

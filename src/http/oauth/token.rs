@@ -17,6 +17,7 @@ use crate::audit::AuditEvent;
 use crate::domain::{GrantType, ScopeSet, SecretToken};
 use crate::http::errors::OAuthError;
 use crate::http::{client_ip, AppState};
+use crate::metrics::METRICS;
 use crate::upstream::{Credentials, UpstreamError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,7 +52,7 @@ fn invalid_grant(description: impl Into<String>) -> OAuthError {
 
 fn broker_error(e: BrokerError) -> OAuthError {
     match e {
-        BrokerError::InvalidGrant(d) => invalid_grant(d),
+        BrokerError::InvalidGrant(d) | BrokerError::Reuse(d) => invalid_grant(d),
         BrokerError::InvalidTarget => {
             OAuthError::new(StatusCode::BAD_REQUEST, "invalid_target", e.to_string())
         }
@@ -99,8 +100,8 @@ async fn handle(
     }
     let client = authenticate(state, &who, ip).await?;
     let result = match grant_type.as_str() {
-        "authorization_code" => code_grant(state, &client, &form).await,
-        "refresh_token" => refresh_grant(state, &client, &form).await,
+        "authorization_code" => code_grant(state, &client, &form, ip).await,
+        "refresh_token" => refresh_grant(state, &client, &form, ip).await,
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -110,21 +111,46 @@ async fn handle(
             ),
         )),
     };
+    let grant_label = if ["authorization_code", "refresh_token"].contains(&grant_type.as_str()) {
+        grant_type.as_str()
+    } else {
+        "other"
+    };
     match &result {
-        Ok((_, grant_id)) => AuditEvent::TokenIssued {
-            client_id: &client.client_id,
-            ip,
-            grant_type: &grant_type,
-            grant_id,
+        Ok((_, grant_id)) => {
+            METRICS
+                .token_exchanges
+                .with_label_values(&[grant_label, "success"])
+                .inc();
+            if grant_type == "refresh_token" {
+                AuditEvent::TokenRefreshed {
+                    client_id: &client.client_id,
+                    ip,
+                    grant_id,
+                }
+                .emit()
+            } else {
+                AuditEvent::TokenIssued {
+                    client_id: &client.client_id,
+                    ip,
+                    grant_id,
+                }
+                .emit()
+            }
         }
-        .emit(),
-        Err(e) => AuditEvent::TokenExchangeFailed {
-            client_id: &client.client_id,
-            ip,
-            grant_type: &grant_type,
-            error: e.error,
+        Err(e) => {
+            METRICS
+                .token_exchanges
+                .with_label_values(&[grant_label, e.error])
+                .inc();
+            AuditEvent::TokenExchangeFailed {
+                client_id: &client.client_id,
+                ip,
+                grant_type: grant_label,
+                reason: e.error,
+            }
+            .emit()
         }
-        .emit(),
     }
     result.map(|(res, _)| res)
 }
@@ -140,20 +166,46 @@ pub(super) async fn authenticate(
         secret: who.secret.clone(),
         now: state.clock.now(),
     };
+    let shown: String = who
+        .client_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(40)
+        .collect();
+    if let Some(wait) = state.limits.blocked(&shown) {
+        METRICS
+            .rate_limited
+            .with_label_values(&["failed_client_auth"])
+            .inc();
+        AuditEvent::RateLimited {
+            ip,
+            limit: "failed_client_auth",
+            client_id: Some(&shown),
+        }
+        .emit();
+        return Err(rate_limited(wait));
+    }
     match state.registry.send(msg).await {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(RegistryError::InvalidClient)) => {
-            let shown: String = who
-                .client_id
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-                .take(40)
-                .collect();
             AuditEvent::InvalidClient {
                 client_id: &shown,
                 ip,
             }
             .emit();
+            if let Some(wait) = state.limits.failed_auth(&shown) {
+                METRICS
+                    .rate_limited
+                    .with_label_values(&["failed_client_auth"])
+                    .inc();
+                AuditEvent::RateLimited {
+                    ip,
+                    limit: "failed_client_auth",
+                    client_id: Some(&shown),
+                }
+                .emit();
+                return Err(rate_limited(wait));
+            }
             Err(invalid_client(
                 &state.config.settings.auth.realm,
                 "client authentication failed; register again",
@@ -194,6 +246,7 @@ async fn code_grant(
     state: &AppState,
     client: &ClientView,
     form: &Form,
+    ip: &str,
 ) -> Result<(HttpResponse, String), OAuthError> {
     let code = form
         .get("code")
@@ -218,7 +271,7 @@ async fn code_grant(
         .send(msg)
         .await
         .map_err(|_| unavailable("the token service is unavailable"))?
-        .map_err(broker_error)?;
+        .map_err(|e| reuse_aware(e, client, ip))?;
     let grant_id = redeemed.grant.grant_id.clone();
     if let Some(pair) = &redeemed.pair {
         return Ok((token_response(pair), grant_id));
@@ -255,6 +308,7 @@ async fn refresh_grant(
     state: &AppState,
     client: &ClientView,
     form: &Form,
+    ip: &str,
 ) -> Result<(HttpResponse, String), OAuthError> {
     let refresh = form
         .get("refresh_token")
@@ -301,7 +355,7 @@ async fn refresh_grant(
         .send(peek)
         .await
         .map_err(|_| unavailable("the token service is unavailable"))?
-        .map_err(broker_error)?;
+        .map_err(|e| reuse_aware(e, client, ip))?;
     if record.rotated_at.is_none() {
         let creds = upstream_credentials(state, None, client).await?;
         match ensure_fresh(state, &record.sub, &creds).await {
@@ -335,7 +389,7 @@ async fn refresh_grant(
         .send(msg)
         .await
         .map_err(|_| unavailable("the token service is unavailable"))?
-        .map_err(broker_error)?;
+        .map_err(|e| reuse_aware(e, client, ip))?;
     Ok((token_response(&pair), pair.grant_id.clone()))
 }
 
@@ -395,4 +449,28 @@ async fn direct(
         }
     };
     Ok(HttpResponse::Ok().json(tokens.map_err(upstream_error)?.raw))
+}
+
+fn rate_limited(wait: std::time::Duration) -> OAuthError {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut e = OAuthError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        format!("too many failed client authentications; retry in {seconds} s"),
+    );
+    e.retry_after = Some(seconds);
+    e
+}
+
+/// Maps a broker error, auditing a detected reuse on the way.
+fn reuse_aware(e: BrokerError, client: &ClientView, ip: &str) -> OAuthError {
+    if let BrokerError::Reuse(reason) = &e {
+        AuditEvent::TokenReuseDetected {
+            client_id: &client.client_id,
+            ip,
+            reason,
+        }
+        .emit();
+    }
+    broker_error(e)
 }

@@ -1,0 +1,140 @@
+//! The client's address: the peer, or — when the peer is a trusted proxy —
+//! the nearest untrusted address in `X-Forwarded-For` / `Forwarded`.
+
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+
+/// An address range such as `10.0.0.0/8` or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (addr, prefix) = match raw.split_once('/') {
+            Some((a, p)) => (
+                a.trim().parse::<IpAddr>().ok()?,
+                p.trim().parse::<u8>().ok()?,
+            ),
+            None => {
+                let a = raw.trim().parse::<IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                u32::from(a) & mask == u32::from(b) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                u128::from(a) & mask == u128::from(b) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The address a request comes from, believing forwarding headers only
+/// from `trusted` peers.
+pub fn client_ip(req: &HttpRequest, trusted: &[Cidr]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let mut chain: Vec<IpAddr> = forwarded_chain(req);
+    if chain.is_empty() {
+        return Some(peer);
+    }
+    // Right to left: the first address not of our own proxies is the client.
+    while let Some(last) = chain.pop() {
+        if !is_trusted(last) || chain.is_empty() {
+            return Some(last);
+        }
+    }
+    Some(peer)
+}
+
+fn forwarded_chain(req: &HttpRequest) -> Vec<IpAddr> {
+    let headers = req.headers();
+    let xff: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| parse_node(s.trim()))
+        .collect();
+    if !xff.is_empty() {
+        return xff;
+    }
+    headers
+        .get_all("forwarded")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                k.eq_ignore_ascii_case("for")
+                    .then(|| parse_node(v.trim().trim_matches('"')))
+                    .flatten()
+            })
+        })
+        .collect()
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `[::1]`, `[::1]:80` or a bare IPv6 address.
+fn parse_node(raw: &str) -> Option<IpAddr> {
+    if let Ok(ip) = raw.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = raw.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    raw.rsplit_once(':').and_then(|(host, _)| host.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_contain_what_they_should() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(c.contains("10.1.2.3".parse().unwrap()));
+        assert!(!c.contains("11.0.0.1".parse().unwrap()));
+        assert!(c.contains("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(Cidr::parse("nonsense").is_none());
+    }
+
+    #[test]
+    fn forwarded_nodes_parse() {
+        assert_eq!(parse_node("1.2.3.4:80"), "1.2.3.4".parse().ok());
+        assert_eq!(parse_node("[2001:db8::1]:443"), "2001:db8::1".parse().ok());
+        assert_eq!(parse_node("unknown"), None);
+    }
+}

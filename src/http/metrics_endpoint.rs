@@ -1,0 +1,53 @@
+//! `GET /metrics`: Prometheus text, with the live-record gauges refreshed
+//! (at most every few seconds, since counting walks the store).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, HttpResponse};
+
+use super::AppState;
+use crate::metrics::METRICS;
+use crate::storage::Tree;
+
+static LAST_COUNT: Mutex<Option<Instant>> = Mutex::new(None);
+const COUNT_EVERY: Duration = Duration::from_secs(2);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let due = {
+        let mut last = LAST_COUNT.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= COUNT_EVERY);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    };
+    if due {
+        let store = state.store.clone();
+        let counts = web::block(move || {
+            let n = |t| store.len(t).unwrap_or(0) as i64;
+            (
+                n(Tree::Clients),
+                n(Tree::Grants),
+                n(Tree::Tokens),
+                n(Tree::Users),
+                store.size_on_disk() as i64,
+            )
+        })
+        .await;
+        if let Ok((clients, grants, tokens, users, size)) = counts {
+            METRICS.live.with_label_values(&["clients"]).set(clients);
+            METRICS.live.with_label_values(&["grants"]).set(grants);
+            METRICS.live.with_label_values(&["tokens"]).set(tokens);
+            METRICS.live.with_label_values(&["users"]).set(users);
+            METRICS.store_size.set(size);
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(METRICS.render())
+}

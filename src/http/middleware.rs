@@ -1,0 +1,87 @@
+//! Request middleware: metrics for every request, and the rate limits.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpResponse};
+
+use super::errors::OAuthError;
+use super::rate_limit::Limit;
+use super::{client_ip, AppState};
+use crate::audit::AuditEvent;
+use crate::metrics::METRICS;
+
+/// Counts and times every request by route template, method and status.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let res = next.call(req).await?.map_into_boxed_body();
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    let status = res.status().as_u16().to_string();
+    METRICS
+        .http_requests
+        .with_label_values(&[&route, &method, &status])
+        .inc();
+    METRICS
+        .http_duration
+        .with_label_values(&[&route, &method])
+        .observe(started.elapsed().as_secs_f64());
+    Ok(res)
+}
+
+fn limit_for(method: &Method, path: &str) -> Option<Limit> {
+    match (method, path) {
+        (&Method::POST, "/oauth/register" | "/register") => Some(Limit::Registration),
+        (&Method::POST, "/oauth/token" | "/token") => Some(Limit::Token),
+        (&Method::GET, "/oauth/authorize" | "/authorize") => Some(Limit::Authorize),
+        _ => None,
+    }
+}
+
+/// The answer to a request over quota: 429, `Retry-After`, RFC-shaped body.
+pub fn too_many(wait: std::time::Duration) -> HttpResponse {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut e = OAuthError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "temporarily_unavailable",
+        format!("rate limit exceeded; retry in {seconds} s"),
+    );
+    e.retry_after = Some(seconds);
+    e.into_response()
+}
+
+/// Refuses requests over their quota before they reach a handler, so a
+/// refused request stores nothing.
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    if let Some(limit) = limit_for(req.method(), req.path()) {
+        if let Some(state) = req.app_data::<web::Data<AppState>>() {
+            let ip = client_ip(req.request());
+            if let Err(wait) = state.limits.check(limit, &ip) {
+                METRICS
+                    .rate_limited
+                    .with_label_values(&[limit.label()])
+                    .inc();
+                AuditEvent::RateLimited {
+                    ip: &ip,
+                    limit: limit.label(),
+                    client_id: None,
+                }
+                .emit();
+                return Ok(req.into_response(too_many(wait)));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}

@@ -1,0 +1,243 @@
+//! Every Prometheus metric Drawbridge exports (`GET /metrics`), in one
+//! registry. Names are under `drawbridge_`; route labels are templates
+//! (`/oauth/register/{client_id}`), never raw paths, so label sets stay small.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub registrations: IntCounterVec,
+    pub token_exchanges: IntCounterVec,
+    pub upstream_requests: IntCounterVec,
+    pub upstream_duration: HistogramVec,
+    pub consent: IntCounterVec,
+    pub logins: IntCounterVec,
+    pub rate_limited: IntCounterVec,
+    pub janitor_runs: IntCounter,
+    pub janitor_removed: IntCounterVec,
+    pub janitor_duration: Histogram,
+    pub live: IntGaugeVec,
+    pub store_size: IntGauge,
+    pub process_resident_memory: IntGauge,
+    pub process_cpu_seconds: prometheus::Gauge,
+    pub process_open_fds: IntGauge,
+    pub process_start_time: IntGauge,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("unique metric");
+    h
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
+const LATENCY: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Metrics {
+    fn new() -> Self {
+        let r = Registry::new();
+        let janitor_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "drawbridge_janitor_run_duration_seconds",
+                "Duration of janitor runs",
+            )
+            .buckets(LATENCY.to_vec()),
+        )
+        .expect("valid metric");
+        r.register(Box::new(janitor_duration.clone()))
+            .expect("unique metric");
+        let janitor_runs =
+            IntCounter::new("drawbridge_janitor_runs_total", "Janitor runs").expect("valid metric");
+        r.register(Box::new(janitor_runs.clone()))
+            .expect("unique metric");
+        let live = IntGaugeVec::new(
+            Opts::new(
+                "drawbridge_live_records",
+                "Records held, by kind (clients, grants, tokens, users)",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(live.clone())).expect("unique metric");
+        let cpu =
+            prometheus::Gauge::new("process_cpu_seconds_total", "CPU time used by the process")
+                .expect("valid metric");
+        r.register(Box::new(cpu.clone())).expect("unique metric");
+        Self {
+            http_requests: counter(
+                &r,
+                "drawbridge_http_requests_total",
+                "HTTP requests by route template, method and status",
+                &["route", "method", "status"],
+            ),
+            http_duration: histogram(
+                &r,
+                "drawbridge_http_request_duration_seconds",
+                "HTTP request latency by route template and method",
+                &["route", "method"],
+                LATENCY.to_vec(),
+            ),
+            registrations: counter(
+                &r,
+                "drawbridge_registrations_total",
+                "Client registrations by outcome",
+                &["outcome"],
+            ),
+            token_exchanges: counter(
+                &r,
+                "drawbridge_token_exchanges_total",
+                "Token endpoint requests by grant type and outcome",
+                &["grant_type", "outcome"],
+            ),
+            upstream_requests: counter(
+                &r,
+                "drawbridge_upstream_requests_total",
+                "Calls to the upstream identity provider by endpoint and outcome",
+                &["endpoint", "outcome"],
+            ),
+            upstream_duration: histogram(
+                &r,
+                "drawbridge_upstream_request_duration_seconds",
+                "Latency of calls to the upstream identity provider",
+                &["endpoint"],
+                LATENCY.to_vec(),
+            ),
+            consent: counter(
+                &r,
+                "drawbridge_consent_decisions_total",
+                "Consent page answers",
+                &["decision"],
+            ),
+            logins: counter(
+                &r,
+                "drawbridge_upstream_callbacks_total",
+                "Upstream callbacks by outcome (RFC error code or ok)",
+                &["outcome"],
+            ),
+            rate_limited: counter(
+                &r,
+                "drawbridge_rate_limited_total",
+                "Requests refused by a rate limit, by limit",
+                &["limit"],
+            ),
+            janitor_runs,
+            janitor_removed: counter(
+                &r,
+                "drawbridge_janitor_removed_total",
+                "Records removed by the janitor, by kind",
+                &["kind"],
+            ),
+            janitor_duration,
+            live,
+            store_size: gauge(
+                &r,
+                "drawbridge_store_size_bytes",
+                "Bytes the store uses on disk",
+            ),
+            process_resident_memory: gauge(
+                &r,
+                "process_resident_memory_bytes",
+                "Resident memory of the process",
+            ),
+            process_cpu_seconds: cpu,
+            process_open_fds: gauge(&r, "process_open_fds", "Open file descriptors"),
+            process_start_time: gauge(
+                &r,
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch",
+            ),
+            registry: r,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        self.sample_process();
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Reads the process figures from /proc (Linux); elsewhere they stay 0.
+    fn sample_process(&self) {
+        let page = 4096;
+        if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+            if let Some(rss) = statm
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                self.process_resident_memory.set(rss * page);
+            }
+        }
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the command name (which may contain spaces).
+            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                // utime and stime are fields 14 and 15 (1-based) of stat; here 11 and 12.
+                self.process_cpu_seconds
+                    .set((ticks(11) + ticks(12)) / 100.0);
+            }
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            self.process_open_fds.set(fds.count() as i64);
+        }
+    }
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let m = Metrics::new();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    m.process_start_time.set(start);
+    m
+});
+
+/// Records one upstream call.
+pub fn upstream(endpoint: &str, outcome: &str, seconds: f64) {
+    METRICS
+        .upstream_requests
+        .with_label_values(&[endpoint, outcome])
+        .inc();
+    METRICS
+        .upstream_duration
+        .with_label_values(&[endpoint])
+        .observe(seconds);
+}

@@ -45,3 +45,6 @@ PY
 step "README walk-through against the real binary"
 bash scripts/readme-walkthrough.sh >/dev/null
 echo "ok: README walk-through"
+
+step "Grafana dashboard against a real Prometheus"
+bash scripts/dashboard-check.sh

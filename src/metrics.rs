@@ -222,6 +222,34 @@ impl Metrics {
 /// The process-wide metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let m = Metrics::new();
+    // Known label sets start at zero, so dashboards show series before the
+    // first event of each kind.
+    m.registrations.with_label_values(&["created"]);
+    for grant in ["authorization_code", "refresh_token"] {
+        m.token_exchanges.with_label_values(&[grant, "success"]);
+        m.token_exchanges
+            .with_label_values(&[grant, "invalid_grant"]);
+    }
+    for endpoint in ["token", "refresh", "userinfo", "revoke"] {
+        m.upstream_requests.with_label_values(&[endpoint, "ok"]);
+    }
+    for limit in ["registration", "token", "authorize", "failed_client_auth"] {
+        m.rate_limited.with_label_values(&[limit]);
+    }
+    for kind in [
+        "clients",
+        "grants",
+        "tokens",
+        "codes",
+        "transactions",
+        "users",
+    ] {
+        m.janitor_removed.with_label_values(&[kind]);
+    }
+    for decision in ["approved", "denied"] {
+        m.consent.with_label_values(&[decision]);
+    }
+    m.logins.with_label_values(&["ok"]);
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

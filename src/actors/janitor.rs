@@ -181,6 +181,8 @@ impl Actor for Janitor {
             .into_actor(this)
             .spawn(ctx);
         });
+        // Rate-limiter keys go back to fresh within a minute; forget them often.
+        ctx.run_interval(Duration::from_secs(60), |this, _| this.limits.prune());
         if let Some(every) = self.snapshot_every {
             ctx.run_interval(every, |this, ctx| {
                 let vault = this.vault.clone();

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Evaluates every expression of dashboards/drawbridge.json against a real
+# Prometheus scraping a real Drawbridge, after a little traffic (sign-ins
+# with the development provider, refreshes, registrations up to the rate
+# limit). Fails if any expression errors or returns no series.
+#
+# Usage: scripts/dashboard-check.sh [--help]
+# Installs Prometheus from Debian's packages when missing (needs root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == "--help" ]]; then
+    sed -n '2,8p' "$0"; exit 0
+fi
+
+if ! command -v prometheus >/dev/null; then
+    echo "installing prometheus (Debian package)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+fi
+
+cargo build --quiet
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+app_port=$(free_port)
+prom_port=$(free_port)
+
+(cd "$work" && exec env -i PATH="$PATH" MCP_PORT="$app_port" CREDENTIAL_STORAGE_MODE=MEMORY_ONLY \
+    MAX_REGISTRATIONS_PER_MINUTE=6 DRAWBRIDGE_RATE_LIMIT__REGISTRATION_BURST=6 \
+    "$OLDPWD/target/debug/drawbridge") >"$work/drawbridge.log" 2>&1 &
+pids+=($!)
+base="http://127.0.0.1:$app_port"
+for _ in $(seq 1 100); do curl -sf "$base/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+
+cat >"$work/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: drawbridge
+    static_configs:
+      - targets: ["127.0.0.1:$app_port"]
+YML
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+    --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+pids+=($!)
+
+# Traffic, part 1: two sign-ins (each registers, signs in, exchanges,
+# introspects, refreshes).
+for _ in 1 2; do DRAWBRIDGE_URL="$base" bash scripts/demo-flow.sh >/dev/null; done
+
+# Let Prometheus take enough scrapes for rate() over the window.
+for _ in $(seq 1 60); do
+    up=$(curl -s "http://127.0.0.1:$prom_port/api/v1/query?query=up" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)' 2>/dev/null || echo 0)
+    [[ "$up" == 1 ]] && break
+    sleep 0.5
+done
+[[ "$up" == 1 ]] || { echo "prometheus never scraped drawbridge" >&2; cat "$work/prometheus.log" >&2; exit 1; }
+sleep 6
+# Part 2, inside the scraped window so rates are not all zero: another
+# sign-in, then registrations until the rate limit answers 429.
+DRAWBRIDGE_URL="$base" bash scripts/demo-flow.sh >/dev/null
+limited=0
+for _ in $(seq 1 10); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/oauth/register" \
+        -H 'Content-Type: application/json' -d '{"redirect_uris": ["https://a.example/cb"]}')
+    [[ "$code" == 429 ]] && limited=1
+done
+[[ $limited == 1 ]] || { echo "the rate limit never answered 429" >&2; exit 1; }
+sleep 4
+
+python3 - "$prom_port" dashboards/drawbridge.json <<'PY'
+import json, sys, urllib.parse, urllib.request
+port, path = sys.argv[1], sys.argv[2]
+dash = json.load(open(path))
+failures, checked = [], 0
+for panel in dash["panels"]:
+    for target in panel.get("targets", []):
+        # What Grafana does before sending the query.
+        expr = target["expr"].replace("$__rate_interval", "1m").replace("$__interval", "15s")
+        url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        try:
+            reply = json.load(urllib.request.urlopen(url, timeout=10))
+        except Exception as e:
+            failures.append(f"{panel['title']}: {expr}: {e}")
+            continue
+        checked += 1
+        if reply.get("status") != "success":
+            failures.append(f"{panel['title']}: {expr}: {reply.get('error')}")
+        elif not reply["data"]["result"]:
+            failures.append(f"{panel['title']}: {expr}: no series")
+print(f"dashboard check: {checked} expressions in {len(dash['panels'])} panels evaluated")
+if failures:
+    print("\n".join(failures), file=sys.stderr)
+    sys.exit(1)
+PY

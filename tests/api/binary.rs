@@ -203,3 +203,47 @@ fn check_config_prints_the_effective_configuration_with_secrets_masked() {
     assert!(!stdout.contains("dotenv-secret-value"));
     assert!(stdout.contains("set by $MCP_PORT"));
 }
+
+#[actix_web::test]
+async fn audit_records_also_go_to_their_own_file_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        &[
+            ("CREDENTIALS_DIR", "creds"),
+            ("DRAWBRIDGE_AUDIT__LOG_PATH", "audit.jsonl"),
+        ],
+    );
+    let reg: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/oauth/register", server.port))
+        .json(&crate::helpers::sample_registration())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    terminate(server);
+    let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        records.iter().all(|r| r["target"] == "audit"),
+        "only audit records in the file"
+    );
+    assert!(records
+        .iter()
+        .any(|r| r["event_type"] == "client_registered" && r["client_id"] == reg["client_id"]));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("audit.jsonl"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -141,6 +141,13 @@ pub enum AuditEvent<'a> {
         resealed: usize,
         retired: usize,
     },
+    AdminAction {
+        admin: &'a str,
+        ip: &'a str,
+        action: &'a str,
+        target: &'a str,
+        success: bool,
+    },
 }
 
 impl AuditEvent<'_> {
@@ -278,6 +285,16 @@ impl AuditEvent<'_> {
             } => tracing::info!(
                 target: "audit", event_type = "janitor_run", removed_clients, removed_tokens, removed_grants, removed_users,
                 duration_ms, success = true, "Cleanup removed {removed_clients} expired clients"
+            ),
+            AuditEvent::AdminAction {
+                admin,
+                ip,
+                action,
+                target,
+                success,
+            } => tracing::info!(
+                target: "audit", event_type = "admin_action", admin, ip, action, admin_target = target, success,
+                "Admin action {action} on {target}"
             ),
             AuditEvent::KeyRotated {
                 key_id,

@@ -32,6 +32,8 @@ enum Command {
     RotateKey,
     /// Copy every record from one storage mode to another, re-sealing as
     /// needed. Idempotent; the source is kept as a backup.
+    /// Print the OpenAPI document of the whole HTTP surface.
+    Openapi,
     MigrateStorage {
         /// FILE_PLAINTEXT, FILE_ENCRYPTED or MEMORY_WITH_BACKUP
         #[arg(long)]
@@ -56,6 +58,10 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => check_config(&config, &sources),
+        Command::Openapi => {
+            print!("{}", drawbridge::http::openapi::document());
+            ExitCode::SUCCESS
+        }
         Command::Serve => serve(config),
         Command::RotateKey => rotate_key(&config),
         Command::MigrateStorage { from, to } => migrate_storage(&config, &from, &to),

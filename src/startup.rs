@@ -17,6 +17,7 @@ use crate::actors::token_broker::{TokenBroker, TokenBrokerCore, TokenPolicy};
 use crate::actors::vault::{Vault, VaultCore, WriteSnapshot};
 use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode, UpstreamProvider};
+use crate::http::admin::AdminToken;
 use crate::http::rate_limit::RateLimits;
 use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
@@ -30,6 +31,8 @@ pub struct Application {
     store: SharedStore,
     vault: Addr<Vault>,
     janitor: Addr<Janitor>,
+    /// The admin API's own listener, when `admin.listen` is set.
+    admin_server: Option<Server>,
     config: Arc<Config>,
     _lock: Option<File>,
 }
@@ -40,6 +43,8 @@ pub enum StartupError {
     Storage(String),
     #[error(transparent)]
     Persistence(#[from] persistence::PersistenceError),
+    #[error("admin API: {0}")]
+    Admin(String),
     #[error("upstream provider: {0}")]
     Upstream(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -86,6 +91,17 @@ impl Application {
             .await
             .map_err(StartupError::Upstream)?;
         let server_settings = &config.settings.server;
+        let janitor = Janitor::new(
+            registry.clone(),
+            broker.clone(),
+            vault.clone(),
+            limits.clone(),
+            clock.clone(),
+            config.cleanup_interval,
+            snapshots.then_some(config.backup_interval),
+        )
+        .start();
+        let admin = AdminToken::resolve(&config).map_err(StartupError::Admin)?;
         let state = AppState {
             config: config.clone(),
             registry,
@@ -94,20 +110,13 @@ impl Application {
             upstream: Arc::new(upstream),
             flights: Arc::default(),
             dev,
-            limits: limits.clone(),
-            store: store.clone(),
-            clock: clock.clone(),
-        };
-        let janitor = Janitor::new(
-            state.registry.clone(),
-            state.broker.clone(),
-            vault.clone(),
             limits,
+            admin,
+            janitor: janitor.clone(),
+            store: store.clone(),
             clock,
-            config.cleanup_interval,
-            snapshots.then_some(config.backup_interval),
-        )
-        .start();
+        };
+        let admin_server = start_admin_listener(&config, &state)?;
         let mut server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
@@ -140,6 +149,7 @@ impl Application {
             store,
             vault,
             janitor,
+            admin_server,
             config,
             _lock: lock,
         })
@@ -168,7 +178,13 @@ impl Application {
     /// accepting, lets requests in flight finish, writes the snapshot (in
     /// MEMORY_WITH_BACKUP), then flushes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
+        let result = match self.admin_server {
+            Some(admin) => {
+                let (public, admin) = futures_util::future::join(self.server, admin).await;
+                public.and(admin)
+            }
+            None => self.server.await,
+        };
         if self.config.storage_mode == StorageMode::MemoryWithBackup {
             match self.vault.send(WriteSnapshot).await {
                 Ok(Ok(records)) => {
@@ -240,6 +256,31 @@ fn start_vault(config: &Arc<Config>, opened: Opened) -> Addr<Vault> {
                 .expect("the vault actor is started once"),
         )
     })
+}
+
+/// The admin API on its own address (e.g. loopback only), when configured.
+fn start_admin_listener(config: &Config, state: &AppState) -> Result<Option<Server>, StartupError> {
+    let listen = &config.settings.admin.listen;
+    if listen.is_empty() || state.admin.0.is_none() {
+        return Ok(None);
+    }
+    let state = state.clone();
+    let server = HttpServer::new(move || {
+        let state = state.clone();
+        App::new()
+            .wrap(from_fn(middleware::observe))
+            .wrap(TracingLogger::default())
+            .configure(move |cfg: &mut web::ServiceConfig| http::configure_admin(cfg, state))
+    })
+    .workers(1)
+    .bind(listen)
+    .map_err(|source| StartupError::Bind {
+        addr: listen.clone(),
+        source,
+    })?
+    .run();
+    tracing::info!(address = %listen, "admin API listening on its own address");
+    Ok(Some(server))
 }
 
 fn start_broker(config: &Arc<Config>, store: SharedStore) -> Addr<TokenBroker> {

@@ -37,6 +37,8 @@ pub struct Janitor {
     interval: Duration,
     /// MEMORY_WITH_BACKUP: how often the Vault writes its snapshot.
     snapshot_every: Option<Duration>,
+    /// When the last run finished, and what it removed.
+    last: Arc<std::sync::Mutex<Option<(i64, JanitorReport)>>>,
 }
 
 /// What one run removed.
@@ -49,6 +51,19 @@ pub struct JanitorReport {
     pub transactions: usize,
     pub users: usize,
     pub duration_ms: u64,
+}
+
+/// When the janitor last ran and what it removed.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<(i64, JanitorReport)>")]
+pub struct LastJanitorRun;
+
+impl Handler<LastJanitorRun> for Janitor {
+    type Result = Option<(i64, JanitorReport)>;
+
+    fn handle(&mut self, _: LastJanitorRun, _: &mut Self::Context) -> Self::Result {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// Runs the janitor now (admin API, tests); answers what it removed.
@@ -74,6 +89,7 @@ impl Janitor {
             clock,
             interval,
             snapshot_every,
+            last: Arc::default(),
         }
     }
 
@@ -165,6 +181,8 @@ impl Janitor {
             duration_ms: report.duration_ms,
         }
         .emit();
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((self.clock.now(), report.clone()));
         report
     }
 }

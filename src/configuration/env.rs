@@ -36,6 +36,7 @@ pub const NAMED: &[(&str, &str)] = &[
         "rate_limit.registrations_per_minute",
     ),
     ("RATE_LIMIT_ENABLED", "rate_limit.enabled"),
+    ("DRAWBRIDGE_ADMIN_TOKEN", "admin.token"),
     ("LOG_LEVEL", "telemetry.log_level"),
 ];
 
@@ -43,7 +44,7 @@ pub const NAMED: &[(&str, &str)] = &[
 pub const GENERIC_PREFIX: &str = "DRAWBRIDGE_";
 
 /// `DRAWBRIDGE_*` names that are not configuration keys.
-pub const RESERVED: &[&str] = &["DRAWBRIDGE_CONFIG", "DRAWBRIDGE_ADMIN_TOKEN"];
+pub const RESERVED: &[&str] = &["DRAWBRIDGE_CONFIG"];
 
 /// The `(section, key)` a generic variable names, lower-cased, or `None` when
 /// the name does not have the `SECTION__KEY` shape.

@@ -20,6 +20,27 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub rate_limit: RateLimitSettings,
     pub audit: AuditSettings,
+    pub admin: AdminSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    pub enabled: bool,
+    pub token: Masked,
+    pub token_file: String,
+    pub listen: String,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            token: Masked::default(),
+            token_file: ".drawbridge_admin_token".into(),
+            listen: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -298,6 +319,9 @@ impl Settings {
         }
         if !copy.oauth.introspection_secret.0.is_empty() {
             copy.oauth.introspection_secret = Masked("***".into());
+        }
+        if !copy.admin.token.0.is_empty() {
+            copy.admin.token = Masked("***".into());
         }
         if !copy.storage.encryption_key.0.is_empty() {
             copy.storage.encryption_key = Masked("***".into());

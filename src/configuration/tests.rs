@@ -116,7 +116,7 @@ fn reserved_drawbridge_variables_are_not_keys() {
         None,
         &[
             ("DRAWBRIDGE_CONFIG", "x.toml"),
-            ("DRAWBRIDGE_ADMIN_TOKEN", "t")
+            ("DRAWBRIDGE_ADMIN_TOKEN", "an-admin-token-of-16+")
         ]
     )
     .is_ok());

@@ -350,6 +350,18 @@ impl Config {
                 ),
             ));
         }
+        if !s.admin.listen.is_empty() && s.admin.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(err(
+                "admin.listen",
+                format!(
+                    "expected an address such as 127.0.0.1:8003, got `{}`",
+                    s.admin.listen
+                ),
+            ));
+        }
+        if !s.admin.token.0.is_empty() && s.admin.token.0.len() < 16 {
+            return Err(err("admin.token", "must be at least 16 characters"));
+        }
         let path = &s.gateway.path;
         if !path.starts_with('/')
             || path.len() < 2

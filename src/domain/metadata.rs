@@ -11,7 +11,8 @@ const MAX_TEXT_CHARS: usize = 2000;
 
 /// A registration or update request as sent (RFC 7591 §2). Unknown fields
 /// are ignored, as RFC 7591 requires.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"client_name": "MCP Inspector", "redirect_uris": ["http://localhost:6274/oauth/callback"], "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none"}))]
 pub struct RegistrationRequest {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::actors::registry::RegistryError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OAuthError {
     #[serde(skip)]
     pub status: StatusCode,

@@ -13,16 +13,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/health/ready", web::get().to(ready));
 }
 
-#[derive(Serialize)]
-struct Endpoints {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Endpoints {
     discovery: bool,
     registration: bool,
     authorization: bool,
     token: bool,
 }
 
-#[derive(Serialize)]
-struct OAuthHealth {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OAuthHealth {
     status: &'static str,
     proxy_clients: Option<usize>,
     storage_mode: &'static str,

@@ -1,12 +1,14 @@
 //! The HTTP front end. Handlers are thin: extract, parse into domain types,
 //! send one message, render the reply.
 
+pub mod admin;
 pub mod client_addr;
 pub mod errors;
 mod health;
 mod metrics_endpoint;
 pub mod middleware;
 pub mod oauth;
+pub mod openapi;
 pub mod pages;
 pub mod rate_limit;
 mod register;
@@ -38,6 +40,8 @@ pub struct AppState {
     /// The built-in development provider, when `UPSTREAM_PROVIDER=dev`.
     pub dev: Option<Arc<DevProvider>>,
     pub limits: Arc<rate_limit::RateLimits>,
+    pub admin: admin::AdminToken,
+    pub janitor: Addr<crate::actors::janitor::Janitor>,
     /// Read-only use: sizes for the metrics gauges.
     pub store: crate::storage::SharedStore,
     pub clock: Clock,
@@ -46,6 +50,7 @@ pub struct AppState {
 /// Registers every route of the public surface.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.config.max_body_bytes;
+    let admin_here = state.config.settings.admin.listen.is_empty();
     if let Some(dev) = state.dev.clone() {
         cfg.configure(|c| crate::upstream::dev::configure(c, dev));
     }
@@ -58,6 +63,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .configure(oauth::configure)
         .configure(health::configure)
         .configure(metrics_endpoint::configure)
+        .configure(openapi::configure)
+        .configure(|c| {
+            if admin_here {
+                admin::configure(c)
+            }
+        })
         .default_service(web::to(not_found));
 }
 
@@ -78,4 +89,13 @@ pub(crate) fn client_ip(req: &HttpRequest) -> String {
     client_addr::client_ip(req, trusted)
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The admin API alone, for its own listener (`admin.listen`).
+pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
+    let max_body = state.config.max_body_bytes;
+    cfg.app_data(web::Data::new(state))
+        .app_data(web::JsonConfig::default().limit(max_body))
+        .configure(admin::configure)
+        .default_service(web::to(not_found));
 }

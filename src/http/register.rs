@@ -34,8 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
-#[derive(Serialize)]
-struct ClientResponse<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ClientResponse<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<&'a str>,

@@ -28,8 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Serialize)]
-struct ProtectedResource {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ProtectedResource {
     resource: String,
     authorization_servers: Vec<String>,
     scopes_supported: Vec<String>,
@@ -69,8 +69,8 @@ async fn protected_resource(state: web::Data<AppState>, path: web::Path<String>)
     resource_metadata(&state.config, &requested)
 }
 
-#[derive(Serialize)]
-struct AuthorizationServer {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AuthorizationServer {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,

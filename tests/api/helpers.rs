@@ -86,6 +86,7 @@ pub fn captured_logs() -> String {
 }
 
 pub const T0: i64 = 1_750_000_000;
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
 pub struct TestApp {
     pub address: String,
@@ -105,6 +106,11 @@ pub fn config_with(dir: &std::path::Path, vars: &[(&str, &str)]) -> Config {
             dir.join("credentials").display().to_string(),
         ),
         ("DRAWBRIDGE_SERVER__WORKERS".into(), "2".into()),
+        (
+            "AUTH_ENCRYPTION_KEY_FILE".into(),
+            dir.join("encryption.key").display().to_string(),
+        ),
+        ("DRAWBRIDGE_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
     ]);
     for (k, v) in vars {
         all.insert(k.to_string(), v.to_string());

@@ -121,6 +121,7 @@ async fn a_purge_of_100_000_expired_clients_runs_while_requests_keep_being_serve
                     issued_at: T0 - 7200,
                     last_used_at: None,
                     updated_at: T0 - 7200,
+                    disabled: false,
                 };
                 batch.insert(
                     Tree::Clients,

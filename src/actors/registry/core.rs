@@ -121,6 +121,7 @@ impl RegistryCore {
             issued_at: msg.now,
             last_used_at: None,
             updated_at: msg.now,
+            disabled: false,
         };
         self.save(&record)?;
         self.count += 1;
@@ -195,7 +196,7 @@ impl RegistryCore {
             .map(|id| self.live(id.as_str(), msg.now))
             .transpose()?
             .flatten();
-        let Some(mut record) = record else {
+        let Some(mut record) = record.filter(|r| !r.disabled) else {
             if let Some(s) = &msg.secret {
                 self.decoy.verify(s);
             }
@@ -290,7 +291,83 @@ impl RegistryCore {
         };
         Ok(self
             .live(id.as_str(), msg.now)?
+            .filter(|r| !r.disabled)
             .map(|r| r.view(self.expiry)))
+    }
+
+    /// A page of clients (expired ones included) after the cursor, filtered.
+    /// The cursor is the last key looked at, so a walk visits every client
+    /// exactly once even while clients are added.
+    pub fn list(&mut self, msg: ListClients) -> Result<ClientPage, RegistryError> {
+        const PAGE: usize = 256;
+        let mut out = ClientPage::default();
+        let mut after = msg.after.map(String::into_bytes);
+        let f = &msg.filter;
+        loop {
+            let page = self
+                .store
+                .scan_prefix(Tree::Clients, b"", after.as_deref(), PAGE)?;
+            let Some((last, _)) = page.last() else {
+                out.next = None;
+                return Ok(out);
+            };
+            after = Some(last.clone());
+            for (key, bytes) in &page {
+                let Ok(record) = codec::decode::<ClientRecord>(Tree::Clients, bytes) else {
+                    continue;
+                };
+                let expired = record.is_expired(msg.now, self.expiry);
+                let name = record
+                    .metadata
+                    .client_name
+                    .as_deref()
+                    .unwrap_or("")
+                    .to_lowercase();
+                let keep = f
+                    .name_contains
+                    .as_ref()
+                    .is_none_or(|n| name.contains(&n.to_lowercase()))
+                    && f.created_before.is_none_or(|t| record.issued_at < t)
+                    && f.created_after.is_none_or(|t| record.issued_at > t)
+                    && f.expired.is_none_or(|e| e == expired)
+                    && f.auth_method
+                        .is_none_or(|m| m == record.metadata.auth_method);
+                if keep {
+                    out.clients.push(record.view(self.expiry));
+                }
+                if out.clients.len() == msg.limit {
+                    out.next = Some(String::from_utf8_lossy(key).into_owned());
+                    return Ok(out);
+                }
+            }
+            if page.len() < PAGE {
+                out.next = None;
+                return Ok(out);
+            }
+        }
+    }
+
+    /// A client, expired or not (for operators).
+    pub fn inspect(&mut self, msg: InspectClient) -> Result<Option<ClientView>, RegistryError> {
+        Ok(self.load(&msg.client_id)?.map(|r| r.view(self.expiry)))
+    }
+
+    pub fn set_disabled(&mut self, msg: SetClientDisabled) -> Result<bool, RegistryError> {
+        let Some(mut record) = self.load(&msg.client_id)? else {
+            return Ok(false);
+        };
+        record.disabled = msg.disabled;
+        self.save(&record)?;
+        Ok(true)
+    }
+
+    /// Deletes a client without its registration token (operators).
+    pub fn remove_client(&mut self, msg: RemoveClient) -> Result<bool, RegistryError> {
+        let existed = self.load(&msg.client_id)?.is_some();
+        if existed {
+            self.remove(&msg.client_id)?;
+        }
+        Ok(existed)
     }
 
     pub fn ping(&mut self, _: PingStore) -> Result<(), RegistryError> {

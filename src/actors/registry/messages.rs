@@ -113,3 +113,51 @@ pub struct GetClient {
     pub client_id: String,
     pub now: UnixTime,
 }
+
+/// Filters of an operator's client listing.
+#[derive(Debug, Default, Clone)]
+pub struct ClientFilter {
+    pub name_contains: Option<String>,
+    pub created_before: Option<UnixTime>,
+    pub created_after: Option<UnixTime>,
+    pub expired: Option<bool>,
+    pub auth_method: Option<AuthMethod>,
+}
+
+/// A page of clients for operators (cursor pagination).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ClientPage, RegistryError>")]
+pub struct ListClients {
+    pub after: Option<String>,
+    pub limit: usize,
+    pub filter: ClientFilter,
+    pub now: UnixTime,
+}
+
+#[derive(Debug, Default)]
+pub struct ClientPage {
+    pub clients: Vec<ClientView>,
+    pub next: Option<String>,
+}
+
+/// A client by id, expired or not.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<ClientView>, RegistryError>")]
+pub struct InspectClient {
+    pub client_id: String,
+}
+
+/// Disables or enables a client; answers whether it exists.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool, RegistryError>")]
+pub struct SetClientDisabled {
+    pub client_id: String,
+    pub disabled: bool,
+}
+
+/// Deletes a client (operators); answers whether it existed.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool, RegistryError>")]
+pub struct RemoveClient {
+    pub client_id: String,
+}

@@ -72,6 +72,10 @@ delegate!(CountClients, count);
 delegate!(PurgeExpired, purge_expired);
 delegate!(PingStore, ping);
 delegate!(GetClient, get);
+delegate!(ListClients, list);
+delegate!(InspectClient, inspect);
+delegate!(SetClientDisabled, set_disabled);
+delegate!(RemoveClient, remove_client);
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,8 @@ pub struct ClientRecord {
     /// the client first completes a login.
     pub last_used_at: Option<UnixTime>,
     pub updated_at: UnixTime,
+    /// Disabled by an operator: cannot authenticate or sign in until enabled.
+    pub disabled: bool,
 }
 
 /// How long clients live: a short time when they never complete a login
@@ -45,6 +47,7 @@ impl ClientRecord {
             issued_at: self.issued_at,
             last_used_at: self.last_used_at,
             expires_at: self.expires_at(policy),
+            disabled: self.disabled,
         }
     }
 }
@@ -57,6 +60,7 @@ pub struct ClientView {
     pub issued_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
     pub expires_at: UnixTime,
+    pub disabled: bool,
 }
 
 impl ClientView {

@@ -555,6 +555,78 @@ impl TokenBrokerCore {
         Ok(subs)
     }
 
+    /// Live grants and tokens of a client.
+    pub fn client_counts(&mut self, msg: ClientTokenCounts) -> Result<(usize, usize), BrokerError> {
+        let prefix = keys::pair(&msg.client_id, b"");
+        let grants = self
+            .store
+            .scan_prefix(Tree::ClientGrants, &prefix, None, usize::MAX)?;
+        let mut tokens = 0;
+        for (k, _) in &grants {
+            let grant_id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            tokens += self
+                .store
+                .scan_prefix(
+                    Tree::GrantTokens,
+                    &keys::pair(&grant_id, b""),
+                    None,
+                    usize::MAX,
+                )?
+                .len();
+        }
+        Ok((grants.len(), tokens))
+    }
+
+    pub fn client_subjects(&mut self, msg: ClientSubjects) -> Result<Vec<String>, BrokerError> {
+        let prefix = keys::pair(&msg.client_id, b"");
+        let mut subs = Vec::new();
+        for (k, _) in self
+            .store
+            .scan_prefix(Tree::ClientGrants, &prefix, None, usize::MAX)?
+        {
+            if let Some(g) = self.get::<GrantRecord>(Tree::Grants, &k[prefix.len()..])? {
+                if !subs.contains(&g.sub) {
+                    subs.push(g.sub);
+                }
+            }
+        }
+        Ok(subs)
+    }
+
+    /// Grants per upstream subject.
+    pub fn grants_per_subject(
+        &mut self,
+        _: GrantsPerSubject,
+    ) -> Result<HashMap<String, usize>, BrokerError> {
+        let mut counts = HashMap::new();
+        for (_, v) in self
+            .store
+            .scan_prefix(Tree::Grants, b"", None, usize::MAX)?
+        {
+            if let Ok(g) = codec::decode::<GrantRecord>(Tree::Grants, &v) {
+                *counts.entry(g.sub).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Revokes every grant of a user, across clients.
+    pub fn revoke_subject(&mut self, msg: RevokeSubjectGrants) -> Result<usize, BrokerError> {
+        let mut doomed = Vec::new();
+        for (k, v) in self
+            .store
+            .scan_prefix(Tree::Grants, b"", None, usize::MAX)?
+        {
+            if codec::decode::<GrantRecord>(Tree::Grants, &v).is_ok_and(|g| g.sub == msg.sub) {
+                doomed.push(String::from_utf8_lossy(&k).into_owned());
+            }
+        }
+        for grant_id in &doomed {
+            self.revoke_grant_tokens(grant_id)?;
+        }
+        Ok(doomed.len())
+    }
+
     pub fn ping(&self) -> Result<(), StoreError> {
         self.store.get(Tree::Meta, keys::SCHEMA_KEY).map(|_| ())
     }

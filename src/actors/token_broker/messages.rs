@@ -158,3 +158,29 @@ pub struct RevokeClientGrants {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<std::collections::HashSet<String>, BrokerError>")]
 pub struct ReferencedSubjects;
+
+/// Live grants and tokens of a client: `(grants, tokens)`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(usize, usize), BrokerError>")]
+pub struct ClientTokenCounts {
+    pub client_id: String,
+}
+
+/// How many grants each upstream subject has.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<std::collections::HashMap<String, usize>, BrokerError>")]
+pub struct GrantsPerSubject;
+
+/// Revokes every grant (and token) of one user, across clients.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, BrokerError>")]
+pub struct RevokeSubjectGrants {
+    pub sub: String,
+}
+
+/// The upstream subjects signed in through a client.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<String>, BrokerError>")]
+pub struct ClientSubjects {
+    pub client_id: String,
+}

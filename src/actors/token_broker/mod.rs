@@ -71,6 +71,10 @@ delegate!(RevokeToken, revoke);
 delegate!(PurgeTokens, purge_expired);
 delegate!(RevokeClientGrants, revoke_client);
 delegate!(ReferencedSubjects, referenced_subjects);
+delegate!(ClientTokenCounts, client_counts);
+delegate!(GrantsPerSubject, grants_per_subject);
+delegate!(RevokeSubjectGrants, revoke_subject);
+delegate!(ClientSubjects, client_subjects);
 
 impl Handler<RevokeGrant> for TokenBroker {
     type Result = Result<usize, BrokerError>;

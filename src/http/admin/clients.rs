@@ -1,0 +1,318 @@
+//! `/admin/v1/clients`: list, inspect, revoke, disable and enable clients.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{unavailable, AdminIdentity, ApiError};
+use crate::actors::registry::{
+    ClientFilter, ClientView, InspectClient, ListClients, RemoveClient, SetClientDisabled,
+};
+use crate::actors::token_broker::{ClientTokenCounts, RevokeClientGrants};
+use crate::domain::AuthMethod;
+use crate::http::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/clients", web::get().to(list_clients))
+        .route("/clients/{client_id}", web::get().to(get_client))
+        .route("/clients/{client_id}", web::delete().to(revoke_client))
+        .route(
+            "/clients/{client_id}/disable",
+            web::post().to(disable_client),
+        )
+        .route("/clients/{client_id}/enable", web::post().to(enable_client));
+}
+
+/// A client as operators see it: metadata and dates, never a secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "client_id": "mcp_Xb3kq9Zt0fWm1YcVn2LpHA", "client_name": "Claude", "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+    "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none", "scope": null,
+    "created_at": 1764201600, "last_used_at": 1764205200, "expires_at": 1764291600, "expired": false, "disabled": false
+}))]
+pub struct AdminClient {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub scope: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: i64,
+    pub expired: bool,
+    pub disabled: bool,
+}
+
+impl AdminClient {
+    fn from_view(v: ClientView, now: i64) -> Self {
+        Self {
+            token_endpoint_auth_method: v.metadata.auth_method.as_str().to_owned(),
+            grant_types: v
+                .metadata
+                .grant_type_names()
+                .iter()
+                .map(|g| g.to_string())
+                .collect(),
+            client_name: v.metadata.client_name,
+            redirect_uris: v.metadata.redirect_uris,
+            scope: v.metadata.scope,
+            expired: now >= v.expires_at,
+            created_at: v.issued_at,
+            last_used_at: v.last_used_at,
+            expires_at: v.expires_at,
+            disabled: v.disabled,
+            client_id: v.client_id,
+        }
+    }
+}
+
+/// One client with the number of its live grants and tokens.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminClientDetail {
+    #[serde(flatten)]
+    pub client: AdminClient,
+    pub live_grants: usize,
+    pub live_tokens: usize,
+}
+
+/// A page of clients; pass `next_cursor` as `cursor` for the next page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientList {
+    pub clients: Vec<AdminClient>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClientQuery {
+    /// Cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+    /// Only clients whose name contains this (case-insensitive).
+    pub name_contains: Option<String>,
+    /// Only clients registered before this Unix time.
+    pub created_before: Option<i64>,
+    /// Only clients registered after this Unix time.
+    pub created_after: Option<i64>,
+    /// Only expired (`true`) or live (`false`) clients.
+    pub expired: Option<bool>,
+    /// Only clients with this token endpoint auth method.
+    pub auth_method: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevokeQuery {
+    /// Also revoke the users' upstream (Google) refresh tokens.
+    pub upstream: Option<bool>,
+}
+
+/// What a revocation removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedClient {
+    pub client_id: String,
+    pub revoked_grants: usize,
+}
+
+#[utoipa::path(get, path = "/admin/v1/clients", tag = "admin: clients", params(ClientQuery),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "A page of clients", body = ClientList),
+        (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 429, body = ApiError)))]
+pub async fn list_clients(
+    admin: AdminIdentity,
+    state: web::Data<AppState>,
+    q: web::Query<ClientQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    let auth_method = match q.auth_method.as_deref() {
+        None => None,
+        Some(m) => Some(
+            AuthMethod::ALL
+                .into_iter()
+                .find(|a| a.as_str() == m)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "auth_method must be none, client_secret_post or client_secret_basic",
+                    )
+                })?,
+        ),
+    };
+    let filter = ClientFilter {
+        name_contains: q.name_contains.clone(),
+        created_before: q.created_before,
+        created_after: q.created_after,
+        expired: q.expired,
+        auth_method,
+    };
+    let now = state.clock.now();
+    let page = state
+        .registry
+        .send(ListClients {
+            after: q.cursor.clone(),
+            limit: limit as usize,
+            filter,
+            now,
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    admin.audit("list_clients", "clients");
+    Ok(HttpResponse::Ok().json(ClientList {
+        clients: page
+            .clients
+            .into_iter()
+            .map(|c| AdminClient::from_view(c, now))
+            .collect(),
+        next_cursor: page.next,
+    }))
+}
+
+#[utoipa::path(get, path = "/admin/v1/clients/{client_id}", tag = "admin: clients",
+    params(("client_id" = String, Path, description = "The mcp_… client id")), security(("admin_token" = [])),
+    responses((status = 200, body = AdminClientDetail), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn get_client(
+    admin: AdminIdentity,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = path.into_inner();
+    let view = state
+        .registry
+        .send(InspectClient {
+            client_id: client_id.clone(),
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?
+        .ok_or_else(|| ApiError::not_found(format!("no client {client_id}")))?;
+    let (live_grants, live_tokens) = state
+        .broker
+        .send(ClientTokenCounts {
+            client_id: client_id.clone(),
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    admin.audit("get_client", &client_id);
+    let client = AdminClient::from_view(view, state.clock.now());
+    Ok(HttpResponse::Ok().json(AdminClientDetail {
+        client,
+        live_grants,
+        live_tokens,
+    }))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/clients/{client_id}", tag = "admin: clients",
+    params(("client_id" = String, Path, description = "The mcp_… client id"), RevokeQuery), security(("admin_token" = [])),
+    responses((status = 200, description = "The client and every token it held are gone", body = RevokedClient),
+        (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn revoke_client(
+    admin: AdminIdentity,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<RevokeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let client_id = path.into_inner();
+    let view = state
+        .registry
+        .send(InspectClient {
+            client_id: client_id.clone(),
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    let Some(view) = view else {
+        return Err(ApiError::not_found(format!("no client {client_id}")));
+    };
+    if q.upstream.unwrap_or(false) {
+        super::users::revoke_upstream_for_client(&state, &view).await;
+    }
+    let revoked_grants = state
+        .broker
+        .send(RevokeClientGrants {
+            client_ids: vec![client_id.clone()],
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    state
+        .registry
+        .send(RemoveClient {
+            client_id: client_id.clone(),
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    admin.audit("revoke_client", &client_id);
+    Ok(HttpResponse::Ok().json(RevokedClient {
+        client_id,
+        revoked_grants,
+    }))
+}
+
+async fn set_disabled(
+    admin: AdminIdentity,
+    state: web::Data<AppState>,
+    client_id: String,
+    disabled: bool,
+) -> Result<HttpResponse, ApiError> {
+    let found = state
+        .registry
+        .send(SetClientDisabled {
+            client_id: client_id.clone(),
+            disabled,
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    if !found {
+        return Err(ApiError::not_found(format!("no client {client_id}")));
+    }
+    admin.audit(
+        if disabled {
+            "disable_client"
+        } else {
+            "enable_client"
+        },
+        &client_id,
+    );
+    let view = state
+        .registry
+        .send(InspectClient {
+            client_id: client_id.clone(),
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    let view = view.ok_or_else(|| ApiError::not_found(format!("no client {client_id}")))?;
+    Ok(HttpResponse::Ok().json(AdminClient::from_view(view, state.clock.now())))
+}
+
+#[utoipa::path(post, path = "/admin/v1/clients/{client_id}/disable", tag = "admin: clients",
+    params(("client_id" = String, Path, description = "The mcp_… client id")), security(("admin_token" = [])),
+    responses((status = 200, description = "The client can no longer authenticate or sign in", body = AdminClient),
+        (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn disable_client(
+    admin: AdminIdentity,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_disabled(admin, state, path.into_inner(), true).await
+}
+
+#[utoipa::path(post, path = "/admin/v1/clients/{client_id}/enable", tag = "admin: clients",
+    params(("client_id" = String, Path, description = "The mcp_… client id")), security(("admin_token" = [])),
+    responses((status = 200, body = AdminClient), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn enable_client(
+    admin: AdminIdentity,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_disabled(admin, state, path.into_inner(), false).await
+}

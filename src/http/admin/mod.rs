@@ -1,0 +1,96 @@
+//! The admin API under `/admin/v1`: clients, users, tokens and operations,
+//! behind a bearer admin token compared in constant time. Failed attempts
+//! are rate limited and audited; every action emits `admin_action`.
+
+mod auth;
+pub(crate) mod clients;
+pub(crate) mod ops;
+pub(crate) mod users;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use auth::{AdminIdentity, AdminToken};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/v1")
+            .configure(clients::configure)
+            .configure(users::configure)
+            .configure(ops::configure)
+            .default_service(web::to(|| async {
+                ApiError::not_found("no such admin endpoint").error_response()
+            })),
+    );
+}
+
+/// The admin API's error body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"error": "not_found", "message": "no client mcp_… here"}))]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// A stable code: `unauthorized`, `not_found`, `bad_request`, `rate_limited`, `unavailable`.
+    pub error: &'static str,
+    pub message: String,
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "a backing service is unavailable; try again",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header(("Cache-Control", "no-store"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header(("WWW-Authenticate", "Bearer realm=\"drawbridge-admin\""));
+        }
+        if let Some(s) = self.retry_after {
+            res.insert_header(("Retry-After", s.to_string()));
+        }
+        res.json(self)
+    }
+}
+
+/// Maps an actor mailbox failure or storage failure.
+pub fn unavailable<E>(_: E) -> ApiError {
+    ApiError::unavailable()
+}

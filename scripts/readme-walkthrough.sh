@@ -43,6 +43,17 @@ grep -q '"active": true' <<<"$demo" || { echo "demo-flow.sh did not show an acti
 grep -q '"access_token": "mcp_at_' <<<"$demo" || { echo "demo-flow.sh printed no access token" >&2; exit 1; }
 echo "demo-flow.sh: ok"
 
+# The admin walk-through, verbatim, from the server's directory (where the
+# admin token file is), with this repository's scripts.
+sed -n '/<!-- admin:start -->/,/<!-- admin:end -->/p' README.md | sed '1,2d;$d' | sed '$d' \
+    | sed "s|scripts/|$PWD/scripts/|g" >"$work/admin.sh"
+admin=$(cd "$work" && bash -e "$work/admin.sh")
+echo "$admin"
+grep -q '^revoked mcp_' <<<"$admin" || { echo "the admin walk-through revoked no client" >&2; exit 1; }
+grep -q '^revoked demo@drawbridge.invalid' <<<"$admin" || { echo "the admin walk-through revoked no user" >&2; exit 1; }
+grep -q '"storage_mode":"FILE_ENCRYPTED"' <<<"$admin" || { echo "no stats from the admin walk-through" >&2; exit 1; }
+echo "admin walk-through: ok"
+
 # Then the storage commands, with the service stopped, on the same data.
 curl -sf -X POST http://127.0.0.1:8002/oauth/register -H 'Content-Type: application/json' \
     -d '{"redirect_uris": ["https://app.example/cb"]}' >/dev/null

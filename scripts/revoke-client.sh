@@ -22,12 +22,18 @@ for arg in "$@"; do
     esac
 done
 if [[ ${#ids[@]} -eq 0 ]]; then
+    if [[ -t 0 ]]; then
+        echo "revoke-client.sh: no client ids given (see --help)" >&2; exit 2
+    fi
     while IFS= read -r line; do
         line=${line%%[[:space:]]*}
         [[ -n "$line" ]] && ids+=("$line")
     done
 fi
-[[ ${#ids[@]} -gt 0 ]] || { echo "revoke-client.sh: no client ids given (see --help)" >&2; exit 2; }
+if [[ ${#ids[@]} -eq 0 ]]; then
+    echo "no client ids on standard input; nothing to revoke"
+    exit 0
+fi
 base=${DRAWBRIDGE_URL:-http://127.0.0.1:8002}
 token=${DRAWBRIDGE_ADMIN_TOKEN:?set DRAWBRIDGE_ADMIN_TOKEN to the admin API token}
 body=$(mktemp); trap 'rm -f "$body"' EXIT

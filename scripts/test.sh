@@ -48,3 +48,9 @@ echo "ok: README walk-through"
 
 step "Grafana dashboard against a real Prometheus"
 bash scripts/dashboard-check.sh
+
+step "Swagger UI in headless Chromium"
+bash scripts/swagger-check.sh
+
+step "schemathesis against /openapi.json (public and admin API)"
+bash scripts/schemathesis.sh

@@ -17,6 +17,24 @@ pub use auth::{AdminIdentity, AdminToken};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(64 * 1024)
+                    .error_handler(|e, _| {
+                        ApiError::bad_request(format!(
+                            "the JSON body is not valid here: {}",
+                            describe_json(&e)
+                        ))
+                        .into()
+                    }),
+            )
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ApiError::bad_request(format!("a query parameter is not valid: {e}")).into()
+            }))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|_, _| ApiError::not_found("no such resource").into()),
+            )
             .configure(clients::configure)
             .configure(users::configure)
             .configure(ops::configure)
@@ -93,4 +111,15 @@ impl ResponseError for ApiError {
 /// Maps an actor mailbox failure or storage failure.
 pub fn unavailable<E>(_: E) -> ApiError {
     ApiError::unavailable()
+}
+
+/// Names the problem without echoing submitted values.
+fn describe_json(e: &actix_web::error::JsonPayloadError) -> &'static str {
+    use actix_web::error::JsonPayloadError::*;
+    match e {
+        Overflow { .. } | OverflowKnownLength { .. } => "the body is too large",
+        ContentType => "Content-Type must be application/json",
+        Deserialize(_) => "malformed JSON or a field of the wrong type",
+        _ => "the body could not be read",
+    }
 }

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub consent: IntCounterVec,
     pub logins: IntCounterVec,
     pub rate_limited: IntCounterVec,
+    pub gateway_requests: IntCounterVec,
+    pub gateway_duration: HistogramVec,
     pub janitor_runs: IntCounter,
     pub janitor_removed: IntCounterVec,
     pub janitor_duration: Histogram,
@@ -153,6 +155,8 @@ impl Metrics {
                 "Requests refused by a rate limit, by limit",
                 &["limit"],
             ),
+            gateway_requests: counter(&r, "drawbridge_gateway_requests_total", "MCP gateway requests by outcome (forwarded, unauthorized, insufficient_scope, upstream_token, timeout, unreachable, not_configured)", &["outcome"]),
+            gateway_duration: histogram(&r, "drawbridge_gateway_request_duration_seconds", "Time to the upstream MCP server's response headers, by outcome", &["outcome"], LATENCY.to_vec()),
             janitor_runs,
             janitor_removed: counter(
                 &r,

@@ -114,6 +114,13 @@ impl Application {
             admin,
             janitor: janitor.clone(),
             store: store.clone(),
+            gateway_http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(std::time::Duration::from_millis(
+                    config.settings.gateway.connect_timeout_ms as u64,
+                ))
+                .build()
+                .map_err(|e| StartupError::Upstream(e.to_string()))?,
             clock,
         };
         let admin_server = start_admin_listener(&config, &state)?;

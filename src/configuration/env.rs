@@ -30,6 +30,7 @@ pub const NAMED: &[(&str, &str)] = &[
     ("SESSION_TIMEOUT_MINUTES", "session.timeout_minutes"),
     ("MAX_SESSION_LIFETIME_HOURS", "session.max_lifetime_hours"),
     ("GATEWAY_PATH", "gateway.path"),
+    ("GATEWAY_UPSTREAM_URL", "gateway.upstream_url"),
     ("TOKEN_MODE", "oauth.token_mode"),
     (
         "MAX_REGISTRATIONS_PER_MINUTE",

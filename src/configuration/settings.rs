@@ -274,12 +274,26 @@ impl Default for SessionSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct GatewaySettings {
     pub path: String,
+    pub upstream_url: String,
+    pub upstream_token_header: String,
+    pub identity_headers: bool,
+    pub required_scopes: String,
+    pub connect_timeout_ms: i64,
+    pub response_timeout_ms: i64,
+    pub max_body_bytes: i64,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             path: "/mcp".into(),
+            upstream_url: String::new(),
+            upstream_token_header: "Authorization".into(),
+            identity_headers: true,
+            required_scopes: String::new(),
+            connect_timeout_ms: 3000,
+            response_timeout_ms: 30000,
+            max_body_bytes: 4 * 1024 * 1024,
         }
     }
 }

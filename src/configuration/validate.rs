@@ -85,6 +85,8 @@ pub struct Config {
     pub upstream_connect_timeout: Duration,
     pub upstream_timeout: Duration,
     pub trusted_proxies: Vec<crate::http::client_addr::Cidr>,
+    /// Scopes a token needs at the gateway (MCP step-up when missing).
+    pub gateway_scopes: ScopeSet,
 }
 
 fn err(key: &str, problem: impl Into<String>) -> ConfigError {
@@ -373,6 +375,36 @@ impl Config {
                 format!("expected an absolute path such as /mcp, got `{path}`"),
             ));
         }
+        let g = &s.gateway;
+        if !g.upstream_url.is_empty() {
+            absolute_url("gateway.upstream_url", &g.upstream_url)?;
+        }
+        if g.upstream_token_header.trim().is_empty()
+            || !g
+                .upstream_token_header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(err(
+                "gateway.upstream_token_header",
+                "must be an HTTP header name",
+            ));
+        }
+        ranged(
+            "gateway.connect_timeout_ms",
+            g.connect_timeout_ms,
+            10,
+            60_000,
+        )?;
+        ranged(
+            "gateway.response_timeout_ms",
+            g.response_timeout_ms,
+            10,
+            600_000,
+        )?;
+        ranged("gateway.max_body_bytes", g.max_body_bytes, 1024, 64 << 20)?;
+        let gateway_scopes = ScopeSet::parse(&g.required_scopes, google_scope_aliases)
+            .map_err(|e| err("gateway.required_scopes", e.to_string()))?;
         tracing_subscriber::EnvFilter::try_new(&s.telemetry.log_level)
             .map_err(|e| err("telemetry.log_level", e.to_string()))?;
         Ok(Self {
@@ -410,6 +442,7 @@ impl Config {
             upstream_connect_timeout: Duration::from_millis(connect),
             upstream_timeout: Duration::from_millis(total),
             trusted_proxies,
+            gateway_scopes,
             settings,
         })
     }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod client_addr;
 pub mod errors;
+mod gateway;
 mod health;
 mod metrics_endpoint;
 pub mod middleware;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub janitor: Addr<crate::actors::janitor::Janitor>,
     /// Read-only use: sizes for the metrics gauges.
     pub store: crate::storage::SharedStore,
+    /// Client for the upstream MCP server (no redirects, connect time-out).
+    pub gateway_http: reqwest::Client,
     pub clock: Clock,
 }
 
@@ -51,6 +54,8 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.config.max_body_bytes;
     let admin_here = state.config.settings.admin.listen.is_empty();
+    let gateway_path = state.config.settings.gateway.path.clone();
+    let gateway_limit = state.config.settings.gateway.max_body_bytes as usize;
     if let Some(dev) = state.dev.clone() {
         cfg.configure(|c| crate::upstream::dev::configure(c, dev));
     }
@@ -64,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .configure(health::configure)
         .configure(metrics_endpoint::configure)
         .configure(openapi::configure)
+        .configure(|c| gateway::configure(c, &gateway_path, gateway_limit))
         .configure(|c| {
             if admin_here {
                 admin::configure(c)

@@ -48,6 +48,7 @@ pub fn document() -> String {
         authorize, authorize_alias, consent, callback, callback_alias,
         token, token_alias, revoke, introspect,
         health_oauth, health_live, health_ready, metrics, openapi_json,
+        gateway_post, gateway_get, gateway_delete, gateway_tail,
         dev_authorize_page, dev_authorize_submit, dev_token, dev_userinfo, dev_revoke,
         clients::list_clients, clients::get_client, clients::revoke_client, clients::disable_client, clients::enable_client,
         users::list_users, users::revoke_user, users::revoke_tokens,
@@ -61,6 +62,7 @@ pub fn document() -> String {
         (name = "sign-in", description = "Authorization, consent and the upstream callback (pages and redirects)"),
         (name = "tokens", description = "Token, revocation (RFC 7009) and introspection (RFC 7662)"),
         (name = "health", description = "Health, readiness and metrics"),
+        (name = "gateway", description = "The protected MCP endpoint, forwarded to the upstream MCP server"),
         (name = "development provider", description = "The built-in identity provider (UPSTREAM_PROVIDER=dev only)"),
         (name = "admin: clients"), (name = "admin: users"), (name = "admin: tokens"), (name = "admin: operations"),
     )
@@ -292,3 +294,28 @@ fn dev_userinfo() {}
 
 #[utoipa::path(post, path = "/dev/revoke", tag = "development provider", responses((status = 200, description = "Revoked")))]
 fn dev_revoke() {}
+
+#[utoipa::path(post, path = "/mcp", tag = "gateway", security(("drawbridge_access_token" = [])),
+    responses((status = 200, description = "The upstream MCP server's answer, streamed (JSON or text/event-stream)"),
+        (status = 401, description = "No, unknown, expired or revoked token; WWW-Authenticate names the resource metadata", body = OAuthError),
+        (status = 403, description = "insufficient_scope (step-up)", body = OAuthError),
+        (status = 502, description = "The MCP server is unreachable"), (status = 503, description = "No MCP server configured"),
+        (status = 504, description = "The MCP server did not answer in time")))]
+fn gateway_post() {}
+
+#[utoipa::path(get, path = "/mcp", tag = "gateway", security(("drawbridge_access_token" = [])),
+    responses((status = 200, description = "Streamed answer (e.g. an SSE stream)"), (status = 401, body = OAuthError),
+        (status = 403, body = OAuthError), (status = 502, description = "Unreachable"), (status = 503, description = "Not configured"),
+        (status = 504, description = "Timed out")))]
+fn gateway_get() {}
+
+#[utoipa::path(delete, path = "/mcp", tag = "gateway", security(("drawbridge_access_token" = [])),
+    responses((status = 200, description = "Session ended upstream"), (status = 401, body = OAuthError), (status = 403, body = OAuthError),
+        (status = 502, description = "Unreachable"), (status = 503, description = "Not configured"), (status = 504, description = "Timed out")))]
+fn gateway_delete() {}
+
+#[utoipa::path(post, path = "/mcp/{tail}", tag = "gateway", params(("tail" = String, Path, description = "Forwarded as is")),
+    security(("drawbridge_access_token" = [])),
+    responses((status = 200, description = "Streamed answer"), (status = 401, body = OAuthError), (status = 403, body = OAuthError),
+        (status = 502, description = "Unreachable"), (status = 503, description = "Not configured"), (status = 504, description = "Timed out")))]
+fn gateway_tail() {}

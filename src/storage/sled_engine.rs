@@ -19,11 +19,29 @@ impl SledStore {
     /// Opens (creating if needed) the database in `dir`. Fails with a clear
     /// error when another process holds it.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| StoreError::Engine(format!("cannot open {}: {e}", dir.display())))?;
+        // sled's background flusher can hold the directory lock for a moment
+        // after the previous owner closed it (a restart, a CLI command right
+        // after a stop): wait briefly for it rather than fail.
+        let mut attempts = 0;
+        let db = loop {
+            match sled::Config::new()
+                .path(dir)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(e) if attempts < 40 && e.to_string().contains("could not acquire lock") => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(StoreError::Engine(format!(
+                        "cannot open {}: {e}",
+                        dir.display()
+                    )))
+                }
+            }
+        };
         Self::from_db(db)
     }
 

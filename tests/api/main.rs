@@ -5,6 +5,7 @@ mod admin;
 mod binary;
 mod discovery;
 mod fake_google;
+mod gateway;
 mod health;
 mod helpers;
 mod login_flow;

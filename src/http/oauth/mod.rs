@@ -6,7 +6,7 @@ mod callback;
 mod client_auth;
 mod introspect;
 mod token;
-mod upstream_tokens;
+pub(crate) mod upstream_tokens;
 
 use actix_web::web;
 use url::Url;

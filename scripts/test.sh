@@ -54,3 +54,6 @@ bash scripts/swagger-check.sh
 
 step "schemathesis against /openapi.json (public and admin API)"
 bash scripts/schemathesis.sh
+
+step "end-to-end: oidc-provider as Google, MCP SDK server and client"
+bash scripts/e2e.sh

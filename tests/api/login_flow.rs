@@ -1027,3 +1027,19 @@ async fn a_sign_in_survives_a_restart_between_the_redirect_and_the_callback() {
     terminate(server);
     assert!(s(&token, "access_token").starts_with("mcp_at_"), "{token}");
 }
+
+#[actix_web::test]
+async fn a_client_that_sends_no_state_still_signs_in_with_pkce() {
+    let f = flow().await;
+    let client = f.register("none").await;
+    let (res, verifier) = f.authorize(&client, &[("state", "")]).await;
+    assert_eq!(res.status(), 200);
+    let landed = f.consent(&res.text().await.unwrap(), "approve").await;
+    let q: Value = landed.json().await.unwrap();
+    assert!(q.get("state").is_none(), "no empty state is invented: {q}");
+    let login = Login {
+        code: s(&q, "code").to_owned(),
+        verifier,
+    };
+    assert_eq!(f.exchange(&client, &login).await.0, 200);
+}

@@ -106,9 +106,9 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     if get("response_type") != Some("code") {
         return fail("unsupported_response_type", "response_type must be code");
     }
-    if client_state.is_empty() {
-        return fail("invalid_request", "state is required");
-    }
+    // `state` is optional: PKCE S256, which is mandatory here, already
+    // protects the client from CSRF (OAuth 2.1 §7.5.2, RFC 9700 §2.1), and
+    // the official MCP TypeScript SDK sends no state.
     let challenge = match CodeChallenge::parse(get("code_challenge"), get("code_challenge_method"))
     {
         Ok(c) => c,

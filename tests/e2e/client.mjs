@@ -5,6 +5,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError, refreshAuthorization } from '@modelcontextprotocol/sdk/client/auth.js';
+import { browse } from './browser.mjs';
 
 const GATEWAY = new URL(process.env.GATEWAY_URL);
 const BASE = process.env.DRAWBRIDGE_URL;
@@ -15,46 +16,6 @@ const REDIRECT = 'http://127.0.0.1:9/mcp-client-callback';
 let passed = 0, failed = 0;
 function check(name, ok, detail = '') {
   if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
-}
-
-const jar = new Map();
-function remember(res) {
-  for (const c of res.headers.getSetCookie()) {
-    const [pair] = c.split(';');
-    const i = pair.indexOf('=');
-    jar.set(pair.slice(0, i).trim(), pair.slice(i + 1));
-  }
-}
-const cookies = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-
-/** Follows the sign-in from the authorization URL to the client's redirect; answers the code. */
-async function browse(start) {
-  let url = new URL(start), method = 'GET', body;
-  for (let hop = 0; hop < 30; hop++) {
-    const res = await fetch(url, { method, body, redirect: 'manual', headers: { cookie: cookies(), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) } });
-    remember(res);
-    method = 'GET'; body = undefined;
-    if (res.status >= 300 && res.status < 400) {
-      const next = new URL(res.headers.get('location'), url);
-      if (next.href.startsWith(REDIRECT)) {
-        if (next.searchParams.get('error')) throw new Error(`authorization failed: ${next.searchParams.get('error')}: ${next.searchParams.get('error_description')}`);
-        return next.searchParams.get('code');
-      }
-      url = next;
-      continue;
-    }
-    const html = await res.text();
-    const field = (n) => (html.match(new RegExp(`name="${n}" value="([^"]*)"`)) || [])[1];
-    if (res.status === 200 && field('csrf')) {
-      check('Drawbridge shows its consent page', html.includes('Allow access?'));
-      url = new URL('/oauth/consent', url);
-      method = 'POST';
-      body = new URLSearchParams({ state: field('state'), csrf: field('csrf'), decision: 'approve' }).toString();
-      continue;
-    }
-    throw new Error(`unexpected ${res.status} at ${url}: ${html.slice(0, 200)}`);
-  }
-  throw new Error('too many redirects');
 }
 
 class Provider {
@@ -69,7 +30,7 @@ class Provider {
   saveTokens(tokens) { this.saved = tokens; }
   async redirectToAuthorization(url) {
     check('the authorization request carries PKCE S256 and the resource', url.searchParams.get('code_challenge_method') === 'S256' && !!url.searchParams.get('resource'), url.href);
-    this.code = await browse(url);
+    this.code = await browse(url, REDIRECT, check);
   }
   saveCodeVerifier(v) { this.verifier = v; }
   codeVerifier() { return this.verifier; }

@@ -173,17 +173,7 @@ pub(super) async fn authenticate(
         .take(40)
         .collect();
     if let Some(wait) = state.limits.blocked(&shown) {
-        METRICS
-            .rate_limited
-            .with_label_values(&["failed_client_auth"])
-            .inc();
-        AuditEvent::RateLimited {
-            ip,
-            limit: "failed_client_auth",
-            client_id: Some(&shown),
-        }
-        .emit();
-        return Err(rate_limited(wait));
+        return Err(locked_out(ip, &shown, wait));
     }
     match state.registry.send(msg).await {
         Ok(Ok(client)) => Ok(client),
@@ -194,17 +184,7 @@ pub(super) async fn authenticate(
             }
             .emit();
             if let Some(wait) = state.limits.failed_auth(&shown) {
-                METRICS
-                    .rate_limited
-                    .with_label_values(&["failed_client_auth"])
-                    .inc();
-                AuditEvent::RateLimited {
-                    ip,
-                    limit: "failed_client_auth",
-                    client_id: Some(&shown),
-                }
-                .emit();
-                return Err(rate_limited(wait));
+                return Err(locked_out(ip, &shown, wait));
             }
             Err(invalid_client(
                 &state.config.settings.auth.realm,
@@ -449,6 +429,22 @@ async fn direct(
         }
     };
     Ok(HttpResponse::Ok().json(tokens.map_err(upstream_error)?.raw))
+}
+
+/// A client id locked out after too many failed authentications: counted,
+/// audited, and answered 429 with `Retry-After`.
+fn locked_out(ip: &str, client_id: &str, wait: std::time::Duration) -> OAuthError {
+    METRICS
+        .rate_limited
+        .with_label_values(&["failed_client_auth"])
+        .inc();
+    AuditEvent::RateLimited {
+        ip,
+        limit: "failed_client_auth",
+        client_id: Some(client_id),
+    }
+    .emit();
+    rate_limited(wait)
 }
 
 fn rate_limited(wait: std::time::Duration) -> OAuthError {

@@ -107,7 +107,13 @@ pub fn migrate_storage(
 
     // Trees without sealed values move byte for byte; the Vault's trees are
     // opened and re-sealed for the target below.
-    let vault_trees = [Tree::Meta, Tree::Users, Tree::UserEmails, Tree::Secrets];
+    let vault_trees = [
+        Tree::Meta,
+        Tree::Users,
+        Tree::UserEmails,
+        Tree::UserIds,
+        Tree::Secrets,
+    ];
     for tree in Tree::ALL.into_iter().filter(|t| !vault_trees.contains(t)) {
         for (key, value) in crate::actors::vault::scan_all(&source.store, tree)? {
             if target.store.get(tree, &key)?.as_deref() == Some(&value[..]) {

@@ -156,7 +156,7 @@ async fn forward(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         return HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({"error": "temporarily_unavailable", "error_description": "no upstream MCP server is configured (GATEWAY_UPSTREAM_URL)"}));
     }
-    let google_token = match upstream_token(&state, &record).await {
+    let user = match upstream_token(&state, &record).await {
         Ok(t) => t,
         Err(res) => {
             outcome("upstream_token", started);
@@ -189,15 +189,21 @@ async fn forward(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         .upstream_token_header
         .eq_ignore_ascii_case("authorization")
     {
-        upstream.header("authorization", format!("Bearer {google_token}"))
+        upstream.header(
+            "authorization",
+            format!("Bearer {}", user.tokens.access_token),
+        )
     } else {
-        upstream.header(g.upstream_token_header.as_str(), google_token)
+        upstream.header(
+            g.upstream_token_header.as_str(),
+            user.tokens.access_token.clone(),
+        )
     };
     if g.identity_headers {
         upstream = upstream
             .header(
                 "x-drawbridge-user",
-                record.email.clone().unwrap_or_else(|| record.sub.clone()),
+                user.email.clone().unwrap_or_else(|| user.sub.clone()),
             )
             .header("x-drawbridge-client", record.client_id.clone());
     }
@@ -239,8 +245,11 @@ async fn forward(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     )
 }
 
-/// The user's upstream access token, refreshed first when near expiry.
-async fn upstream_token(state: &AppState, record: &TokenRecord) -> Result<String, HttpResponse> {
+/// The user's credentials, their upstream access token refreshed first when near expiry.
+async fn upstream_token(
+    state: &AppState,
+    record: &TokenRecord,
+) -> Result<crate::actors::vault::UserCredentials, HttpResponse> {
     let scope = state.config.default_scopes.to_string();
     let client = match state
         .registry
@@ -261,7 +270,7 @@ async fn upstream_token(state: &AppState, record: &TokenRecord) -> Result<String
     let creds = upstream_credentials(state, None, &client)
         .await
         .map_err(|e| e.into_response())?;
-    match ensure_fresh(state, &record.sub, &creds).await {
+    match ensure_fresh(state, &record.user, &creds).await {
         Ok(()) => {}
         Err(Freshness::Revoked) => {
             return Err(challenge(
@@ -280,10 +289,10 @@ async fn upstream_token(state: &AppState, record: &TokenRecord) -> Result<String
     }
     match state
         .vault
-        .send(LoadUserCredentials(UserRef::Sub(record.sub.clone())))
+        .send(LoadUserCredentials(UserRef::Id(record.user.clone())))
         .await
     {
-        Ok(Ok(Some(user))) => Ok(user.tokens.access_token),
+        Ok(Ok(Some(user))) => Ok(user),
         Ok(Ok(None)) => Err(challenge(
             state,
             Some(("invalid_token", "the user's credentials were revoked")),

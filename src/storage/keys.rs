@@ -8,11 +8,16 @@
 //! | `clients` | Registry | client id (`mcp_…`), UTF-8    | `ClientRecord` (bincode, see `codec`)   |
 //! | `users`   | Vault    | user key (below)              | sealed `UserCredentials`                |
 //! | `user_emails` | Vault | email key (below)            | the user key it points to               |
+//! | `user_ids` | Vault   | a user's random id (`u_…`)    | the user key it points to               |
 //! | `secrets` | Vault    | `<kind>/<id>`, UTF-8          | sealed bytes (`SealSecret`)             |
 //! | `transactions` | TokenBroker | SHA-256 of the state      | `AuthTransaction` (pending logins)      |
 //! | `codes`   | TokenBroker | SHA-256 of the code        | `CodeRecord` (single use, ≤ 5 min)      |
 //! | `tokens`  | TokenBroker | SHA-256 of the token       | `TokenRecord` (access and refresh)      |
 //! | `grants`  | TokenBroker | grant id                   | `GrantRecord` (a user's consent to a client) |
+//!
+//! The TokenBroker's records name users only by the Vault's random user id
+//! (`u_…`), never by subject or email, so they reveal no identity and stay
+//! valid when a migration re-keys the Vault's user records.
 //! | `grant_tokens` | TokenBroker | grant id `/` token hash | empty (index: a grant's tokens)       |
 //! | `client_grants` | TokenBroker | client id `/` grant id | empty (index: a client's grants)      |
 //!
@@ -33,6 +38,7 @@ pub enum Tree {
     Clients,
     Users,
     UserEmails,
+    UserIds,
     Secrets,
     Transactions,
     Codes,
@@ -43,11 +49,12 @@ pub enum Tree {
 }
 
 impl Tree {
-    pub const ALL: [Tree; 11] = [
+    pub const ALL: [Tree; 12] = [
         Tree::Meta,
         Tree::Clients,
         Tree::Users,
         Tree::UserEmails,
+        Tree::UserIds,
         Tree::Secrets,
         Tree::Transactions,
         Tree::Codes,
@@ -63,6 +70,7 @@ impl Tree {
             Tree::Clients => "clients",
             Tree::Users => "users",
             Tree::UserEmails => "user_emails",
+            Tree::UserIds => "user_ids",
             Tree::Secrets => "secrets",
             Tree::Transactions => "transactions",
             Tree::Codes => "codes",

@@ -1043,3 +1043,43 @@ async fn a_client_that_sends_no_state_still_signs_in_with_pkce() {
     };
     assert_eq!(f.exchange(&client, &login).await.0, 200);
 }
+
+#[actix_web::test]
+async fn after_a_sign_in_the_encrypted_data_directory_names_no_user_and_holds_no_token() {
+    let f = flow().await;
+    let client = f.register("client_secret_post").await;
+    let login = f.login(&client).await;
+    let (_, tokens) = f.exchange(&client, &login).await;
+    assert_eq!(
+        f.introspect(s(&tokens, "access_token")).await["username"],
+        fake_google::EMAIL,
+        "the identity is still served"
+    );
+    let mut needles = vec![fake_google::EMAIL.to_owned(), fake_google::SUB.to_owned()];
+    needles.extend(f.google.issued_tokens());
+    needles.push(s(&tokens, "access_token").to_owned());
+    needles.push(s(&tokens, "refresh_token").to_owned());
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                files(&p, out)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(&f.app.dir.path().join("credentials"), &mut all);
+    assert!(!all.is_empty());
+    for path in all {
+        let bytes = std::fs::read(&path).unwrap();
+        for needle in &needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} found in {}",
+                path.display()
+            );
+        }
+    }
+}

@@ -146,8 +146,7 @@ impl TokenBrokerCore {
             code_challenge: t.code_challenge,
             scopes: t.scopes,
             resource: t.resource,
-            sub: msg.sub,
-            email: msg.email,
+            user: msg.user,
             issued_at: msg.now,
             expires_at: msg.now + self.policy.code_ttl,
             redeemed_by: None,
@@ -201,8 +200,7 @@ impl TokenBrokerCore {
         let grant = GrantRecord {
             grant_id: format!("g_{}", random_b64(16)),
             client_id: code.client_id.clone(),
-            sub: code.sub.clone(),
-            email: code.email.clone(),
+            user: code.user.clone(),
             scopes: code.scopes.clone(),
             resource: msg.resource.clone().or(code.resource.clone()),
             created_at: msg.now,
@@ -245,8 +243,7 @@ impl TokenBrokerCore {
             kind,
             grant_id: grant.grant_id.clone(),
             client_id: grant.client_id.clone(),
-            sub: grant.sub.clone(),
-            email: grant.email.clone(),
+            user: grant.user.clone(),
             scopes: scopes.to_vec(),
             resource: grant.resource.clone(),
             issued_at: now,
@@ -544,12 +541,12 @@ impl TokenBrokerCore {
             .scan_prefix(Tree::Grants, b"", None, usize::MAX)?
         {
             if let Ok(g) = codec::decode::<GrantRecord>(Tree::Grants, &v) {
-                subs.insert(g.sub);
+                subs.insert(g.user);
             }
         }
         for (_, v) in self.store.scan_prefix(Tree::Codes, b"", None, usize::MAX)? {
             if let Ok(c) = codec::decode::<CodeRecord>(Tree::Codes, &v) {
-                subs.insert(c.sub);
+                subs.insert(c.user);
             }
         }
         Ok(subs)
@@ -585,8 +582,8 @@ impl TokenBrokerCore {
             .scan_prefix(Tree::ClientGrants, &prefix, None, usize::MAX)?
         {
             if let Some(g) = self.get::<GrantRecord>(Tree::Grants, &k[prefix.len()..])? {
-                if !subs.contains(&g.sub) {
-                    subs.push(g.sub);
+                if !subs.contains(&g.user) {
+                    subs.push(g.user);
                 }
             }
         }
@@ -604,7 +601,7 @@ impl TokenBrokerCore {
             .scan_prefix(Tree::Grants, b"", None, usize::MAX)?
         {
             if let Ok(g) = codec::decode::<GrantRecord>(Tree::Grants, &v) {
-                *counts.entry(g.sub).or_insert(0) += 1;
+                *counts.entry(g.user).or_insert(0) += 1;
             }
         }
         Ok(counts)
@@ -617,7 +614,7 @@ impl TokenBrokerCore {
             .store
             .scan_prefix(Tree::Grants, b"", None, usize::MAX)?
         {
-            if codec::decode::<GrantRecord>(Tree::Grants, &v).is_ok_and(|g| g.sub == msg.sub) {
+            if codec::decode::<GrantRecord>(Tree::Grants, &v).is_ok_and(|g| g.user == msg.user) {
                 doomed.push(String::from_utf8_lossy(&k).into_owned());
             }
         }

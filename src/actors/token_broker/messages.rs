@@ -56,8 +56,8 @@ pub struct CompleteTransaction {
 #[rtype(result = "Result<SecretToken, BrokerError>")]
 pub struct IssueCode {
     pub transaction: AuthTransaction,
-    pub sub: String,
-    pub email: Option<String>,
+    /// The Vault's id of the user who signed in.
+    pub user: String,
     pub now: UnixTime,
 }
 
@@ -175,7 +175,8 @@ pub struct GrantsPerSubject;
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, BrokerError>")]
 pub struct RevokeSubjectGrants {
-    pub sub: String,
+    /// The Vault's user id.
+    pub user: String,
 }
 
 /// The upstream subjects signed in through a client.

@@ -31,8 +31,8 @@ pub struct CodeRecord {
     pub code_challenge: String,
     pub scopes: Vec<String>,
     pub resource: Option<String>,
-    pub sub: String,
-    pub email: Option<String>,
+    /// The user, by the Vault's random id (`u_…`): never a subject or email.
+    pub user: String,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     /// Set on first redemption: a second use revokes this grant.
@@ -44,8 +44,8 @@ pub struct CodeRecord {
 pub struct GrantRecord {
     pub grant_id: String,
     pub client_id: String,
-    pub sub: String,
-    pub email: Option<String>,
+    /// The user, by the Vault's random id (`u_…`): never a subject or email.
+    pub user: String,
     pub scopes: Vec<String>,
     pub resource: Option<String>,
     pub created_at: UnixTime,
@@ -74,8 +74,8 @@ pub struct TokenRecord {
     pub kind: TokenKind,
     pub grant_id: String,
     pub client_id: String,
-    pub sub: String,
-    pub email: Option<String>,
+    /// The user, by the Vault's random id (`u_…`): never a subject or email.
+    pub user: String,
     pub scopes: Vec<String>,
     pub resource: Option<String>,
     pub issued_at: UnixTime,

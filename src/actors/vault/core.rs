@@ -104,6 +104,7 @@ impl VaultCore {
             UserRef::Email(email) => {
                 Ok(self.store.get(Tree::UserEmails, &self.email_key(email))?)
             }
+            UserRef::Id(uid) => Ok(self.store.get(Tree::UserIds, uid.as_bytes())?),
         }
     }
 
@@ -115,13 +116,21 @@ impl VaultCore {
         Ok(codec::decode(Tree::Users, &plain)?)
     }
 
-    pub fn store_user(&mut self, creds: UserCredentials) -> Result<(), VaultError> {
+    /// Stores (or replaces) a user's credentials; answers the user's id
+    /// (kept from an earlier record, else new).
+    pub fn store_user(&mut self, mut creds: UserCredentials) -> Result<String, VaultError> {
         let key = self.user_key(&creds.sub);
         let previous = match self.store.get(Tree::Users, &key)? {
             Some(stored) => self.open_user(&key, &stored).ok(),
             None => None,
         };
+        if let Some(p) = previous.as_ref().filter(|p| !p.uid.is_empty()) {
+            creds.uid = p.uid.clone();
+        } else if creds.uid.is_empty() {
+            creds.uid = format!("u_{}", crate::domain::secret::random_b64(16));
+        }
         let mut batch = Batch::new();
+        batch.insert(Tree::UserIds, creds.uid.clone().into_bytes(), key.clone());
         if let Some(old_email) = previous.as_ref().and_then(|p| p.email.as_deref()) {
             if creds.email.as_deref().map(str::to_lowercase) != Some(old_email.to_lowercase()) {
                 batch.remove(Tree::UserEmails, self.email_key(old_email));
@@ -138,7 +147,7 @@ impl VaultCore {
             key_id = self.codec.keyring().map(|k| k.current_id()),
             "Saved encrypted credentials for a user"
         );
-        Ok(())
+        Ok(creds.uid)
     }
 
     pub fn load_user(&self, user: &UserRef) -> Result<Option<UserCredentials>, VaultError> {
@@ -163,6 +172,7 @@ impl VaultCore {
             if let Some(email) = &creds.email {
                 batch.remove(Tree::UserEmails, self.email_key(email));
             }
+            batch.remove(Tree::UserIds, creds.uid.into_bytes());
         }
         batch.remove(Tree::Users, key);
         self.store.apply(batch)?;
@@ -181,6 +191,7 @@ impl VaultCore {
         for (key, stored) in entries {
             match self.open_user(&key, &stored) {
                 Ok(c) => page.users.push(UserSummary {
+                    uid: c.uid,
                     sub: c.sub,
                     email: c.email,
                     has_refresh_token: c.tokens.refresh_token.is_some(),
@@ -243,7 +254,7 @@ impl VaultCore {
                 break;
             }
             if let Ok(user) = self.open_user(&key, &stored) {
-                if !keep.contains(&user.sub) && user.updated_at < idle_before {
+                if !keep.contains(&user.uid) && user.updated_at < idle_before {
                     doomed.push(user.sub);
                 }
             }

@@ -50,7 +50,7 @@ impl Actor for Vault {
 
 /// Stores (or replaces) a user's upstream credentials.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), VaultError>")]
+#[rtype(result = "Result<String, VaultError>")]
 pub struct StoreUserCredentials(pub UserCredentials);
 
 /// Loads a user's credentials by subject or email.
@@ -128,7 +128,7 @@ pub struct VaultStatus {
 }
 
 impl Handler<StoreUserCredentials> for Vault {
-    type Result = Result<(), VaultError>;
+    type Result = Result<String, VaultError>;
     fn handle(&mut self, msg: StoreUserCredentials, _: &mut Self::Context) -> Self::Result {
         self.core.store_user(msg.0)
     }

@@ -28,6 +28,9 @@ impl fmt::Debug for UpstreamTokens {
 /// What the Vault keeps for one user, keyed by their upstream identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserCredentials {
+    /// Drawbridge's random id for this user (`u_…`), assigned by the Vault
+    /// on first store; the only way other records name the user.
+    pub uid: String,
     /// The upstream subject (`sub` claim): stable, unlike the email.
     pub sub: String,
     pub email: Option<String>,
@@ -41,11 +44,14 @@ pub struct UserCredentials {
 pub enum UserRef {
     Sub(String),
     Email(String),
+    /// The Vault's random user id (what grants and tokens hold).
+    Id(String),
 }
 
 /// A user as listed: identity and dates, never tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSummary {
+    pub uid: String,
     pub sub: String,
     pub email: Option<String>,
     pub has_refresh_token: bool,

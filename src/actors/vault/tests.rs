@@ -11,6 +11,7 @@ use crate::storage::{MemoryStore, SharedStore, SledStore, Tree};
 
 fn creds(sub: &str, email: &str, token: &str) -> UserCredentials {
     UserCredentials {
+        uid: String::new(),
         sub: sub.into(),
         email: Some(email.into()),
         tokens: UpstreamTokens {
@@ -245,14 +246,18 @@ fn a_snapshot_restores_every_tree_and_only_under_its_key() {
         Some(path.clone()),
     );
     v.store_user(creds("9", "n@x.org", "snap-token")).unwrap();
-    assert_eq!(v.write_snapshot().unwrap(), 3);
+    assert_eq!(
+        v.write_snapshot().unwrap(),
+        4,
+        "client, user, email index, id index"
+    );
     let bytes = std::fs::read(&path).unwrap();
     assert!(!bytes.windows(10).any(|w| w == b"snap-token"));
 
     let restored: SharedStore = Arc::new(MemoryStore::new());
     assert_eq!(
         restore_snapshot(&path, &Codec::Sealed(ring.clone()), &restored).unwrap(),
-        3
+        4
     );
     let v2 = VaultCore::new(restored.clone(), Codec::Sealed(ring), None, false, None);
     assert_eq!(

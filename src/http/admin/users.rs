@@ -89,7 +89,7 @@ pub async fn list_users(
             .users
             .into_iter()
             .map(|u| AdminUser {
-                grants: grants.get(&u.sub).copied().unwrap_or(0),
+                grants: grants.get(&u.uid).copied().unwrap_or(0),
                 sub: u.sub,
                 email: u.email,
                 has_refresh_token: u.has_refresh_token,
@@ -146,7 +146,7 @@ pub async fn revoke_user(
     let revoked_grants = state
         .broker
         .send(RevokeSubjectGrants {
-            sub: user.sub.clone(),
+            user: user.uid.clone(),
         })
         .await
         .map_err(unavailable)?
@@ -181,10 +181,10 @@ pub async fn revoke_upstream_for_client(state: &AppState, client: &ClientView) {
     let Ok(creds) = upstream_credentials(state, None, client).await else {
         return;
     };
-    for sub in subs {
+    for uid in subs {
         let user = state
             .vault
-            .send(LoadUserCredentials(UserRef::Sub(sub.clone())))
+            .send(LoadUserCredentials(UserRef::Id(uid.clone())))
             .await
             .ok()
             .and_then(|r| r.ok())
@@ -196,7 +196,7 @@ pub async fn revoke_upstream_for_client(state: &AppState, client: &ClientView) {
         }
         let _ = state
             .vault
-            .send(DeleteUserCredentials(UserRef::Sub(sub)))
+            .send(DeleteUserCredentials(UserRef::Id(uid)))
             .await;
     }
 }
@@ -301,7 +301,7 @@ pub async fn revoke_tokens(
         let n = state
             .broker
             .send(RevokeSubjectGrants {
-                sub: user.sub.clone(),
+                user: user.uid.clone(),
             })
             .await
             .map_err(unavailable)?

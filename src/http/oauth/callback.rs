@@ -160,15 +160,14 @@ async fn finish(
         .identity(&tokens)
         .await
         .map_err(upstream_failure)?;
-    store_user(state, &identity, &tokens, now)
+    let user = store_user(state, &identity, &tokens, now)
         .await
         .map_err(|_| unavailable("the credentials could not be stored"))?;
     let issued = state
         .broker
         .send(IssueCode {
             transaction: txn.clone(),
-            sub: identity.sub.clone(),
-            email: identity.email.clone(),
+            user,
             now,
         })
         .await;
@@ -215,7 +214,7 @@ async fn store_user(
     identity: &Identity,
     tokens: &UpstreamTokenSet,
     now: i64,
-) -> Result<(), ()> {
+) -> Result<String, ()> {
     let previous = state
         .vault
         .send(LoadUserCredentials(UserRef::Sub(identity.sub.clone())))
@@ -229,6 +228,7 @@ async fn store_user(
             .and_then(|p| p.tokens.refresh_token.clone())
     });
     let creds = UserCredentials {
+        uid: previous.as_ref().map(|p| p.uid.clone()).unwrap_or_default(),
         sub: identity.sub.clone(),
         email: identity.email.clone(),
         tokens: UpstreamTokens {
@@ -242,7 +242,7 @@ async fn store_user(
         updated_at: now,
     };
     match state.vault.send(StoreUserCredentials(creds)).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(uid)) => Ok(uid),
         _ => Err(()),
     }
 }

@@ -76,7 +76,7 @@ async fn revoke_inner(
         if record.kind == TokenKind::Refresh
             && state.config.settings.upstream.revoke_upstream_on_revoke
         {
-            revoke_upstream(state, &client, &record.sub).await;
+            revoke_upstream(state, &client, &record.user).await;
         }
     }
     // RFC 7009 §2.2: the same answer whether or not the token was known.
@@ -87,11 +87,11 @@ async fn revoke_inner(
 async fn revoke_upstream(
     state: &AppState,
     client: &crate::actors::registry::ClientView,
-    sub: &str,
+    uid: &str,
 ) {
     let user = state
         .vault
-        .send(LoadUserCredentials(UserRef::Sub(sub.to_owned())))
+        .send(LoadUserCredentials(UserRef::Id(uid.to_owned())))
         .await
         .ok()
         .and_then(|r| r.ok())
@@ -106,7 +106,7 @@ async fn revoke_upstream(
     }
     let _ = state
         .vault
-        .send(DeleteUserCredentials(UserRef::Sub(sub.to_owned())))
+        .send(DeleteUserCredentials(UserRef::Id(uid.to_owned())))
         .await;
 }
 
@@ -183,17 +183,25 @@ async fn introspect_inner(
     let Some(r) = record else {
         return Ok(HttpResponse::Ok().json(json!({"active": false})));
     };
+    // The token names its user by the Vault's id; the identity comes from there.
+    let user = state
+        .vault
+        .send(LoadUserCredentials(UserRef::Id(r.user.clone())))
+        .await
+        .ok()
+        .and_then(|u| u.ok())
+        .flatten();
     let mut body = json!({
         "active": true,
         "scope": r.scopes.join(" "),
         "client_id": r.client_id,
-        "sub": r.sub,
+        "sub": user.as_ref().map_or(r.user.clone(), |u| u.sub.clone()),
         "token_type": if r.kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
         "exp": r.expires_at,
         "iat": r.issued_at,
         "iss": state.config.issuer(),
     });
-    if let Some(email) = &r.email {
+    if let Some(email) = user.as_ref().and_then(|u| u.email.as_ref()) {
         body["username"] = json!(email);
     }
     if let Some(aud) = &r.resource {

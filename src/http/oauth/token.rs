@@ -259,8 +259,8 @@ async fn code_grant(
     // token_mode = "passthrough": the upstream's own tokens, as stored.
     let user = state
         .vault
-        .send(LoadUserCredentials(UserRef::Sub(
-            redeemed.grant.sub.clone(),
+        .send(LoadUserCredentials(UserRef::Id(
+            redeemed.grant.user.clone(),
         )))
         .await
         .map_err(|_| unavailable("the vault is unavailable"))?
@@ -338,7 +338,7 @@ async fn refresh_grant(
         .map_err(|e| reuse_aware(e, client, ip))?;
     if record.rotated_at.is_none() {
         let creds = upstream_credentials(state, None, client).await?;
-        match ensure_fresh(state, &record.sub, &creds).await {
+        match ensure_fresh(state, &record.user, &creds).await {
             Ok(()) => {}
             Err(Freshness::Revoked) => {
                 let _ = state

@@ -39,13 +39,13 @@ pub enum Freshness {
 /// expire, refreshing it at the upstream when it is.
 pub async fn ensure_fresh(
     state: &AppState,
-    sub: &str,
+    uid: &str,
     creds: &Credentials,
 ) -> Result<(), Freshness> {
     let load = || {
         state
             .vault
-            .send(LoadUserCredentials(UserRef::Sub(sub.to_owned())))
+            .send(LoadUserCredentials(UserRef::Id(uid.to_owned())))
     };
     let stale = |expires_at: Option<i64>| {
         expires_at.is_some_and(|e| e - MARGIN_SECONDS <= state.clock.now())
@@ -60,7 +60,7 @@ pub async fn ensure_fresh(
     if !stale(current.tokens.expires_at) {
         return Ok(());
     }
-    let lock = state.flights.lock_for(sub);
+    let lock = state.flights.lock_for(uid);
     let _guard = lock.lock().await;
     // Someone else may have refreshed while we waited.
     let Some(mut current) = load()
@@ -97,7 +97,7 @@ pub async fn ensure_fresh(
     }
     current.updated_at = now;
     match state.vault.send(StoreUserCredentials(current)).await {
-        Ok(Ok(())) => {
+        Ok(Ok(_)) => {
             tracing::info!("Token refreshed successfully");
             Ok(())
         }

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub janitor_runs: IntCounter,
     pub janitor_removed: IntCounterVec,
     pub janitor_duration: Histogram,
+    pub store_flushes: IntCounterVec,
+    pub store_flush_duration: HistogramVec,
     pub live: IntGaugeVec,
     pub store_size: IntGauge,
     pub process_resident_memory: IntGauge,
@@ -165,6 +167,19 @@ impl Metrics {
                 &["kind"],
             ),
             janitor_duration,
+            store_flushes: counter(
+                &r,
+                "drawbridge_store_flushes_total",
+                "Group-commit flushes of the store by outcome (ok, failed); each covers every write waiting at that moment",
+                &["outcome"],
+            ),
+            store_flush_duration: histogram(
+                &r,
+                "drawbridge_store_flush_duration_seconds",
+                "Time one group-commit flush (fsync) takes",
+                &[],
+                LATENCY.to_vec(),
+            ),
             live,
             store_size: gauge(
                 &r,
@@ -254,6 +269,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         m.consent.with_label_values(&[decision]);
     }
     m.logins.with_label_values(&["ok"]);
+    for outcome in ["ok", "failed"] {
+        m.store_flushes.with_label_values(&[outcome]);
+    }
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -272,4 +290,16 @@ pub fn upstream(endpoint: &str, outcome: &str, seconds: f64) {
         .upstream_duration
         .with_label_values(&[endpoint])
         .observe(seconds);
+}
+
+/// Records one group-commit flush.
+pub fn record_flush(took: std::time::Duration, ok: bool) {
+    METRICS
+        .store_flushes
+        .with_label_values(&[if ok { "ok" } else { "failed" }])
+        .inc();
+    METRICS
+        .store_flush_duration
+        .with_label_values::<&str>(&[])
+        .observe(took.as_secs_f64());
 }

@@ -11,6 +11,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
+use crate::actors::handle::Handle;
 use crate::actors::janitor::Janitor;
 use crate::actors::registry::{ExpiryPolicy, Registry, RegistryCore};
 use crate::actors::token_broker::{TokenBroker, TokenBrokerCore, TokenPolicy};
@@ -21,7 +22,7 @@ use crate::http::admin::AdminToken;
 use crate::http::rate_limit::RateLimits;
 use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
-use crate::storage::SharedStore;
+use crate::storage::{GroupCommit, SharedStore};
 use crate::upstream::dev::DevProvider;
 use crate::upstream::Upstream;
 
@@ -79,10 +80,16 @@ impl Application {
         let opened = persistence::open_mode(&config, config.storage_mode, false, clock.now())?;
         persistence::warn_about_other_modes(&config, &opened.store);
         let config = Arc::new(config);
+        // Group commit: actors write without flushing; answers that
+        // acknowledge a write wait for a shared flush (durability immediate).
+        let commit = GroupCommit::new(opened.store.clone());
+        let mut opened = opened;
+        opened.store = commit.clone();
         let store = opened.store.clone();
+        let commit = config.flush_every_write.then_some(commit);
         let snapshots = opened.snapshot.is_some();
         let registry = start_registry(&config, store.clone())?;
-        let vault = start_vault(&config, opened);
+        let vault = start_vault(opened);
         let broker = start_broker(&config, store.clone());
         let limits = Arc::new(RateLimits::new(&config.settings.rate_limit, clock.clone()));
         crate::audit::set_user_field(&config.settings.audit.user_field);
@@ -104,9 +111,9 @@ impl Application {
         let admin = AdminToken::resolve(&config).map_err(StartupError::Admin)?;
         let state = AppState {
             config: config.clone(),
-            registry,
-            vault: vault.clone(),
-            broker,
+            registry: Handle::new(registry, commit.clone()),
+            vault: Handle::new(vault.clone(), commit.clone()),
+            broker: Handle::new(broker, commit),
             upstream: Arc::new(upstream),
             flights: Arc::default(),
             dev,
@@ -243,12 +250,12 @@ fn warn_about(config: &Config) {
     }
 }
 
-fn start_vault(config: &Arc<Config>, opened: Opened) -> Addr<Vault> {
+fn start_vault(opened: Opened) -> Addr<Vault> {
     let core = VaultCore::new(
         opened.store,
         opened.codec,
         opened.key_source,
-        config.flush_every_write,
+        false,
         opened.snapshot,
     );
     let core = Mutex::new(Some(core));
@@ -298,7 +305,7 @@ fn start_broker(config: &Arc<Config>, store: SharedStore) -> Addr<TokenBroker> {
         refresh_idle: config.refresh_idle,
         grant_lifetime: config.grant_lifetime,
         refresh_grace: config.refresh_grace,
-        flush_every_write: config.flush_every_write,
+        flush_every_write: false,
     };
     let core = Mutex::new(Some(TokenBrokerCore::new(store.clone(), policy)));
     // One thread: the broker is the single writer of its trees, which makes
@@ -324,7 +331,7 @@ fn start_registry(
                 store.clone(),
                 expiry,
                 config.max_clients,
-                config.flush_every_write,
+                false,
             )
         }
     };

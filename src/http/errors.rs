@@ -65,6 +65,19 @@ impl OAuthError {
         )
     }
 
+    /// 503 with `Retry-After`: an actor or the disk could not take the
+    /// request now (nothing was acknowledged; the client may retry).
+    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "request refused: storage or actor unavailable");
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the server cannot store this change right now; try again shortly",
+        );
+        err.retry_after = Some(1);
+        err
+    }
+
     pub fn into_response(self) -> HttpResponse {
         self.error_response()
     }
@@ -112,10 +125,7 @@ pub fn registry_error(e: RegistryError, realm: &str) -> OAuthError {
             "temporarily_unavailable",
             e.to_string(),
         ),
-        RegistryError::Store(store) => {
-            tracing::error!(error = %store, "storage failure");
-            OAuthError::server_error()
-        }
+        RegistryError::Store(store) => OAuthError::unavailable(store),
     }
 }
 

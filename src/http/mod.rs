@@ -20,6 +20,7 @@ use std::sync::Arc;
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::actors::handle::Handle;
 use crate::actors::registry::Registry;
 use crate::actors::token_broker::TokenBroker;
 use crate::actors::vault::Vault;
@@ -33,9 +34,9 @@ use errors::OAuthError;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub registry: Addr<Registry>,
-    pub vault: Addr<Vault>,
-    pub broker: Addr<TokenBroker>,
+    pub registry: Handle<Registry>,
+    pub vault: Handle<Vault>,
+    pub broker: Handle<TokenBroker>,
     pub upstream: Arc<Upstream>,
     pub flights: Arc<oauth::SingleFlight>,
     /// The built-in development provider, when `UPSTREAM_PROVIDER=dev`.

@@ -132,7 +132,7 @@ async fn register(
         .registry
         .send(RegisterClient { metadata, now })
         .await
-        .map_err(|_| OAuthError::server_error())?
+        .map_err(OAuthError::unavailable)?
         .map_err(|e| refused(&ip, registry_error(e, realm)))?;
     let client = &registered.client;
     seal_upstream_secret(&state, &client.client_id, upstream_secret).await?;
@@ -231,7 +231,7 @@ async fn read(
         .registry
         .send(msg)
         .await
-        .map_err(|_| OAuthError::server_error())?
+        .map_err(OAuthError::unavailable)?
         .map_err(|e| config_error(&state, &req, &client_id, e))?;
     AuditEvent::ClientRead {
         client_id: client_id.as_str(),
@@ -275,7 +275,7 @@ async fn update(
         .registry
         .send(msg)
         .await
-        .map_err(|_| OAuthError::server_error())?
+        .map_err(OAuthError::unavailable)?
         .map_err(|e| config_error(&state, &req, &client_id, e))?;
     seal_upstream_secret(&state, client_id.as_str(), upstream_secret).await?;
     AuditEvent::ClientUpdated {
@@ -307,7 +307,7 @@ async fn delete(
         .registry
         .send(msg)
         .await
-        .map_err(|_| OAuthError::server_error())?
+        .map_err(OAuthError::unavailable)?
         .map_err(|e| config_error(&state, &req, &client_id, e))?;
     // A deleted client takes every token it holds with it.
     let _ = state

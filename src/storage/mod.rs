@@ -5,12 +5,14 @@
 //! bytes on disk look. A shared backend can be added behind the same trait.
 
 pub mod codec;
+mod group_commit;
 pub mod keys;
 mod memory;
 mod sled_engine;
 
 use std::sync::Arc;
 
+pub use group_commit::GroupCommit;
 pub use keys::Tree;
 pub use memory::MemoryStore;
 pub use sled_engine::SledStore;
@@ -119,6 +121,11 @@ pub trait Store: Send + Sync + 'static {
     fn len(&self, tree: Tree) -> Result<usize, StoreError>;
     /// Makes every acknowledged write durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// After a failed write or flush: gets the engine writable again when
+    /// the disk allows. `Ok` means writes work again.
+    fn recover(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Whether writes reach disk at all.
     fn is_persistent(&self) -> bool;
     /// Bytes used on disk (0 for memory engines).

@@ -1,15 +1,47 @@
 //! The sled engine: one sled database, one sled tree per [`Tree`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use super::{prefix_end, Batch, Entry, Op, Store, StoreError, Tree};
 
 pub struct SledStore {
+    /// `None` only between dropping a failed database and reopening it.
+    open: RwLock<Option<Open>>,
+    /// Where the database lives (`None` for a temporary one).
+    dir: Option<PathBuf>,
+}
+
+struct Open {
     db: sled::Db,
     trees: Vec<(Tree, sled::Tree)>,
 }
+
+impl Open {
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        // Every Tree variant is opened in `Open::new`.
+        &self
+            .trees
+            .iter()
+            .find(|(t, _)| *t == tree)
+            .expect("tree opened at start")
+            .1
+    }
+
+    fn new(db: sled::Db) -> Result<Self, StoreError> {
+        let trees = Tree::ALL
+            .iter()
+            .map(|t| Ok((*t, db.open_tree(t.name()).map_err(engine)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self { db, trees })
+    }
+}
+
+/// Bytes written to the data directory to check that it takes writes again
+/// before a failed database is reopened (one sled segment and some).
+const PROBE_BYTES: usize = 1 << 20;
 
 fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
@@ -19,6 +51,14 @@ impl SledStore {
     /// Opens (creating if needed) the database in `dir`. Fails with a clear
     /// error when another process holds it.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = Self::open_db(dir)?;
+        Ok(Self {
+            open: RwLock::new(Some(Open::new(db)?)),
+            dir: Some(dir.to_path_buf()),
+        })
+    }
+
+    fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
         // sled's background flusher can hold the directory lock for a moment
         // after the previous owner closed it (a restart, a CLI command right
         // after a stop): wait briefly for it rather than fail.
@@ -42,41 +82,45 @@ impl SledStore {
                 }
             }
         };
-        Self::from_db(db)
+        Ok(db)
     }
 
     /// A database that lives in a temporary directory removed on drop.
     pub fn temporary() -> Result<Self, StoreError> {
         let db = sled::Config::new().temporary(true).open().map_err(engine)?;
-        Self::from_db(db)
+        Ok(Self {
+            open: RwLock::new(Some(Open::new(db)?)),
+            dir: None,
+        })
     }
 
-    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
-        let trees = Tree::ALL
-            .iter()
-            .map(|t| Ok((*t, db.open_tree(t.name()).map_err(engine)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Self { db, trees })
+    fn with<R>(&self, f: impl FnOnce(&Open) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let guard = self.open.read().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(open) => f(open),
+            None => Err(StoreError::Engine(
+                "the database is being reopened after a disk error".into(),
+            )),
+        }
     }
 
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        // Every Tree variant is opened in `from_db`.
-        &self
-            .trees
-            .iter()
-            .find(|(t, _)| *t == tree)
-            .expect("tree opened at start")
-            .1
+    /// Checks that the data directory takes a write and an fsync.
+    fn probe(dir: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let path = dir.join("write-probe");
+        let result = (|| {
+            let mut f = std::fs::File::create(&path)?;
+            f.write_all(&vec![0u8; PROBE_BYTES])?;
+            f.sync_all()
+        })();
+        let _ = std::fs::remove_file(&path);
+        result
     }
 }
 
 impl Store for SledStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree(tree)
-            .get(key)
-            .map_err(engine)?
-            .map(|v| v.to_vec()))
+        self.with(|o| Ok(o.tree(tree).get(key).map_err(engine)?.map(|v| v.to_vec())))
     }
 
     fn insert(
@@ -85,19 +129,16 @@ impl Store for SledStore {
         key: &[u8],
         value: Vec<u8>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree(tree)
-            .insert(key, value)
-            .map_err(engine)?
-            .map(|v| v.to_vec()))
+        self.with(|o| {
+            Ok(o.tree(tree)
+                .insert(key, value)
+                .map_err(engine)?
+                .map(|v| v.to_vec()))
+        })
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree(tree)
-            .remove(key)
-            .map_err(engine)?
-            .map(|v| v.to_vec()))
+        self.with(|o| Ok(o.tree(tree).remove(key).map_err(engine)?.map(|v| v.to_vec())))
     }
 
     fn scan_prefix(
@@ -113,16 +154,19 @@ impl Store for SledStore {
             _ => Bound::Included(prefix.to_vec()),
         };
         let end = prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded);
-        self.tree(tree)
-            .range::<Vec<u8>, _>((start, end))
-            .take(limit)
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine))
-            .collect()
+        self.with(|o| {
+            o.tree(tree)
+                .range::<Vec<u8>, _>((start, end))
+                .take(limit)
+                .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine))
+                .collect()
+        })
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         let trees = batch.trees();
-        let handles: Vec<sled::Tree> = trees.iter().map(|t| self.tree(*t).clone()).collect();
+        let handles: Vec<sled::Tree> =
+            self.with(|o| Ok(trees.iter().map(|t| o.tree(*t).clone()).collect()))?;
         let result: Result<(), TransactionError<()>> = handles.as_slice().transaction(|txs| {
             for op in batch.ops() {
                 let (tree, key) = match op {
@@ -150,18 +194,37 @@ impl Store for SledStore {
     }
 
     fn len(&self, tree: Tree) -> Result<usize, StoreError> {
-        Ok(self.tree(tree).len())
+        self.with(|o| Ok(o.tree(tree).len()))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(engine)
+        self.with(|o| o.db.flush().map(|_| ()).map_err(engine))
     }
 
     fn is_persistent(&self) -> bool {
         true
     }
 
+    /// sled refuses every write after one failed disk write, even once the
+    /// disk has room again. When the directory takes writes again, drop the
+    /// database and reopen it: its log recovers everything that was flushed
+    /// (and so acknowledged); unflushed writes were never acknowledged.
+    fn recover(&self) -> Result<(), StoreError> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        Self::probe(dir).map_err(|e| {
+            StoreError::Engine(format!("{} still refuses writes: {e}", dir.display()))
+        })?;
+        let mut guard = self.open.write().unwrap_or_else(|p| p.into_inner());
+        drop(guard.take());
+        let reopened = Self::open_db(dir).and_then(Open::new)?;
+        *guard = Some(reopened);
+        Ok(())
+    }
+
     fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.with(|o| Ok(o.db.size_on_disk().unwrap_or(0)))
+            .unwrap_or(0)
     }
 }

@@ -137,3 +137,98 @@ fn codec_refuses_garbage_instead_of_panicking() {
         assert!(codec::decode::<R>(Tree::Clients, bad).is_err());
     }
 }
+
+/// A persistent-looking store whose flushes are counted, slowed and can fail.
+#[derive(Default)]
+struct Flaky {
+    inner: MemoryStore,
+    flushes: std::sync::atomic::AtomicUsize,
+    fail: std::sync::atomic::AtomicBool,
+    recovered: std::sync::atomic::AtomicUsize,
+}
+
+impl Store for Flaky {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(tree, key)
+    }
+    fn insert(&self, t: Tree, k: &[u8], v: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.insert(t, k, v)
+    }
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.remove(tree, key)
+    }
+    fn scan_prefix(
+        &self,
+        t: Tree,
+        p: &[u8],
+        a: Option<&[u8]>,
+        l: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.inner.scan_prefix(t, p, a, l)
+    }
+    fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        self.inner.apply(batch)
+    }
+    fn len(&self, tree: Tree) -> Result<usize, StoreError> {
+        self.inner.len(tree)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        self.flushes.fetch_add(1, SeqCst);
+        if self.fail.load(SeqCst) {
+            return Err(StoreError::Engine("No space left on device".into()));
+        }
+        Ok(())
+    }
+    fn recover(&self) -> Result<(), StoreError> {
+        self.recovered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn is_persistent(&self) -> bool {
+        true
+    }
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
+}
+
+#[actix_web::test]
+async fn group_commit_shares_one_flush_among_concurrent_writers_and_reports_failures() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let flaky = std::sync::Arc::new(Flaky::default());
+    let commit = GroupCommit::new(flaky.clone());
+    // Nothing written: no flush at all.
+    commit.barrier().await.unwrap();
+    assert_eq!(flaky.flushes.load(SeqCst), 0);
+
+    // 64 writers each write then wait: far fewer flushes than writers.
+    let waits = (0..64u32).map(|i| {
+        let commit = commit.clone();
+        async move {
+            commit
+                .insert(Tree::Clients, &i.to_be_bytes(), vec![1])
+                .unwrap();
+            commit.barrier().await
+        }
+    });
+    let results = futures_util::future::join_all(waits).await;
+    assert!(results.iter().all(Result::is_ok));
+    let flushes = flaky.flushes.load(SeqCst);
+    assert!(
+        (1..=3).contains(&flushes),
+        "64 concurrent writers needed {flushes} flushes"
+    );
+
+    // A failing disk: the waiter hears about it; later writes retry and
+    // succeed once the disk works again.
+    flaky.fail.store(true, SeqCst);
+    commit.insert(Tree::Clients, b"x", vec![1]).unwrap();
+    assert!(commit.barrier().await.is_err());
+    flaky.fail.store(false, SeqCst);
+    commit.insert(Tree::Clients, b"y", vec![1]).unwrap();
+    commit.barrier().await.unwrap();
+    assert_eq!(flaky.recovered.load(SeqCst), 1, "recovery tried once");
+    assert_eq!(commit.get(Tree::Clients, b"y").unwrap(), Some(vec![1]));
+}

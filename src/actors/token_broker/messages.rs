@@ -185,3 +185,14 @@ pub struct RevokeSubjectGrants {
 pub struct ClientSubjects {
     pub client_id: String,
 }
+
+crate::durable_messages! {
+    writes: [
+        BeginAuthorization, DecideConsent, CompleteTransaction, IssueCode, RedeemCode,
+        RefreshTokens, RevokeToken, RevokeGrant, RevokeClientGrants, RevokeSubjectGrants,
+    ],
+    reads: [
+        PeekRefresh, IntrospectToken, PurgeTokens, ReferencedSubjects, ClientTokenCounts,
+        GrantsPerSubject, ClientSubjects,
+    ]
+}

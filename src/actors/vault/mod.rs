@@ -198,3 +198,11 @@ impl Handler<GetVaultStatus> for Vault {
 
 #[cfg(test)]
 mod tests;
+
+crate::durable_messages! {
+    writes: [StoreUserCredentials, DeleteUserCredentials, RotateKey],
+    reads: [
+        LoadUserCredentials, ListUsers, SealSecret, OpenSecret, WriteSnapshot,
+        PurgeUnreferencedUsers, GetVaultStatus,
+    ]
+}

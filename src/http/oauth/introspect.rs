@@ -57,7 +57,7 @@ async fn revoke_inner(
         .broker
         .send(msg)
         .await
-        .map_err(|_| OAuthError::server_error())?
+        .map_err(OAuthError::unavailable)?
         .map_err(|_| {
             OAuthError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -171,7 +171,7 @@ async fn introspect_inner(
         .broker
         .send(msg)
         .await
-        .map_err(|_| OAuthError::server_error())?
+        .map_err(OAuthError::unavailable)?
         .map_err(|_| {
             OAuthError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

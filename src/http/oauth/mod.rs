@@ -94,7 +94,7 @@ pub async fn upstream_credentials(
             .vault
             .send(OpenSecret { kind: UPSTREAM_CLIENT_SECRET.into(), id: client.client_id.clone() })
             .await
-            .map_err(|_| OAuthError::server_error())?
+            .map_err(OAuthError::unavailable)?
             .map_err(|e| {
                 tracing::error!(error = %e, client_id = %client.client_id, "custom upstream client secret unreadable");
                 OAuthError::server_error()

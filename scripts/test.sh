@@ -20,6 +20,10 @@ echo "ok: openssl-sys is not a dependency"
 step "clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "release build (the binary's tests, among them the kill -9 crash test, run against it)"
+cargo build --release --locked
+export DRAWBRIDGE_TEST_BIN="$PWD/target/release/drawbridge"
+
 step "tests"
 # The suite appends every log line and every secret it saw to these files;
 # the scan below checks that no secret ever reached a log line.

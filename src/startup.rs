@@ -326,14 +326,7 @@ fn start_registry(
     };
     let open = {
         let config = config.clone();
-        move || {
-            RegistryCore::open(
-                store.clone(),
-                expiry,
-                config.max_clients,
-                false,
-            )
-        }
+        move || RegistryCore::open(store.clone(), expiry, config.max_clients, false)
     };
     let first = Mutex::new(Some(
         open().map_err(|e| StartupError::Storage(e.to_string()))?,

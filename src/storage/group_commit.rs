@@ -150,7 +150,8 @@ impl GroupCommit {
                 if self.failures.fetch_add(1, Ordering::AcqRel) == 0 {
                     tracing::error!(error = %e, "storage flush failed: writes are refused with 503 until the disk accepts them again (check free space and permissions of the data directory)");
                 }
-                self.outcome.send_modify(|o| o.failed = o.failed.max(target));
+                self.outcome
+                    .send_modify(|o| o.failed = o.failed.max(target));
             }
         }
     }

@@ -138,7 +138,12 @@ impl Store for SledStore {
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with(|o| Ok(o.tree(tree).remove(key).map_err(engine)?.map(|v| v.to_vec())))
+        self.with(|o| {
+            Ok(o.tree(tree)
+                .remove(key)
+                .map_err(engine)?
+                .map(|v| v.to_vec()))
+        })
     }
 
     fn scan_prefix(

@@ -13,8 +13,18 @@ use drawbridge::domain::{AuthMethod, SecretToken};
 use drawbridge::storage::SledStore;
 use serde_json::Value;
 
+/// The binary under test: `DRAWBRIDGE_TEST_BIN` (scripts/test.sh points it
+/// at the release build) or the debug build cargo made for this test run.
+pub fn binary() -> std::path::PathBuf {
+    std::env::var_os("DRAWBRIDGE_TEST_BIN")
+        .map(|p| {
+            std::fs::canonicalize(&p).unwrap_or_else(|e| panic!("DRAWBRIDGE_TEST_BIN {p:?}: {e}"))
+        })
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_drawbridge").into())
+}
+
 pub fn drawbridge(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drawbridge"));
+    let mut cmd = Command::new(binary());
     cmd.env_clear().current_dir(dir).envs(env.iter().copied());
     cmd
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod binary;
+mod crash;
 mod discovery;
 mod fake_google;
 mod gateway;

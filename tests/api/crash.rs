@@ -1,0 +1,394 @@
+//! Crash durability: the real binary (the release build when
+//! `DRAWBRIDGE_TEST_BIN` names it, as `scripts/test.sh` does) serves
+//! concurrent registrations, sign-ins, code exchanges and refreshes, is
+//! killed with SIGKILL at a random moment, and restarts. Everything a client
+//! had been told (a registration, a code, a token pair) must still work, and
+//! nothing half-written may show up.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+
+use crate::binary::{start, Running};
+use crate::fake_google::{self, FakeGoogle};
+
+const ADMIN_TOKEN: &str = "crash-test-admin-token-0123456789abcdef";
+const INTROSPECTION_SECRET: &str = "crash-test-introspection-secret-0123456789";
+const WORKERS: usize = 8;
+
+#[derive(Clone)]
+struct Reg {
+    id: String,
+    secret: String,
+    access: String,
+}
+
+struct Code {
+    reg: Reg,
+    code: String,
+    verifier: String,
+}
+
+struct Pair {
+    reg: Reg,
+    access: String,
+    refresh: String,
+}
+
+/// What the server acknowledged to its clients (full answers received).
+#[derive(Default)]
+struct Acked {
+    regs: Vec<Reg>,
+    codes: Vec<Code>,
+    pairs: Vec<Pair>,
+}
+
+struct Target {
+    base: String,
+    redirect: String,
+    api: reqwest::Client,
+}
+
+fn env(google: &FakeGoogle) -> Vec<(String, String)> {
+    let mut vars = google.env();
+    for (k, v) in [
+        ("CREDENTIALS_DIR", "creds"),
+        ("AUTH_ENCRYPTION_KEY_FILE", "key"),
+        ("RATE_LIMIT_ENABLED", "false"),
+        ("MAX_PROXY_CLIENTS", "100000"),
+        ("DRAWBRIDGE_ADMIN_TOKEN", ADMIN_TOKEN),
+        (
+            "DRAWBRIDGE_OAUTH__INTROSPECTION_SECRET",
+            INTROSPECTION_SECRET,
+        ),
+    ] {
+        vars.push((k.into(), v.into()));
+    }
+    vars
+}
+
+fn pkce() -> (String, String) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).unwrap();
+    let verifier = URL_SAFE_NO_PAD.encode(b);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn field(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    page[start..].split('"').next().map(str::to_owned)
+}
+
+/// One step of a client's life; `None` when the server did not answer fully
+/// (it was killed), which ends the worker.
+async fn register(t: &Target) -> Option<Reg> {
+    let body = json!({
+        "client_name": "crash test client",
+        "redirect_uris": [t.redirect],
+        "grant_types": ["authorization_code", "refresh_token"],
+    });
+    let res = t
+        .api
+        .post(format!("{}/oauth/register", t.base))
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    let status = res.status().as_u16();
+    let v: Value = res.json().await.ok()?;
+    assert_eq!(status, 201, "registration: {v}");
+    Some(Reg {
+        id: v["client_id"].as_str()?.into(),
+        secret: v["client_secret"].as_str()?.into(),
+        access: v["registration_access_token"].as_str()?.into(),
+    })
+}
+
+async fn sign_in(t: &Target, reg: &Reg) -> Option<Code> {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::limited(10))
+        .build()
+        .unwrap();
+    let (verifier, challenge) = pkce();
+    let page = browser
+        .get(format!("{}/oauth/authorize", t.base))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", reg.id.as_str()),
+            ("redirect_uri", t.redirect.as_str()),
+            ("state", "s"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let form = [
+        ("state", field(&page, "state")?),
+        ("csrf", field(&page, "csrf")?),
+        ("decision", "approve".to_owned()),
+    ];
+    let landed = browser
+        .post(format!("{}/oauth/consent", t.base))
+        .form(&form)
+        .send()
+        .await
+        .ok()?;
+    if landed.url().path() != "/client/callback" {
+        return None;
+    }
+    let q: Value = landed.json().await.ok()?;
+    Some(Code {
+        reg: reg.clone(),
+        code: q["code"].as_str()?.into(),
+        verifier,
+    })
+}
+
+async fn token(t: &Target, reg: &Reg, form: &[(&str, &str)]) -> Option<(u16, Value)> {
+    let mut all = form.to_vec();
+    all.push(("client_id", &reg.id));
+    all.push(("client_secret", &reg.secret));
+    let res = t
+        .api
+        .post(format!("{}/oauth/token", t.base))
+        .form(&all)
+        .send()
+        .await
+        .ok()?;
+    let status = res.status().as_u16();
+    Some((status, res.json().await.ok()?))
+}
+
+async fn exchange(t: &Target, c: &Code) -> Option<(u16, Value)> {
+    token(
+        t,
+        &c.reg,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c.code),
+            ("redirect_uri", &t.redirect),
+            ("code_verifier", &c.verifier),
+        ],
+    )
+    .await
+}
+
+async fn refresh(t: &Target, p: &Pair) -> Option<(u16, Value)> {
+    token(
+        t,
+        &p.reg,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &p.refresh),
+        ],
+    )
+    .await
+}
+
+fn pair(reg: &Reg, v: &Value) -> Pair {
+    Pair {
+        reg: reg.clone(),
+        access: v["access_token"].as_str().unwrap().into(),
+        refresh: v["refresh_token"].as_str().unwrap().into(),
+    }
+}
+
+/// A client's life until the server disappears: register, sign in, and
+/// either keep the code, or redeem it (and sometimes refresh once).
+async fn worker(t: Rc<Target>, acked: Rc<RefCell<Acked>>, n: usize) {
+    let mut i = n;
+    loop {
+        i += WORKERS;
+        let Some(reg) = register(&t).await else {
+            return;
+        };
+        acked.borrow_mut().regs.push(reg.clone());
+        let Some(code) = sign_in(&t, &reg).await else {
+            return;
+        };
+        if i % 3 == 0 {
+            acked.borrow_mut().codes.push(code);
+            continue;
+        }
+        let Some((status, v)) = exchange(&t, &code).await else {
+            return;
+        };
+        assert_eq!(status, 200, "code exchange: {v}");
+        let first = pair(&reg, &v);
+        if i % 3 == 1 {
+            acked.borrow_mut().pairs.push(first);
+            continue;
+        }
+        // Refreshing rotates the pair: once asked, the old pair is no
+        // longer the client's to rely on, answered or not.
+        let Some((status, v)) = refresh(&t, &first).await else {
+            return;
+        };
+        assert_eq!(status, 200, "refresh: {v}");
+        acked.borrow_mut().pairs.push(pair(&reg, &v));
+    }
+}
+
+fn kill9(running: &mut Running) {
+    running.child.kill().expect("SIGKILL");
+    let _ = running.child.wait();
+}
+
+/// Checks every acknowledged item against the restarted server; codes are
+/// redeemed and pairs refreshed, so they are carried forward as new pairs.
+async fn verify(t: &Target, acked: &mut Acked) {
+    for reg in &acked.regs {
+        let res = t
+            .api
+            .get(format!("{}/oauth/register/{}", t.base, reg.id))
+            .bearer_auth(&reg.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "acknowledged registration lost");
+    }
+    for code in std::mem::take(&mut acked.codes) {
+        let (status, v) = exchange(t, &code).await.unwrap();
+        assert_eq!(status, 200, "acknowledged code lost: {v}");
+        acked.pairs.push(pair(&code.reg, &v));
+    }
+    for p in std::mem::take(&mut acked.pairs) {
+        let v: Value = t
+            .api
+            .post(format!("{}/oauth/introspect", t.base))
+            .bearer_auth(INTROSPECTION_SECRET)
+            .form(&[("token", p.access.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["active"], true, "acknowledged access token lost: {v}");
+        let (status, v) = refresh(t, &p).await.unwrap();
+        assert_eq!(status, 200, "acknowledged refresh token lost: {v}");
+        acked.pairs.push(pair(&p.reg, &v));
+    }
+    // Nothing half-written: every stored client reads back whole through the
+    // admin API, and the acknowledged ones are all among them.
+    let mut listed = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut req = t
+            .api
+            .get(format!("{}/admin/v1/clients", t.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .query(&[("limit", "500")]);
+        if let Some(c) = &cursor {
+            req = req.query(&[("cursor", c)]);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        let page: Value = res.json().await.unwrap();
+        for c in page["clients"].as_array().unwrap() {
+            listed.insert(c["client_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    for reg in &acked.regs {
+        assert!(listed.contains(&reg.id), "{} not listed", reg.id);
+    }
+}
+
+/// Starts the binary without blocking the test's thread (the fake Google
+/// runs on it).
+async fn start_in(dir: &std::path::Path, vars: &[(String, String)]) -> Running {
+    let dir = dir.to_path_buf();
+    let vars = vars.to_vec();
+    actix_web::rt::task::spawn_blocking(move || {
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        start(&dir, &refs)
+    })
+    .await
+    .unwrap()
+}
+
+fn random_delay(round: usize) -> Duration {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).unwrap();
+    let jitter = u16::from_le_bytes(b) as u64 % 400;
+    // Early, middle and late kill points, each with jitter.
+    Duration::from_millis(150 + round as u64 * 450 + jitter)
+}
+
+#[actix_web::test]
+async fn acknowledged_registrations_codes_and_tokens_survive_kill_9() {
+    let google = fake_google::start();
+    let dir = tempfile::tempdir().unwrap();
+    let vars = env(&google);
+    let api = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut acked = Acked::default();
+    for round in 0..3 {
+        let mut server = start_in(dir.path(), &vars).await;
+        let target = Rc::new(Target {
+            base: format!("http://127.0.0.1:{}", server.port),
+            redirect: google.client_callback(),
+            api: api.clone(),
+        });
+        verify(&target, &mut acked).await;
+
+        let shared = Rc::new(RefCell::new(std::mem::take(&mut acked)));
+        let before = (
+            shared.borrow().regs.len(),
+            shared.borrow().codes.len(),
+            shared.borrow().pairs.len(),
+        );
+        let workers = futures_util::future::join_all(
+            (0..WORKERS).map(|n| worker(target.clone(), shared.clone(), n)),
+        );
+        let delay = random_delay(round);
+        let killer = async {
+            actix_web::rt::time::sleep(delay).await;
+            kill9(&mut server);
+        };
+        futures_util::future::join(workers, killer).await;
+        acked = Rc::try_unwrap(shared).ok().unwrap().into_inner();
+        let added = (
+            acked.regs.len() - before.0,
+            acked.codes.len() + acked.pairs.len() - before.1 - before.2,
+        );
+        assert!(
+            added.0 > 0 && added.1 > 0,
+            "round {round}: the server acknowledged {added:?} before the kill at {delay:?}; too early to test anything"
+        );
+        eprintln!(
+            "crash round {round}: killed after {delay:?}; acknowledged so far {} registrations, {} unredeemed codes, {} token pairs",
+            acked.regs.len(),
+            acked.codes.len(),
+            acked.pairs.len()
+        );
+    }
+    let server = start_in(dir.path(), &vars).await;
+    let target = Target {
+        base: format!("http://127.0.0.1:{}", server.port),
+        redirect: google.client_callback(),
+        api,
+    };
+    verify(&target, &mut acked).await;
+    let _ = actix_web::rt::task::spawn_blocking(move || crate::binary::terminate(server)).await;
+}

@@ -219,7 +219,7 @@ async fn worker(t: Rc<Target>, acked: Rc<RefCell<Acked>>, n: usize) {
         let Some(code) = sign_in(&t, &reg).await else {
             return;
         };
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             acked.borrow_mut().codes.push(code);
             continue;
         }

@@ -5,6 +5,7 @@ mod admin;
 mod binary;
 mod crash;
 mod discovery;
+mod disk_faults;
 mod fake_google;
 mod gateway;
 mod health;

@@ -110,6 +110,29 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// The metrics label of a failure: `rejected` (an OAuth error),
+    /// `timeout`, `unreachable` (no connection), `connection_lost` (the
+    /// connection broke mid-request), `http_5xx`, `malformed` (an answer that
+    /// is not OAuth), or `unavailable`.
+    pub fn outcome(&self) -> &'static str {
+        let UpstreamError::Unavailable(text) = self else {
+            return "rejected";
+        };
+        if text.starts_with("timed out") {
+            "timeout"
+        } else if text.starts_with("connection failed") {
+            "unreachable"
+        } else if text.starts_with("request failed") {
+            "connection_lost"
+        } else if text.starts_with("answered HTTP 5") && !text.contains(" with ") {
+            "http_5xx"
+        } else if text.contains("unreadable") || text.contains(" with ") {
+            "malformed"
+        } else {
+            "unavailable"
+        }
+    }
+
     pub fn is_invalid_grant(&self) -> bool {
         matches!(self, UpstreamError::Rejected { error, .. } if error == "invalid_grant")
     }
@@ -333,7 +356,11 @@ impl Upstream {
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
         let started = std::time::Instant::now();
-        let response = request.request_async(&self.http).await.map_err(map_error);
+        let status = std::cell::Cell::new(None);
+        let response = request
+            .request_async(&|r| self.call(r, &status))
+            .await
+            .map_err(|e| map_error(e, status.get()));
         record("token", &response, started);
         Ok(token_set(response?))
     }
@@ -346,11 +373,12 @@ impl Upstream {
         let client = self.client(creds, None)?;
         let token = RefreshToken::new(refresh_token.to_owned());
         let started = std::time::Instant::now();
+        let status = std::cell::Cell::new(None);
         let response = client
             .exchange_refresh_token(&token)
-            .request_async(&self.http)
+            .request_async(&|r| self.call(r, &status))
             .await
-            .map_err(map_error);
+            .map_err(|e| map_error(e, status.get()));
         record("refresh", &response, started);
         Ok(token_set(response?))
     }
@@ -393,6 +421,18 @@ impl Upstream {
 }
 
 impl Upstream {
+    /// The HTTP call of a token request, noting the status it answered (so
+    /// a failure can say whether the upstream answered 5xx or nonsense).
+    async fn call(
+        &self,
+        request: oauth2::HttpRequest,
+        status: &std::cell::Cell<Option<u16>>,
+    ) -> Result<oauth2::HttpResponse, oauth2::HttpClientError<reqwest::Error>> {
+        let response = oauth2::AsyncHttpClient::call(&self.http, request).await?;
+        status.set(Some(response.status().as_u16()));
+        Ok(response)
+    }
+
     async fn userinfo(&self, url: &str, access_token: &str) -> Result<Identity, UpstreamError> {
         let res = self
             .http
@@ -402,25 +442,26 @@ impl Upstream {
             .await
             .map_err(|e| UpstreamError::Unavailable(describe(&e)))?;
         if !res.status().is_success() {
-            return Err(UpstreamError::Unavailable(format!(
-                "userinfo answered {}",
-                res.status().as_u16()
-            )));
+            let status = res.status().as_u16();
+            return Err(UpstreamError::Unavailable(if status >= 500 {
+                format!("answered HTTP {status}")
+            } else {
+                format!("answered HTTP {status} with no identity")
+            }));
         }
         let claims: serde_json::Value = res
             .json()
             .await
             .map_err(|e| UpstreamError::Unavailable(describe(&e)))?;
         Identity::from_claims(&claims)
-            .ok_or_else(|| UpstreamError::Unavailable("userinfo has no `sub`".into()))
+            .ok_or_else(|| UpstreamError::Unavailable("answered HTTP 200 with no `sub`".into()))
     }
 }
 
 fn record<T>(endpoint: &str, result: &Result<T, UpstreamError>, started: std::time::Instant) {
     let outcome = match result {
         Ok(_) => "ok",
-        Err(UpstreamError::Rejected { .. }) => "rejected",
-        Err(UpstreamError::Unavailable(_)) => "unavailable",
+        Err(e) => e.outcome(),
     };
     crate::metrics::upstream(endpoint, outcome, started.elapsed().as_secs_f64());
 }
@@ -442,6 +483,8 @@ fn token_set(response: UpstreamTokenResponse) -> UpstreamTokenSet {
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
+    } else if e.is_decode() {
+        "an unreadable answer".into()
     } else if e.is_connect() {
         "connection failed".into()
     } else {
@@ -451,7 +494,13 @@ fn describe(e: &reqwest::Error) -> String {
 
 fn map_error<RE: std::error::Error + 'static>(
     e: RequestTokenError<RE, BasicErrorResponse>,
+    status: Option<u16>,
 ) -> UpstreamError {
+    let answered = |what: &str| match status {
+        Some(s) if s >= 500 => format!("answered HTTP {s}"),
+        Some(s) => format!("answered HTTP {s} with {what}"),
+        None => what.to_owned(),
+    };
     match e {
         RequestTokenError::ServerResponse(r) => {
             let error = match r.error() {
@@ -467,7 +516,11 @@ fn map_error<RE: std::error::Error + 'static>(
             let mut source: Option<&dyn std::error::Error> = Some(&e);
             let mut text = String::from("request failed");
             while let Some(s) = source {
-                if let Some(r) = s.downcast_ref::<reqwest::Error>() {
+                // oauth2 wraps reqwest's error in a Box.
+                let reqwest = s
+                    .downcast_ref::<reqwest::Error>()
+                    .or_else(|| s.downcast_ref::<Box<reqwest::Error>>().map(|b| &**b));
+                if let Some(r) = reqwest {
                     text = describe(r);
                     break;
                 }
@@ -475,9 +528,10 @@ fn map_error<RE: std::error::Error + 'static>(
             }
             UpstreamError::Unavailable(text)
         }
-        RequestTokenError::Parse(_, body) => {
-            UpstreamError::Unavailable(format!("unreadable token response ({} bytes)", body.len()))
-        }
-        RequestTokenError::Other(m) => UpstreamError::Unavailable(m),
+        RequestTokenError::Parse(_, body) => UpstreamError::Unavailable(answered(&format!(
+            "an unreadable token response ({} bytes)",
+            body.len()
+        ))),
+        RequestTokenError::Other(m) => UpstreamError::Unavailable(answered(&m)),
     }
 }

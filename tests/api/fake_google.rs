@@ -31,6 +31,8 @@ pub enum Mode {
     Slow(Duration),
     /// The user declines at the authorize endpoint.
     Deny,
+    /// The token endpoint answers 200 with a body that is not JSON.
+    Malformed,
 }
 
 #[derive(Default)]
@@ -201,6 +203,11 @@ async fn token(
                 .json(body)
         }
         Mode::Slow(d) => actix_web::rt::time::sleep(d).await,
+        Mode::Malformed => {
+            return HttpResponse::Ok()
+                .content_type("application/json")
+                .body("{\"access_token\": \"ya29.trunc")
+        }
         _ => {}
     }
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();

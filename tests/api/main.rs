@@ -15,3 +15,4 @@ mod operations;
 mod registration;
 mod registration_input;
 mod storage_modes;
+mod upstream_faults;

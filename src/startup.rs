@@ -135,6 +135,7 @@ impl Application {
             let state = state.clone();
             App::new()
                 .wrap(from_fn(middleware::rate_limit))
+                .wrap(from_fn(middleware::limit_headers))
                 .wrap(from_fn(middleware::observe))
                 .wrap(TracingLogger::default())
                 .configure(move |cfg: &mut web::ServiceConfig| http::configure(cfg, state))

@@ -10,8 +10,9 @@ const MAX_NAME_CHARS: usize = 200;
 const MAX_TEXT_CHARS: usize = 2000;
 
 /// A registration or update request as sent (RFC 7591 §2). Unknown fields
-/// are ignored, as RFC 7591 requires.
+/// are ignored, as RFC 7591 requires. The body must be a JSON object.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(remote = "Self")]
 #[schema(example = json!({"client_name": "MCP Inspector", "redirect_uris": ["http://localhost:6274/oauth/callback"], "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none"}))]
 pub struct RegistrationRequest {
     pub client_id: Option<String>,
@@ -33,6 +34,27 @@ pub struct RegistrationRequest {
     /// Custom upstream client (source document): the client's own Google client.
     pub upstream_client_id: Option<String>,
     pub upstream_client_secret: Option<String>,
+}
+
+/// The derived reader would also take the fields from a JSON array, in
+/// order; RFC 7591 §3.1 asks for an object, so anything else is refused.
+impl<'de> Deserialize<'de> for RegistrationRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = RegistrationRequest;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of client metadata")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RegistrationRequest::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer.deserialize_map(ObjectOnly)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,5 +389,20 @@ mod tests {
         let err = ClientMetadata::parse(req(serde_json::json!({"redirect_uris": []})), &policy())
             .unwrap_err();
         assert_eq!(err.code(), "invalid_redirect_uri");
+    }
+
+    #[test]
+    fn only_a_json_object_is_read() {
+        let positional = r#"[null, null, "x", ["https://a.example/cb"], null, null, null, null,
+            null, null, null, null, null, null, null, null, null]"#;
+        for body in [positional, "[]", "42", "null", r#""x""#] {
+            assert!(
+                serde_json::from_str::<RegistrationRequest>(body).is_err(),
+                "{body}"
+            );
+        }
+        let read: RegistrationRequest =
+            serde_json::from_str(r#"{"client_name": "x", "extra": [1]}"#).unwrap();
+        assert_eq!(read.client_name.as_deref(), Some("x"));
     }
 }

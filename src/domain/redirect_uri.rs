@@ -1,4 +1,5 @@
 use std::fmt;
+use std::ops::Range;
 
 use url::{Host, Url};
 
@@ -45,6 +46,10 @@ pub enum RedirectUriError {
     ForbiddenScheme(String),
     #[error("redirect URI must not contain user information")]
     UserInfo,
+    #[error("redirect URI must not contain `.` or `..` path segments (plain or percent-encoded)")]
+    DotSegment,
+    #[error("redirect URI host must be written in its plain form: ASCII (punycode for international names), 127.0.0.1 or [::1] for loopback")]
+    NonCanonicalHost,
     #[error("plain http redirect URIs are allowed only on loopback (localhost, 127.0.0.1, [::1])")]
     InsecureHttp,
     #[error("redirect URI has no host")]
@@ -80,6 +85,20 @@ impl RedirectUri {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(RedirectUriError::UserInfo);
         }
+        if has_dot_segment(raw) {
+            return Err(RedirectUriError::DotSegment);
+        }
+        // Browsers and the URL parser rewrite `1２7.0.0.1`, `127.1`,
+        // `2130706433`, `%`-escapes and Unicode names into another host:
+        // the host must already be in the form they reach.
+        if (scheme == "http" || scheme == "https")
+            && !url
+                .host_str()
+                .zip(authority(raw).map(|(host, _)| &raw[host]))
+                .is_some_and(|(parsed, written)| parsed.eq_ignore_ascii_case(written))
+        {
+            return Err(RedirectUriError::NonCanonicalHost);
+        }
         match scheme {
             "https" if url.host().is_none() => return Err(RedirectUriError::NoHost),
             "http" if !is_loopback(&url) => return Err(RedirectUriError::InsecureHttp),
@@ -110,8 +129,9 @@ impl RedirectUri {
 }
 
 /// Whether `requested` (from an authorization request) matches the
-/// registered `registered`: exactly, or for loopback `http` URIs with any
-/// port (RFC 8252 §7.3) and everything else equal.
+/// registered `registered`: as strings (OAuth 2.1 §4.1.1), except that a
+/// loopback `http` URI may name any port (RFC 8252 §7.3). Nothing is
+/// normalised: case, dot segments or another spelling of the host differ.
 pub fn matches_registered(registered: &str, requested: &str) -> bool {
     if registered == requested {
         return true;
@@ -119,15 +139,57 @@ pub fn matches_registered(registered: &str, requested: &str) -> bool {
     let (Ok(a), Ok(b)) = (Url::parse(registered), Url::parse(requested)) else {
         return false;
     };
-    a.scheme() == "http"
-        && b.scheme() == "http"
-        && is_loopback(&a)
-        && a.host() == b.host()
-        && a.path() == b.path()
-        && a.query() == b.query()
-        && b.username().is_empty()
-        && b.password().is_none()
-        && b.fragment().is_none()
+    let loopback = |u: &Url| u.scheme() == "http" && is_loopback(u);
+    if !loopback(&a) || !loopback(&b) {
+        return false;
+    }
+    match (without_port(registered), without_port(requested)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Where the host and the port (with its `:`) of `raw`'s authority are.
+fn authority(raw: &str) -> Option<(Range<usize>, Range<usize>)> {
+    let start = raw.find("://")? + 3;
+    let end = raw[start..]
+        .find(['/', '?', '#'])
+        .map_or(raw.len(), |i| start + i);
+    let host_start = raw[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    let host_port = &raw[host_start..end];
+    let host_len = if host_port.starts_with('[') {
+        host_port.find(']')? + 1
+    } else {
+        host_port.find(':').unwrap_or(host_port.len())
+    };
+    Some((
+        host_start..host_start + host_len,
+        host_start + host_len..end,
+    ))
+}
+
+/// `raw` split around its port: everything before it and everything after.
+fn without_port(raw: &str) -> Option<(&str, &str)> {
+    let (host, port) = authority(raw)?;
+    let digits = &raw[port.clone()];
+    if !(digits.is_empty()
+        || digits
+            .strip_prefix(':')
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())))
+    {
+        return None;
+    }
+    Some((&raw[..host.end], &raw[port.end..]))
+}
+
+/// Whether the path holds a `.` or `..` segment, which the URL parser (and
+/// browsers) would remove, also when written `%2e`.
+fn has_dot_segment(raw: &str) -> bool {
+    let path = raw.split('?').next().unwrap_or(raw);
+    path.split('/').any(|segment| {
+        let s = segment.to_ascii_lowercase().replace("%2e", ".");
+        s == "." || s == ".."
+    })
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -162,6 +224,10 @@ mod tests {
             "http://[::1]:8080/cb",
             "cursor://anysphere.cursor-retrieval/oauth/user-callback",
             "com.example.app:/oauth2redirect",
+            "HTTP://LOCALHOST:8080/cb",
+            "https://Example.COM/cb",
+            "https://xn--pple-43d.com/cb",
+            "https://a.example/..cb/.well-known",
         ] {
             assert!(ok(raw), "{raw}");
         }
@@ -203,6 +269,21 @@ mod tests {
                 RedirectUriError::Unparseable("relative URL without a base".into()),
             ),
             ("", RedirectUriError::Empty),
+            ("http://127.0.0.1/%2e%2E/cb", RedirectUriError::DotSegment),
+            ("https://a.example/x/../cb", RedirectUriError::DotSegment),
+            ("http://127.0.0.1/./cb", RedirectUriError::DotSegment),
+            (
+                "http://1\u{ff12}7.0.0.1/cb",
+                RedirectUriError::NonCanonicalHost,
+            ),
+            ("http://127.1/cb", RedirectUriError::NonCanonicalHost),
+            ("http://2130706433/cb", RedirectUriError::NonCanonicalHost),
+            ("http://[0:0::1]:80/cb", RedirectUriError::NonCanonicalHost),
+            (
+                "https://\u{430}pple.com/cb",
+                RedirectUriError::NonCanonicalHost,
+            ),
+            ("https://a%2eexample/cb", RedirectUriError::NonCanonicalHost),
         ];
         for (raw, want) in cases {
             assert_eq!(RedirectUri::parse(raw, &[]), Err(want), "{raw}");
@@ -242,6 +323,33 @@ mod tests {
         assert!(!matches_registered(
             "http://127.0.0.1/cb",
             "http://evil@127.0.0.1:5000/cb"
+        ));
+        assert!(matches_registered(
+            "http://[::1]/cb",
+            "http://[::1]:5000/cb"
+        ));
+        assert!(matches_registered(
+            "HTTP://LOCALHOST:80/cb",
+            "HTTP://LOCALHOST:81/cb"
+        ));
+        // Only the port may change: no case folding, no normalisation.
+        for other in [
+            "HTTP://127.0.0.1:5000/cb",
+            "http://127.0.0.1:5000/CB",
+            "http://127.0.0.1:5000/cb/",
+            "http://127.0.0.1:5000/x/%2e%2e/cb",
+            "http://127.0.0.1:5000/./cb",
+            "http://2130706433:5000/cb",
+            "http://127.1:5000/cb",
+            "http://127.0.0.1:5000@127.0.0.1/cb",
+            "http://127.0.0.1:5000/cb#x",
+            "http://127.0.0.1:x/cb",
+        ] {
+            assert!(!matches_registered("http://127.0.0.1/cb", other), "{other}");
+        }
+        assert!(!matches_registered(
+            "HTTP://LOCALHOST:80/cb",
+            "http://localhost:80/cb"
         ));
     }
 

@@ -1,4 +1,5 @@
-//! Request middleware: metrics for every request, and the rate limits.
+//! Request middleware: metrics for every request, a limit on header sizes,
+//! and the rate limits.
 
 use std::time::Instant;
 
@@ -36,6 +37,32 @@ pub async fn observe(
         .with_label_values(&[&route, &method])
         .observe(started.elapsed().as_secs_f64());
     Ok(res)
+}
+
+/// Largest total size of a request's header fields, names and values.
+/// actix-http itself reads heads up to 128 KiB; no client of this server
+/// needs more than a few KiB, so larger ones are refused before any handler.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses requests whose header fields are too large: 431, RFC-shaped body.
+pub async fn limit_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        let e = OAuthError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request",
+            format!("the request's header fields are larger than {MAX_HEADER_BYTES} bytes"),
+        );
+        return Ok(req.into_response(e.into_response()));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 fn limit_for(method: &Method, path: &str) -> Option<Limit> {

@@ -238,25 +238,26 @@ fn callback_alias() {}
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse), (status = 400, body = OAuthError),
         (status = 401, description = "invalid_client, with WWW-Authenticate", body = OAuthError),
-        (status = 429, body = OAuthError), (status = 503, body = OAuthError)))]
+        (status = 413, body = OAuthError), (status = 429, body = OAuthError), (status = 503, body = OAuthError)))]
 fn token() {}
 
 #[utoipa::path(post, path = "/token", tag = "tokens",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse), (status = 400, body = OAuthError), (status = 401, body = OAuthError),
-        (status = 429, body = OAuthError), (status = 503, body = OAuthError)))]
+        (status = 413, body = OAuthError), (status = 429, body = OAuthError), (status = 503, body = OAuthError)))]
 fn token_alias() {}
 
 #[utoipa::path(post, path = "/oauth/revoke", tag = "tokens",
     request_body(content = TokenRequestByValue, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Revoked (or unknown, RFC 7009 §2.2)"), (status = 400, body = OAuthError),
-        (status = 401, body = OAuthError), (status = 429, body = OAuthError), (status = 503, body = OAuthError)))]
+        (status = 401, body = OAuthError), (status = 413, body = OAuthError), (status = 429, body = OAuthError),
+        (status = 503, body = OAuthError)))]
 fn revoke() {}
 
 #[utoipa::path(post, path = "/oauth/introspect", tag = "tokens",
     request_body(content = TokenRequestByValue, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = IntrospectionResponse), (status = 400, body = OAuthError), (status = 401, body = OAuthError),
-        (status = 429, body = OAuthError), (status = 503, body = OAuthError)))]
+        (status = 413, body = OAuthError), (status = 429, body = OAuthError), (status = 503, body = OAuthError)))]
 fn introspect() {}
 
 #[utoipa::path(get, path = "/health/oauth", tag = "health",

@@ -10,6 +10,7 @@ mod fake_google;
 mod gateway;
 mod health;
 mod helpers;
+mod hostile;
 mod login_flow;
 mod operations;
 mod registration;

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
+use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
-use actix_web::HttpRequest;
+use actix_web::{web, FromRequest, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -14,6 +15,39 @@ use crate::domain::{AuthMethod, SecretToken};
 use crate::http::errors::OAuthError;
 
 pub type Form = HashMap<String, String>;
+
+/// The raw body of a form endpoint. A body over `server.max_body_bytes` (or
+/// one that cannot be read) is answered in the RFC 6749 §5.2 shape rather
+/// than actix's plain-text error.
+pub struct FormBody(pub web::Bytes);
+
+impl FromRequest for FormBody {
+    type Error = OAuthError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, OAuthError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<crate::http::AppState>>()
+            .map(|s| s.config.max_body_bytes);
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            bytes.await.map(FormBody).map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    OAuthError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "invalid_request",
+                        match limit {
+                            Some(n) => format!("request body is larger than {n} bytes"),
+                            None => "request body is too large".to_owned(),
+                        },
+                    )
+                } else {
+                    OAuthError::invalid_request("the request body could not be read")
+                }
+            })
+        })
+    }
+}
 
 /// Parses an `application/x-www-form-urlencoded` body.
 pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {

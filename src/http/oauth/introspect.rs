@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::client_auth::{parse_form, presented};
+use super::client_auth::{parse_form, presented, FormBody};
 use super::token::authenticate;
 use super::upstream_credentials;
 use crate::actors::token_broker::{IntrospectToken, RevokeToken, TokenKind};
@@ -29,7 +29,11 @@ fn no_store(res: HttpResponse) -> HttpResponse {
     res
 }
 
-async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    FormBody(body): FormBody,
+) -> HttpResponse {
     no_store(match revoke_inner(&state, &req, &body).await {
         Ok(res) => res,
         Err(e) => e.into_response(),
@@ -113,7 +117,7 @@ async fn revoke_upstream(
 async fn introspect(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    FormBody(body): FormBody,
 ) -> HttpResponse {
     no_store(match introspect_inner(&state, &req, &body).await {
         Ok(res) => res,

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::client_auth::{invalid_client, parse_form, presented, Form, Presented};
+use super::client_auth::{invalid_client, parse_form, presented, Form, FormBody, Presented};
 use super::upstream_credentials;
 use super::upstream_tokens::{ensure_fresh, Freshness};
 use crate::actors::registry::{AuthenticateClient, ClientView, RegistryError};
@@ -67,7 +67,11 @@ fn broker_error(e: BrokerError) -> OAuthError {
     }
 }
 
-async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    FormBody(body): FormBody,
+) -> HttpResponse {
     let ip = client_ip(&req);
     let result = handle(&state, &req, &body, &ip).await;
     no_store(match result {

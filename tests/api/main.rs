@@ -3,6 +3,7 @@
 
 mod admin;
 mod binary;
+mod concurrency;
 mod crash;
 mod discovery;
 mod disk_faults;

@@ -13,9 +13,9 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::handle::Handle;
 use crate::actors::janitor::Janitor;
-use crate::actors::registry::{ExpiryPolicy, Registry, RegistryCore};
-use crate::actors::token_broker::{TokenBroker, TokenBrokerCore, TokenPolicy};
-use crate::actors::vault::{Vault, VaultCore, WriteSnapshot};
+use crate::actors::registry::{ExpiryPolicy, Registry, RegistryCore, RegistryReader};
+use crate::actors::token_broker::{BrokerReader, TokenBroker, TokenBrokerCore, TokenPolicy};
+use crate::actors::vault::{Vault, VaultCore, VaultReader, WriteSnapshot};
 use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode, UpstreamProvider};
 use crate::http::admin::AdminToken;
@@ -88,9 +88,10 @@ impl Application {
         let store = opened.store.clone();
         let commit = config.flush_every_write.then_some(commit);
         let snapshots = opened.snapshot.is_some();
-        let registry = start_registry(&config, store.clone())?;
-        let vault = start_vault(opened);
+        let (registry, registry_reader) = start_registry(&config, store.clone())?;
+        let (vault, vault_reader) = start_vault(opened);
         let broker = start_broker(&config, store.clone());
+        let broker_reader = Arc::new(BrokerReader::new(store.clone()));
         let limits = Arc::new(RateLimits::new(&config.settings.rate_limit, clock.clone()));
         crate::audit::set_user_field(&config.settings.audit.user_field);
         let dev = (config.provider == UpstreamProvider::Dev).then(DevProvider::new);
@@ -111,9 +112,9 @@ impl Application {
         let admin = AdminToken::resolve(&config).map_err(StartupError::Admin)?;
         let state = AppState {
             config: config.clone(),
-            registry: Handle::new(registry, commit.clone()),
-            vault: Handle::new(vault.clone(), commit.clone()),
-            broker: Handle::new(broker, commit),
+            registry: Handle::new(registry, commit.clone(), registry_reader),
+            vault: Handle::new(vault.clone(), commit.clone(), Arc::new(vault_reader)),
+            broker: Handle::new(broker, commit, broker_reader),
             upstream: Arc::new(upstream),
             flights: Arc::default(),
             dev,
@@ -251,7 +252,7 @@ fn warn_about(config: &Config) {
     }
 }
 
-fn start_vault(opened: Opened) -> Addr<Vault> {
+fn start_vault(opened: Opened) -> (Addr<Vault>, VaultReader) {
     let core = VaultCore::new(
         opened.store,
         opened.codec,
@@ -259,18 +260,20 @@ fn start_vault(opened: Opened) -> Addr<Vault> {
         false,
         opened.snapshot,
     );
+    let reader = core.reader();
     let core = Mutex::new(Some(core));
     // One thread: the Vault is the single writer of its trees and the only
     // holder of the keyring. The factory runs once; a restarted thread after
     // a panic would have no keyring, so it refuses to start.
-    SyncArbiter::start(1, move || {
+    let addr = SyncArbiter::start(1, move || {
         Vault::new(
             core.lock()
                 .ok()
                 .and_then(|mut c| c.take())
                 .expect("the vault actor is started once"),
         )
-    })
+    });
+    (addr, reader)
 }
 
 /// The admin API on its own address (e.g. loopback only), when configured.
@@ -320,7 +323,7 @@ fn start_broker(config: &Arc<Config>, store: SharedStore) -> Addr<TokenBroker> {
 fn start_registry(
     config: &Arc<Config>,
     store: SharedStore,
-) -> Result<Addr<Registry>, StartupError> {
+) -> Result<(Addr<Registry>, Arc<RegistryReader>), StartupError> {
     let expiry = ExpiryPolicy {
         unused_seconds: config.unused_client_expiry.as_secs() as i64,
         idle_seconds: config.client_expiry.as_secs() as i64,
@@ -329,13 +332,15 @@ fn start_registry(
         let config = config.clone();
         move || RegistryCore::open(store.clone(), expiry, config.max_clients, false)
     };
-    let first = Mutex::new(Some(
-        open().map_err(|e| StartupError::Storage(e.to_string()))?,
-    ));
+    let first = open().map_err(|e| StartupError::Storage(e.to_string()))?;
+    let reader = first.reader();
+    let first = Mutex::new(Some(first));
     // One thread: the Registry is the single writer of its tree. The factory
     // runs again only if the actor's thread has to restart.
-    Ok(SyncArbiter::start(1, move || {
+    let addr = SyncArbiter::start(1, move || {
         let core = first.lock().ok().and_then(|mut c| c.take());
         Registry::new(core.unwrap_or_else(|| open().expect("storage that opened at start reopens")))
-    }))
+    });
+    reader.attach(addr.clone());
+    Ok((addr, reader))
 }

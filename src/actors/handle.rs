@@ -3,6 +3,11 @@
 //! group commit ([`GroupCommit::barrier`]) before handing back the answer.
 //! So nothing is acknowledged to a client before it is on disk, while the
 //! actor thread itself never waits for an fsync.
+//!
+//! [`Handle::read`] answers a read-only message on the caller's own thread
+//! from the actor's [`HasReader::Reader`], a shared view of the same store:
+//! reads need no serialisation (the actor stays the only writer), and a
+//! thread hop costs more than the read itself.
 
 use std::sync::Arc;
 
@@ -34,24 +39,50 @@ pub enum CallError {
     NotDurable,
 }
 
-pub struct Handle<A: Actor> {
-    addr: Addr<A>,
-    commit: Option<Arc<GroupCommit>>,
+/// An actor whose read-only messages can be answered off its thread.
+pub trait HasReader {
+    type Reader: Send + Sync + 'static;
 }
 
-impl<A: Actor> Clone for Handle<A> {
+/// A reader's answer to one read-only message.
+pub trait Reads<M: Message> {
+    fn read(&self, msg: M) -> M::Result;
+}
+
+pub struct Handle<A: Actor + HasReader> {
+    addr: Addr<A>,
+    commit: Option<Arc<GroupCommit>>,
+    reader: Arc<A::Reader>,
+}
+
+impl<A: Actor + HasReader> Clone for Handle<A> {
     fn clone(&self) -> Self {
         Self {
             addr: self.addr.clone(),
             commit: self.commit.clone(),
+            reader: self.reader.clone(),
         }
     }
 }
 
-impl<A: Actor> Handle<A> {
+impl<A: Actor + HasReader> Handle<A> {
     /// `commit` is `None` when durability is `periodic`.
-    pub fn new(addr: Addr<A>, commit: Option<Arc<GroupCommit>>) -> Self {
-        Self { addr, commit }
+    pub fn new(addr: Addr<A>, commit: Option<Arc<GroupCommit>>, reader: Arc<A::Reader>) -> Self {
+        Self {
+            addr,
+            commit,
+            reader,
+        }
+    }
+
+    /// Answers a read-only message here, without the actor's thread.
+    pub async fn read<M>(&self, msg: M) -> Result<M::Result, CallError>
+    where
+        M: Message + Durable,
+        A::Reader: Reads<M>,
+    {
+        debug_assert!(!M::WRITES);
+        Ok(self.reader.read(msg))
     }
 
     pub fn addr(&self) -> &Addr<A> {

@@ -101,7 +101,7 @@ async fn authorize(state: &AppState, req: &HttpRequest) -> Result<TokenRecord, H
         token: SecretToken::presented(token),
         now: state.clock.now(),
     };
-    let record = match state.broker.send(msg).await {
+    let record = match state.broker.read(msg).await {
         Ok(Ok(r)) => r,
         _ => {
             return Err(HttpResponse::ServiceUnavailable()
@@ -253,7 +253,7 @@ async fn upstream_token(
     let scope = state.config.default_scopes.to_string();
     let client = match state
         .registry
-        .send(InspectClient {
+        .read(InspectClient {
             client_id: record.client_id.clone(),
         })
         .await
@@ -289,7 +289,7 @@ async fn upstream_token(
     }
     match state
         .vault
-        .send(LoadUserCredentials(UserRef::Id(record.user.clone())))
+        .read(LoadUserCredentials(UserRef::Id(record.user.clone())))
         .await
     {
         Ok(Ok(Some(user))) => Ok(user),

@@ -229,7 +229,7 @@ async fn read(
     };
     let client = state
         .registry
-        .send(msg)
+        .read(msg)
         .await
         .map_err(OAuthError::unavailable)?
         .map_err(|e| config_error(&state, &req, &client_id, e))?;

@@ -1,8 +1,11 @@
 use crate::clock::UnixTime;
-use crate::domain::{AuthMethod, ClientId, SecretHash, SecretToken};
+use std::sync::Arc;
+
+use crate::domain::{ClientId, SecretToken};
 use crate::storage::{codec, keys, Batch, SharedStore, StoreError, Tree};
 
 use super::messages::*;
+use super::reader::RegistryReader;
 use super::record::{ClientRecord, ClientView, ExpiryPolicy};
 use super::RegistryError;
 
@@ -10,7 +13,7 @@ pub const CLIENT_SECRET_PREFIX: &str = "mcp_cs_";
 pub const REGISTRATION_TOKEN_PREFIX: &str = "mcp_rat_";
 /// A use is written back at most this often per client, so successful
 /// authentications do not each cost a disk write.
-const USE_WRITE_INTERVAL: i64 = 60;
+pub(super) const USE_WRITE_INTERVAL: i64 = 60;
 /// How many expired clients a full registry removes before refusing.
 const INLINE_PURGE_LIMIT: usize = 1000;
 
@@ -20,9 +23,8 @@ pub struct RegistryCore {
     max_clients: usize,
     flush_every_write: bool,
     count: usize,
-    /// A hash compared against when the client is unknown, so a miss costs
-    /// the same as a wrong secret.
-    decoy: SecretHash,
+    /// Lookups and credential checks, shared with the HTTP side.
+    reader: Arc<RegistryReader>,
 }
 
 impl RegistryCore {
@@ -33,28 +35,29 @@ impl RegistryCore {
         flush_every_write: bool,
     ) -> Result<Self, StoreError> {
         let count = store.len(Tree::Clients)?;
+        let store_for_reader = store.clone();
         Ok(Self {
             store,
             expiry,
             max_clients,
             flush_every_write,
             count,
-            decoy: SecretToken::generate("").hash(),
+            reader: Arc::new(RegistryReader::new(store_for_reader, expiry)),
         })
     }
 
+    /// The read side, for [`crate::actors::handle::Handle::read`].
+    pub fn reader(&self) -> Arc<RegistryReader> {
+        self.reader.clone()
+    }
+
     fn load(&self, client_id: &str) -> Result<Option<ClientRecord>, RegistryError> {
-        match self.store.get(Tree::Clients, &keys::client(client_id))? {
-            None => Ok(None),
-            Some(bytes) => Ok(Some(codec::decode(Tree::Clients, &bytes)?)),
-        }
+        self.reader.load(client_id)
     }
 
     /// A live (stored and unexpired) client.
     fn live(&self, client_id: &str, now: UnixTime) -> Result<Option<ClientRecord>, RegistryError> {
-        Ok(self
-            .load(client_id)?
-            .filter(|r| !r.is_expired(now, self.expiry)))
+        self.reader.live(client_id, now)
     }
 
     fn save(&self, record: &ClientRecord) -> Result<(), RegistryError> {
@@ -73,22 +76,13 @@ impl RegistryCore {
         Ok(())
     }
 
-    /// The client named by `client_id` when `token` is its registration
-    /// access token.
     fn authorized(
         &self,
         client_id: &ClientId,
         token: &SecretToken,
         now: UnixTime,
     ) -> Result<ClientRecord, RegistryError> {
-        match self.live(client_id.as_str(), now)? {
-            Some(r) if r.registration_token_hash.verify(token) => Ok(r),
-            Some(_) => Err(RegistryError::InvalidToken),
-            None => {
-                self.decoy.verify(token);
-                Err(RegistryError::InvalidToken)
-            }
-        }
+        self.reader.authorized(client_id, token, now)
     }
 
     pub fn register(&mut self, msg: RegisterClient) -> Result<Registered, RegistryError> {
@@ -192,27 +186,7 @@ impl RegistryCore {
     }
 
     pub fn authenticate(&mut self, msg: AuthenticateClient) -> Result<ClientView, RegistryError> {
-        let record = ClientId::parse(&msg.client_id)
-            .map(|id| self.live(id.as_str(), msg.now))
-            .transpose()?
-            .flatten();
-        let Some(mut record) = record.filter(|r| !r.disabled) else {
-            if let Some(s) = &msg.secret {
-                self.decoy.verify(s);
-            }
-            return Err(RegistryError::InvalidClient);
-        };
-        let ok = match (&record.secret_hash, &msg.secret) {
-            (None, None) => msg.method == AuthMethod::None,
-            (Some(hash), Some(secret)) => {
-                // Verify first so a wrong method costs the same time.
-                hash.verify(secret) & (msg.method == record.metadata.auth_method)
-            }
-            _ => false,
-        };
-        if !ok {
-            return Err(RegistryError::InvalidClient);
-        }
+        let mut record = self.reader.verify(&msg)?;
         self.touch(&mut record, msg.now)?;
         Ok(record.view(self.expiry))
     }

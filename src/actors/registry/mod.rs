@@ -8,12 +8,14 @@
 
 mod core;
 pub mod messages;
+mod reader;
 mod record;
 
 use actix::{Actor, Handler, SyncContext};
 
 pub use self::core::RegistryCore;
 pub use messages::*;
+pub use reader::RegistryReader;
 pub use record::{ClientRecord, ClientView, ExpiryPolicy};
 
 use crate::domain::MetadataError;
@@ -44,6 +46,10 @@ impl Registry {
     pub fn new(core: RegistryCore) -> Self {
         Self { core }
     }
+}
+
+impl crate::actors::handle::HasReader for Registry {
+    type Reader = RegistryReader;
 }
 
 impl Actor for Registry {

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::clock::UnixTime;
 use crate::domain::secret::random_b64;
@@ -6,8 +6,10 @@ use crate::domain::{CodeChallenge, SecretToken};
 use crate::storage::{codec, keys, Batch, SharedStore, StoreError, Tree};
 
 use super::messages::*;
+use super::reader::BrokerReader;
 use super::records::*;
 use super::BrokerError;
+use crate::actors::handle::Reads;
 
 pub const ACCESS_PREFIX: &str = "mcp_at_";
 pub const REFRESH_PREFIX: &str = "mcp_rt_";
@@ -36,6 +38,9 @@ pub struct TokenBrokerCore {
     /// produced, so a duplicate post gets the same answer. In memory only:
     /// after a restart a duplicate post inside the window is refused.
     recent: HashMap<[u8; 32], (TokenPair, UnixTime)>,
+    /// `recent`'s keys in rotation order, so expired entries are dropped
+    /// from the front instead of scanning the whole map on every refresh.
+    recent_order: VecDeque<([u8; 32], UnixTime)>,
 }
 
 fn hash_key(token: &SecretToken) -> Vec<u8> {
@@ -48,6 +53,7 @@ impl TokenBrokerCore {
             store,
             policy,
             recent: HashMap::new(),
+            recent_order: VecDeque::new(),
         }
     }
 
@@ -288,10 +294,7 @@ impl TokenBrokerCore {
 
     /// A live refresh token of `client_id`, without using it.
     pub fn peek_refresh(&mut self, msg: PeekRefresh) -> Result<TokenRecord, BrokerError> {
-        match self.get::<TokenRecord>(Tree::Tokens, &hash_key(&msg.refresh_token))? {
-            Some(r) if r.kind == TokenKind::Refresh && r.client_id == msg.client_id => Ok(r),
-            _ => Err(BrokerError::InvalidGrant("unknown refresh token")),
-        }
+        BrokerReader::new(self.store.clone()).read(msg)
     }
 
     /// Rotates a refresh token (OAuth 2.1 §4.3.1): a new pair, the old
@@ -345,15 +348,23 @@ impl TokenBrokerCore {
         batch.insert(Tree::Tokens, key, codec::encode(&old)?);
         self.commit(batch)?;
         let grace = self.policy.refresh_grace;
-        self.recent.retain(|_, (_, at)| msg.now - *at <= grace);
+        while let Some(&(hash, at)) = self.recent_order.front() {
+            if msg.now - at <= grace {
+                break;
+            }
+            self.recent_order.pop_front();
+            if self.recent.get(&hash).is_some_and(|(_, t)| *t == at) {
+                self.recent.remove(&hash);
+            }
+        }
         self.recent.insert(old_hash, (pair.clone(), msg.now));
+        self.recent_order.push_back((old_hash, msg.now));
         Ok(pair)
     }
 
     /// A live token's record (RFC 7662 `active`), or `None`.
     pub fn introspect(&mut self, msg: IntrospectToken) -> Result<Option<TokenRecord>, BrokerError> {
-        let record = self.get::<TokenRecord>(Tree::Tokens, &hash_key(&msg.token))?;
-        Ok(record.filter(|r| r.expires_at > msg.now && r.rotated_at.is_none()))
+        BrokerReader::new(self.store.clone()).read(msg)
     }
 
     /// RFC 7009. A refresh token takes its whole family with it. Tokens of

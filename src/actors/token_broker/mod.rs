@@ -4,12 +4,14 @@
 
 mod core;
 pub mod messages;
+mod reader;
 pub mod records;
 
 use actix::{Actor, Handler, SyncContext};
 
 pub use self::core::{TokenBrokerCore, TokenPolicy, ACCESS_PREFIX, REFRESH_PREFIX};
 pub use messages::*;
+pub use reader::BrokerReader;
 pub use records::*;
 
 use crate::storage::StoreError;
@@ -41,6 +43,10 @@ impl TokenBroker {
     pub fn new(core: TokenBrokerCore) -> Self {
         Self { core }
     }
+}
+
+impl crate::actors::handle::HasReader for TokenBroker {
+    type Reader = BrokerReader;
 }
 
 impl Actor for TokenBroker {

@@ -1,4 +1,5 @@
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use super::cipher::{sealed_key_id, CipherError, Codec, DataKey};
 use super::keyfile::{self, KeySource};
@@ -17,6 +18,8 @@ const PAGE: usize = 256;
 pub struct VaultCore {
     store: SharedStore,
     codec: Codec,
+    /// The codec as readers on other threads see it.
+    published: Arc<RwLock<Codec>>,
     key_source: Option<KeySource>,
     flush_every_write: bool,
     snapshot: Option<PathBuf>,
@@ -56,38 +59,13 @@ impl RotationReport {
     }
 }
 
-impl VaultCore {
-    pub fn new(
-        store: SharedStore,
-        codec: Codec,
-        key_source: Option<KeySource>,
-        flush_every_write: bool,
-        snapshot: Option<PathBuf>,
-    ) -> Self {
-        Self {
-            store,
-            codec,
-            key_source,
-            flush_every_write,
-            snapshot,
-        }
-    }
+/// Reads of sealed records: a store and the codec to open them with.
+struct Sealed<'a> {
+    store: &'a SharedStore,
+    codec: &'a Codec,
+}
 
-    pub fn codec(&self) -> &Codec {
-        &self.codec
-    }
-
-    pub fn store(&self) -> &SharedStore {
-        &self.store
-    }
-
-    fn durable(&self) -> Result<(), VaultError> {
-        if self.flush_every_write {
-            self.store.flush()?;
-        }
-        Ok(())
-    }
-
+impl Sealed<'_> {
     fn user_key(&self, sub: &str) -> Vec<u8> {
         self.codec.identity_key("sub", sub).into_bytes()
     }
@@ -114,6 +92,125 @@ impl VaultCore {
             .unwrap(USER, key, stored)
             .map_err(|e| cipher(key, e))?;
         Ok(codec::decode(Tree::Users, &plain)?)
+    }
+
+    pub fn load_user(&self, user: &UserRef) -> Result<Option<UserCredentials>, VaultError> {
+        let Some(key) = self.resolve(user)? else {
+            return Ok(None);
+        };
+        match self.store.get(Tree::Users, &key)? {
+            Some(stored) => self.open_user(&key, &stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn open_secret(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        let key = keys::secret(kind, id);
+        match self.store.get(Tree::Secrets, &key)? {
+            Some(stored) => self
+                .codec
+                .unwrap(&secret_kind(kind), &key, &stored)
+                .map(Some)
+                .map_err(|e| cipher(&key, e)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The Vault's read side (see `actors::handle`): user credentials and
+/// sealed secrets opened on the caller's thread. The codec is republished
+/// by the Vault whenever a key rotation changes the keyring.
+pub struct VaultReader {
+    store: SharedStore,
+    codec: Arc<RwLock<Codec>>,
+}
+
+impl VaultReader {
+    fn with<R>(&self, f: impl FnOnce(Sealed<'_>) -> R) -> R {
+        let codec = self.codec.read().unwrap_or_else(|p| p.into_inner());
+        f(Sealed {
+            store: &self.store,
+            codec: &codec,
+        })
+    }
+
+    pub fn load_user(&self, user: &UserRef) -> Result<Option<UserCredentials>, VaultError> {
+        self.with(|v| v.load_user(user))
+    }
+
+    pub fn open_secret(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        self.with(|v| v.open_secret(kind, id))
+    }
+}
+
+impl VaultCore {
+    pub fn new(
+        store: SharedStore,
+        codec: Codec,
+        key_source: Option<KeySource>,
+        flush_every_write: bool,
+        snapshot: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            store,
+            published: Arc::new(RwLock::new(codec.clone())),
+            codec,
+            key_source,
+            flush_every_write,
+            snapshot,
+        }
+    }
+
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    fn durable(&self) -> Result<(), VaultError> {
+        if self.flush_every_write {
+            self.store.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The read side over this core's own codec.
+    fn view(&self) -> Sealed<'_> {
+        Sealed {
+            store: &self.store,
+            codec: &self.codec,
+        }
+    }
+
+    /// The read side for other threads: shares this store and follows key
+    /// rotations.
+    pub fn reader(&self) -> VaultReader {
+        VaultReader {
+            store: self.store.clone(),
+            codec: self.published.clone(),
+        }
+    }
+
+    fn publish(&self) {
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = self.codec.clone();
+    }
+
+    fn user_key(&self, sub: &str) -> Vec<u8> {
+        self.view().user_key(sub)
+    }
+
+    fn email_key(&self, email: &str) -> Vec<u8> {
+        self.view().email_key(email)
+    }
+
+    fn open_user(&self, key: &[u8], stored: &[u8]) -> Result<UserCredentials, VaultError> {
+        self.view().open_user(key, stored)
+    }
+
+    fn resolve(&self, user: &UserRef) -> Result<Option<Vec<u8>>, VaultError> {
+        self.view().resolve(user)
     }
 
     /// Stores (or replaces) a user's credentials; answers the user's id
@@ -151,13 +248,7 @@ impl VaultCore {
     }
 
     pub fn load_user(&self, user: &UserRef) -> Result<Option<UserCredentials>, VaultError> {
-        let Some(key) = self.resolve(user)? else {
-            return Ok(None);
-        };
-        match self.store.get(Tree::Users, &key)? {
-            Some(stored) => self.open_user(&key, &stored).map(Some),
-            None => Ok(None),
-        }
+        self.view().load_user(user)
     }
 
     pub fn delete_user(&mut self, user: &UserRef) -> Result<bool, VaultError> {
@@ -220,15 +311,7 @@ impl VaultCore {
     }
 
     pub fn open_secret(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, VaultError> {
-        let key = keys::secret(kind, id);
-        match self.store.get(Tree::Secrets, &key)? {
-            Some(stored) => self
-                .codec
-                .unwrap(&secret_kind(kind), &key, &stored)
-                .map(Some)
-                .map_err(|e| cipher(&key, e)),
-            None => Ok(None),
-        }
+        self.view().open_secret(kind, id)
     }
 
     pub fn delete_secret(&mut self, kind: &str, id: &str) -> Result<bool, VaultError> {
@@ -281,7 +364,9 @@ impl VaultCore {
             keyfile::save(&path, &next)?;
             *ring = next;
         }
-        Ok(ring.current_id().to_owned())
+        let current = ring.current_id().to_owned();
+        self.publish();
+        Ok(current)
     }
 
     /// Step 2: re-seals up to `limit` records under the current key.
@@ -365,6 +450,7 @@ impl VaultCore {
         if !retired.is_empty() {
             keyfile::save(&path, &next)?;
             *ring = next;
+            self.publish();
         }
         Ok(retired)
     }

@@ -9,7 +9,9 @@ mod records;
 
 use actix::{Actor, Handler, Message, SyncContext};
 
-pub use self::core::{restore_snapshot, scan_all, RotationReport, UserPage, VaultCore, VaultItem};
+pub use self::core::{
+    restore_snapshot, scan_all, RotationReport, UserPage, VaultCore, VaultItem, VaultReader,
+};
 pub use records::{UpstreamTokens, UserCredentials, UserRef, UserSummary};
 
 use crate::clock::UnixTime;
@@ -205,4 +207,20 @@ crate::durable_messages! {
         LoadUserCredentials, ListUsers, SealSecret, OpenSecret, WriteSnapshot,
         PurgeUnreferencedUsers, GetVaultStatus,
     ]
+}
+
+impl crate::actors::handle::HasReader for Vault {
+    type Reader = VaultReader;
+}
+
+impl crate::actors::handle::Reads<LoadUserCredentials> for VaultReader {
+    fn read(&self, msg: LoadUserCredentials) -> Result<Option<UserCredentials>, VaultError> {
+        self.load_user(&msg.0)
+    }
+}
+
+impl crate::actors::handle::Reads<OpenSecret> for VaultReader {
+    fn read(&self, msg: OpenSecret) -> Result<Option<Vec<u8>>, VaultError> {
+        self.open_secret(&msg.kind, &msg.id)
+    }
 }

@@ -184,7 +184,7 @@ pub async fn get_client(
     let client_id = path.into_inner();
     let view = state
         .registry
-        .send(InspectClient {
+        .read(InspectClient {
             client_id: client_id.clone(),
         })
         .await
@@ -221,7 +221,7 @@ pub async fn revoke_client(
     let client_id = path.into_inner();
     let view = state
         .registry
-        .send(InspectClient {
+        .read(InspectClient {
             client_id: client_id.clone(),
         })
         .await
@@ -284,7 +284,7 @@ async fn set_disabled(
     );
     let view = state
         .registry
-        .send(InspectClient {
+        .read(InspectClient {
             client_id: client_id.clone(),
         })
         .await

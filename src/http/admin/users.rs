@@ -128,7 +128,7 @@ pub async fn revoke_user(
     let email = path.into_inner();
     let user = state
         .vault
-        .send(LoadUserCredentials(UserRef::Email(email.clone())))
+        .read(LoadUserCredentials(UserRef::Email(email.clone())))
         .await
         .map_err(unavailable)?
         .map_err(unavailable)?
@@ -184,7 +184,7 @@ pub async fn revoke_upstream_for_client(state: &AppState, client: &ClientView) {
     for uid in subs {
         let user = state
             .vault
-            .send(LoadUserCredentials(UserRef::Id(uid.clone())))
+            .read(LoadUserCredentials(UserRef::Id(uid.clone())))
             .await
             .ok()
             .and_then(|r| r.ok())
@@ -293,7 +293,7 @@ pub async fn revoke_tokens(
         let email = b.email.unwrap_or_default();
         let user = state
             .vault
-            .send(LoadUserCredentials(UserRef::Email(email.clone())))
+            .read(LoadUserCredentials(UserRef::Email(email.clone())))
             .await
             .map_err(unavailable)?
             .map_err(unavailable)?

@@ -72,7 +72,7 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     let now = state.clock.now();
     // 1. Who is asking, and where to answer: failures here are shown, not redirected.
     let client = match get("client_id") {
-        Some(id) => match state.registry.send(GetClient { client_id: id.to_owned(), now }).await {
+        Some(id) => match state.registry.read(GetClient { client_id: id.to_owned(), now }).await {
             Ok(Ok(Some(c))) => c,
             Ok(Ok(None)) => return error_page(400, "invalid_client", "This application is not registered here (or its registration expired). Reconnect it to register again."),
             _ => return error_page(503, "temporarily_unavailable", "The server could not look up the application."),
@@ -346,7 +346,7 @@ async fn consent(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     }
     let client = match state
         .registry
-        .send(GetClient {
+        .read(GetClient {
             client_id: txn.client_id.clone(),
             now,
         })

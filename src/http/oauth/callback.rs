@@ -126,7 +126,7 @@ async fn finish(
     let unavailable = |what: &str| ("temporarily_unavailable", format!("{what}; try again"));
     let client = match state
         .registry
-        .send(GetClient {
+        .read(GetClient {
             client_id: txn.client_id.clone(),
             now,
         })
@@ -141,7 +141,7 @@ async fn finish(
         .map_err(|e| (e.error, e.error_description))?;
     let verifier = match state
         .vault
-        .send(OpenSecret {
+        .read(OpenSecret {
             kind: UPSTREAM_PKCE.into(),
             id: state_id(txn_state),
         })
@@ -217,7 +217,7 @@ async fn store_user(
 ) -> Result<String, ()> {
     let previous = state
         .vault
-        .send(LoadUserCredentials(UserRef::Sub(identity.sub.clone())))
+        .read(LoadUserCredentials(UserRef::Sub(identity.sub.clone())))
         .await
         .ok()
         .and_then(|r| r.ok())

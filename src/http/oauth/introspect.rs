@@ -95,7 +95,7 @@ async fn revoke_upstream(
 ) {
     let user = state
         .vault
-        .send(LoadUserCredentials(UserRef::Id(uid.to_owned())))
+        .read(LoadUserCredentials(UserRef::Id(uid.to_owned())))
         .await
         .ok()
         .and_then(|r| r.ok())
@@ -173,7 +173,7 @@ async fn introspect_inner(
     };
     let record = state
         .broker
-        .send(msg)
+        .read(msg)
         .await
         .map_err(OAuthError::unavailable)?
         .map_err(|_| {
@@ -190,7 +190,7 @@ async fn introspect_inner(
     // The token names its user by the Vault's id; the identity comes from there.
     let user = state
         .vault
-        .send(LoadUserCredentials(UserRef::Id(r.user.clone())))
+        .read(LoadUserCredentials(UserRef::Id(r.user.clone())))
         .await
         .ok()
         .and_then(|u| u.ok())

@@ -92,7 +92,7 @@ pub async fn upstream_credentials(
     if let Some(id) = &client.metadata.upstream_client_id {
         let secret = state
             .vault
-            .send(OpenSecret { kind: UPSTREAM_CLIENT_SECRET.into(), id: client.client_id.clone() })
+            .read(OpenSecret { kind: UPSTREAM_CLIENT_SECRET.into(), id: client.client_id.clone() })
             .await
             .map_err(OAuthError::unavailable)?
             .map_err(|e| {

@@ -179,7 +179,7 @@ pub(super) async fn authenticate(
     if let Some(wait) = state.limits.blocked(&shown) {
         return Err(locked_out(ip, &shown, wait));
     }
-    match state.registry.send(msg).await {
+    match state.registry.read(msg).await {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(RegistryError::InvalidClient)) => {
             AuditEvent::InvalidClient {
@@ -263,7 +263,7 @@ async fn code_grant(
     // token_mode = "passthrough": the upstream's own tokens, as stored.
     let user = state
         .vault
-        .send(LoadUserCredentials(UserRef::Id(
+        .read(LoadUserCredentials(UserRef::Id(
             redeemed.grant.user.clone(),
         )))
         .await
@@ -336,7 +336,7 @@ async fn refresh_grant(
     };
     let record = state
         .broker
-        .send(peek)
+        .read(peek)
         .await
         .map_err(|_| unavailable("the token service is unavailable"))?
         .map_err(|e| reuse_aware(e, client, ip))?;

@@ -45,7 +45,7 @@ pub async fn ensure_fresh(
     let load = || {
         state
             .vault
-            .send(LoadUserCredentials(UserRef::Id(uid.to_owned())))
+            .read(LoadUserCredentials(UserRef::Id(uid.to_owned())))
     };
     let stale = |expires_at: Option<i64>| {
         expires_at.is_some_and(|e| e - MARGIN_SECONDS <= state.clock.now())

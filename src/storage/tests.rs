@@ -137,3 +137,22 @@ fn codec_refuses_garbage_instead_of_panicking() {
         assert!(codec::decode::<R>(Tree::Clients, bad).is_err());
     }
 }
+
+#[test]
+fn a_damaged_length_prefix_is_a_corrupt_record_not_an_abort() {
+    // Found by `tests/fuzz` (vault_open): a user record whose first string
+    // claims to be 1 TiB long. Decoding it tried to allocate that much, and
+    // a failed allocation aborts the whole server.
+    let record = [
+        0x01, 0xfd, 0x00, 0xfe, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x80, 0x8a, 0x8a, 0x8a, 0x8a,
+        0x2e, 0x00, 0x00, 0x20, 0x00,
+    ];
+    let err =
+        codec::decode::<crate::actors::vault::UserCredentials>(Tree::Users, &record).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { tree: "users", .. }),
+        "{err}"
+    );
+    let huge_string = [0x01, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x01, b'x'];
+    assert!(codec::decode::<String>(Tree::Clients, &huge_string).is_err());
+}

@@ -61,3 +61,6 @@ bash scripts/schemathesis.sh
 
 step "end-to-end: oidc-provider as Google, MCP SDK server and client"
 bash scripts/e2e.sh
+
+step "fuzzing: redirect URIs, registration JSON, token forms, vault records"
+bash scripts/fuzz.sh

@@ -7,6 +7,11 @@ use serde::{de::DeserializeOwned, Serialize};
 use super::{StoreError, Tree};
 
 const FORMAT_V1: u8 = 1;
+/// Most bytes one record may decode into. Records are a few kilobytes; the
+/// cap turns a damaged length prefix into a `Corrupt` error, where without
+/// it bincode allocates whatever the prefix claims and a failed allocation
+/// aborts the server.
+const MAX_RECORD_BYTES: usize = 16 << 20;
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     let mut out = vec![FORMAT_V1];
@@ -17,15 +22,29 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 pub fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, StoreError> {
+    let config = bincode::config::standard().with_limit::<MAX_RECORD_BYTES>();
+    decode_with(tree, bytes, config)
+}
+
+/// Decodes a whole-store snapshot, which may be larger than any record. It
+/// has no cap: it is sealed, so its bytes are the Vault's own.
+pub fn decode_snapshot<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    decode_with(Tree::Meta, bytes, bincode::config::standard())
+}
+
+fn decode_with<T: DeserializeOwned>(
+    tree: Tree,
+    bytes: &[u8],
+    config: impl bincode::config::Config,
+) -> Result<T, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         tree: tree.name(),
         reason,
     };
     match bytes.split_first() {
         Some((&FORMAT_V1, body)) => {
-            let (value, read) =
-                bincode::serde::decode_from_slice(body, bincode::config::standard())
-                    .map_err(|e| corrupt(e.to_string()))?;
+            let (value, read) = bincode::serde::decode_from_slice(body, config)
+                .map_err(|e| corrupt(e.to_string()))?;
             if read != body.len() {
                 return Err(corrupt(format!("{} trailing bytes", body.len() - read)));
             }

@@ -231,4 +231,22 @@ async fn group_commit_shares_one_flush_among_concurrent_writers_and_reports_fail
     commit.barrier().await.unwrap();
     assert_eq!(flaky.recovered.load(SeqCst), 1, "recovery tried once");
     assert_eq!(commit.get(Tree::Clients, b"y").unwrap(), Some(vec![1]));
+
+#[test]
+fn a_damaged_length_prefix_is_a_corrupt_record_not_an_abort() {
+    // Found by `tests/fuzz` (vault_open): a user record whose first string
+    // claims to be 1 TiB long. Decoding it tried to allocate that much, and
+    // a failed allocation aborts the whole server.
+    let record = [
+        0x01, 0xfd, 0x00, 0xfe, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x80, 0x8a, 0x8a, 0x8a, 0x8a,
+        0x2e, 0x00, 0x00, 0x20, 0x00,
+    ];
+    let err =
+        codec::decode::<crate::actors::vault::UserCredentials>(Tree::Users, &record).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { tree: "users", .. }),
+        "{err}"
+    );
+    let huge_string = [0x01, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x01, b'x'];
+    assert!(codec::decode::<String>(Tree::Clients, &huge_string).is_err());
 }

@@ -635,7 +635,7 @@ pub fn restore_snapshot(
     let plain = ring
         .open(SNAPSHOT_KIND, SNAPSHOT_AAD, &sealed)
         .map_err(|e| VaultError::Snapshot(format!("{} cannot be opened: {e}", path.display())))?;
-    let trees: Vec<(String, Vec<Entry>)> = codec::decode(Tree::Meta, &plain)?;
+    let trees: Vec<(String, Vec<Entry>)> = codec::decode_snapshot(&plain)?;
     let mut count = 0;
     for (name, entries) in trees {
         let tree = Tree::from_name(&name)

@@ -62,6 +62,12 @@ pub fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<Form, OAuthError> {
             "the body must be application/x-www-form-urlencoded (JSON is not accepted at this endpoint)",
         ));
     }
+    parse_form_body(body)
+}
+
+/// Decodes a form body, refusing a parameter sent twice (RFC 6749 §3.2).
+/// The content type is [`parse_form`]'s to check.
+pub fn parse_form_body(body: &[u8]) -> Result<Form, OAuthError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::invalid_request("the form body is malformed"))?;
     let mut form = Form::new();

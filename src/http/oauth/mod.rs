@@ -11,6 +11,7 @@ pub(crate) mod upstream_tokens;
 use actix_web::web;
 use url::Url;
 
+pub use client_auth::parse_form_body;
 pub use upstream_tokens::SingleFlight;
 
 use super::errors::OAuthError;

@@ -97,10 +97,21 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::from(CONFIG_ERROR);
         }
     };
+    // Log lines go through a channel to one writer thread, which writes
+    // whatever has queued up in one go: the request path neither formats
+    // into a locked stdout nor makes a write(2) per line. Not lossy: when
+    // the queue is full, callers wait. Flushed when `_log_writer` drops.
+    let (stdout, _log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("drawbridge-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     let subscriber = subscriber_with_audit_file(
         "drawbridge",
         &config.settings.telemetry.log_level,
-        std::io::stdout,
+        stdout,
         audit_file,
     );
     init_subscriber(subscriber);

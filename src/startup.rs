@@ -102,6 +102,7 @@ impl Application {
         let janitor = Janitor::new(
             registry.clone(),
             broker.clone(),
+            broker_reader.clone(),
             vault.clone(),
             limits.clone(),
             clock.clone(),

@@ -14,8 +14,11 @@ use actix::{
     WrapFuture,
 };
 
+use super::handle::Reads;
 use super::registry::{PurgeExpired, Registry};
-use super::token_broker::{PurgeTokens, ReferencedSubjects, RevokeClientGrants, TokenBroker};
+use super::token_broker::{
+    BrokerReader, PurgeTokens, ReferencedSubjects, RevokeClientGrants, TokenBroker,
+};
 use super::vault::{PurgeUnreferencedUsers, Vault, WriteSnapshot};
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
@@ -24,6 +27,9 @@ use crate::metrics::METRICS;
 
 /// Records removed per message, so one purge never holds an actor for long.
 const BATCH: usize = 1000;
+/// Records looked at per message, for the same reason: a step of the walk
+/// over a million-record tree takes a few milliseconds of the actor's time.
+const SCAN: usize = 2048;
 /// Upstream credentials untouched this long, and needed by no grant, go.
 const USER_IDLE_SECONDS: i64 = 3600;
 
@@ -31,6 +37,8 @@ const USER_IDLE_SECONDS: i64 = 3600;
 pub struct Janitor {
     registry: Addr<Registry>,
     broker: Addr<TokenBroker>,
+    /// Reads for the referenced-users scan, off the broker's thread.
+    broker_reader: Arc<BrokerReader>,
     vault: Addr<Vault>,
     limits: Arc<RateLimits>,
     clock: Clock,
@@ -75,6 +83,7 @@ impl Janitor {
     pub fn new(
         registry: Addr<Registry>,
         broker: Addr<TokenBroker>,
+        broker_reader: Arc<BrokerReader>,
         vault: Addr<Vault>,
         limits: Arc<RateLimits>,
         clock: Clock,
@@ -84,6 +93,7 @@ impl Janitor {
         Self {
             registry,
             broker,
+            broker_reader,
             vault,
             limits,
             clock,
@@ -97,12 +107,15 @@ impl Janitor {
         let started = Instant::now();
         let mut report = JanitorReport::default();
         // Clients first: an expired client takes its grants and tokens.
+        let mut after = None;
         loop {
             let Ok(Ok(purged)) = self
                 .registry
                 .send(PurgeExpired {
                     now: self.clock.now(),
                     limit: BATCH,
+                    after: after.take(),
+                    scan: SCAN,
                 })
                 .await
             else {
@@ -112,21 +125,27 @@ impl Janitor {
             for client_id in &purged.removed {
                 AuditEvent::ClientExpired { client_id }.emit();
             }
-            let client_ids = purged.removed.clone();
-            if let Ok(Ok(grants)) = self.broker.send(RevokeClientGrants { client_ids }).await {
-                report.grants += grants;
+            if !purged.removed.is_empty() {
+                let client_ids = purged.removed.clone();
+                if let Ok(Ok(grants)) = self.broker.send(RevokeClientGrants { client_ids }).await {
+                    report.grants += grants;
+                }
             }
             report.clients += purged.removed.len();
-            if purged.removed.len() < BATCH {
-                break;
+            match purged.next {
+                Some(next) => after = Some(next),
+                None => break,
             }
         }
+        let mut cursor = None;
         loop {
             let Ok(Ok(purged)) = self
                 .broker
                 .send(PurgeTokens {
                     now: self.clock.now(),
                     limit: BATCH,
+                    scan: SCAN,
+                    cursor: cursor.take(),
                 })
                 .await
             else {
@@ -137,11 +156,15 @@ impl Janitor {
             report.codes += purged.codes;
             report.tokens += purged.tokens;
             report.grants += purged.grants;
-            if purged.total() < BATCH {
-                break;
+            match purged.next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
-        if let Ok(Ok(keep)) = self.broker.send(ReferencedSubjects).await {
+        let reader = self.broker_reader.clone();
+        let referenced =
+            actix_web::rt::task::spawn_blocking(move || reader.read(ReferencedSubjects)).await;
+        if let Ok(Ok(keep)) = referenced {
             let idle_before = self.clock.now() - USER_IDLE_SECONDS;
             if let Ok(Ok(n)) = self
                 .vault

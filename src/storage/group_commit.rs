@@ -195,6 +195,12 @@ impl Store for GroupCommit {
         r
     }
 
+    fn apply_in_order(&self, batch: Batch) -> Result<(), StoreError> {
+        let r = self.inner.apply_in_order(batch);
+        self.wrote();
+        r
+    }
+
     fn len(&self, tree: Tree) -> Result<usize, StoreError> {
         self.inner.len(tree)
     }

@@ -169,6 +169,11 @@ impl Store for SledStore {
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.ops().len() == 1 {
+            // One write is atomic by itself; a transaction would only add
+            // two log-buffer rolls.
+            return self.apply_in_order(batch);
+        }
         let trees = batch.trees();
         let handles: Vec<sled::Tree> =
             self.with(|o| Ok(trees.iter().map(|t| o.tree(*t).clone()).collect()))?;
@@ -196,6 +201,20 @@ impl Store for SledStore {
             TransactionError::Abort(()) => StoreError::Engine("batch aborted".into()),
             TransactionError::Storage(e) => engine(e),
         })
+    }
+
+    fn apply_in_order(&self, batch: Batch) -> Result<(), StoreError> {
+        for op in batch.ops() {
+            match op {
+                Op::Insert { tree, key, value } => {
+                    self.insert(*tree, key, value.clone())?;
+                }
+                Op::Remove { tree, key } => {
+                    self.remove(*tree, key)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn len(&self, tree: Tree) -> Result<usize, StoreError> {

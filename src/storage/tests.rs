@@ -231,6 +231,7 @@ async fn group_commit_shares_one_flush_among_concurrent_writers_and_reports_fail
     commit.barrier().await.unwrap();
     assert_eq!(flaky.recovered.load(SeqCst), 1, "recovery tried once");
     assert_eq!(commit.get(Tree::Clients, b"y").unwrap(), Some(vec![1]));
+}
 
 #[test]
 fn a_damaged_length_prefix_is_a_corrupt_record_not_an_abort() {

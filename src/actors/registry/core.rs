@@ -90,6 +90,8 @@ impl RegistryCore {
             self.purge_expired(PurgeExpired {
                 now: msg.now,
                 limit: INLINE_PURGE_LIMIT,
+                after: None,
+                scan: usize::MAX,
             })?;
             if self.count >= self.max_clients {
                 return Err(RegistryError::Full(self.max_clients));
@@ -213,28 +215,33 @@ impl RegistryCore {
         Ok(self.count)
     }
 
-    /// Scans every client in pages and removes up to `limit` expired ones,
-    /// one atomic batch per page. Records that cannot be decoded are reported
-    /// and left in place.
+    /// Scans clients in key order from `msg.after`, at most `msg.scan` of
+    /// them, and removes up to `msg.limit` expired ones, one atomic batch per
+    /// page. Answers where to go on (`next`), so the janitor walks a large
+    /// registry in bounded steps while registrations are served between
+    /// them. Records that cannot be decoded are reported and left in place.
     pub fn purge_expired(&mut self, msg: PurgeExpired) -> Result<PurgeReport, RegistryError> {
         const PAGE: usize = 512;
         let mut report = PurgeReport::default();
-        let mut after: Option<Vec<u8>> = None;
-        while report.removed.len() < msg.limit {
+        let mut after = msg.after.clone();
+        let mut finished = false;
+        'pages: while report.removed.len() < msg.limit && report.scanned < msg.scan {
+            let want = PAGE.min(msg.scan - report.scanned);
             let page = self
                 .store
-                .scan_prefix(Tree::Clients, b"", after.as_deref(), PAGE)?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            report.scanned += page.len();
+                .scan_prefix(Tree::Clients, b"", after.as_deref(), want)?;
+            let at_end = page.len() < want;
             let mut batch = Batch::new();
             let mut removed = Vec::new();
             for (key, bytes) in &page {
+                if report.removed.len() + removed.len() >= msg.limit {
+                    self.remove_batch(batch, removed, &mut report)?;
+                    break 'pages;
+                }
+                after = Some(key.clone());
+                report.scanned += 1;
                 match codec::decode::<ClientRecord>(Tree::Clients, bytes) {
-                    Ok(r)
-                        if r.is_expired(msg.now, self.expiry)
-                            && removed.len() + report.removed.len() < msg.limit =>
-                    {
+                    Ok(r) if r.is_expired(msg.now, self.expiry) => {
                         batch.remove(Tree::Clients, key.clone());
                         removed.push(r.client_id);
                     }
@@ -244,19 +251,31 @@ impl RegistryCore {
                     }
                 }
             }
-            if !batch.is_empty() {
-                self.store.apply(batch)?;
-                self.count = self.count.saturating_sub(removed.len());
-                report.removed.extend(removed);
-            }
-            if page.len() < PAGE {
+            self.remove_batch(batch, removed, &mut report)?;
+            if at_end {
+                finished = true;
                 break;
             }
         }
+        report.next = if finished { None } else { after };
         if !report.removed.is_empty() {
             self.durable()?;
         }
         Ok(report)
+    }
+
+    fn remove_batch(
+        &mut self,
+        batch: Batch,
+        removed: Vec<String>,
+        report: &mut PurgeReport,
+    ) -> Result<(), RegistryError> {
+        if !batch.is_empty() {
+            self.store.apply(batch)?;
+            self.count = self.count.saturating_sub(removed.len());
+            report.removed.extend(removed);
+        }
+        Ok(())
     }
 
     pub fn get(&mut self, msg: GetClient) -> Result<Option<ClientView>, RegistryError> {

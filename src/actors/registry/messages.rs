@@ -91,13 +91,20 @@ pub struct CountClients;
 #[rtype(result = "Result<PurgeReport, RegistryError>")]
 pub struct PurgeExpired {
     pub now: UnixTime,
+    /// Remove at most this many.
     pub limit: usize,
+    /// Start after this key (the previous answer's `next`).
+    pub after: Option<Vec<u8>>,
+    /// Look at most at this many clients.
+    pub scan: usize,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PurgeReport {
     pub removed: Vec<String>,
     pub scanned: usize,
+    /// Where the next step starts; `None` once the whole registry was seen.
+    pub next: Option<Vec<u8>>,
 }
 
 /// Answers when the store does; used by readiness checks.

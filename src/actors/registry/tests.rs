@@ -200,6 +200,8 @@ fn purge_removes_only_expired_clients_and_respects_its_limit() {
         .purge_expired(PurgeExpired {
             now: T0 + 3600,
             limit: 3,
+            after: None,
+            scan: usize::MAX,
         })
         .unwrap();
     assert_eq!(report.removed.len(), 3);
@@ -207,6 +209,8 @@ fn purge_removes_only_expired_clients_and_respects_its_limit() {
         .purge_expired(PurgeExpired {
             now: T0 + 3600,
             limit: 100,
+            after: None,
+            scan: usize::MAX,
         })
         .unwrap();
     assert_eq!(report.removed.len(), 2);
@@ -277,4 +281,37 @@ fn delete_needs_the_clients_own_token() {
     .unwrap();
     assert!(!auth(&mut core, &a, None, AuthMethod::None, T0));
     assert_eq!(core.count(CountClients).unwrap(), 1);
+}
+
+#[test]
+fn a_purge_in_small_steps_walks_the_whole_registry_once() {
+    let (mut core, store) = core(100);
+    let mut expired = 0;
+    for i in 0..25 {
+        let at = if i % 3 == 0 { T0 + 3000 } else { T0 };
+        expired += usize::from(at == T0);
+        register(&mut core, AuthMethod::None, at);
+    }
+    let (mut after, mut steps, mut removed) = (None, 0, 0);
+    loop {
+        let report = core
+            .purge_expired(PurgeExpired {
+                now: T0 + 3600,
+                limit: 4,
+                after: after.take(),
+                scan: 5,
+            })
+            .unwrap();
+        assert!(report.scanned <= 5 && report.removed.len() <= 4);
+        removed += report.removed.len();
+        steps += 1;
+        match report.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+        assert!(steps < 100, "the walk must end");
+    }
+    assert_eq!(removed, expired);
+    assert_eq!(store.len(Tree::Clients).unwrap(), 25 - expired);
+    assert!(steps >= 5, "bounded steps: {steps}");
 }

@@ -31,6 +31,21 @@ pub struct TokenPolicy {
 /// every read-check-write below is atomic with respect to other requests:
 /// two redemptions of one code, or two uses of one refresh token, are
 /// serialised and only one wins (outside the grace rule).
+/// Records looked at per page of a purge.
+const PURGE_PAGE: usize = 512;
+
+/// What one purge call may still do.
+struct Budget {
+    removals: usize,
+    scan: usize,
+}
+
+impl Budget {
+    fn spent(&self) -> bool {
+        self.removals == 0 || self.scan == 0
+    }
+}
+
 pub struct TokenBrokerCore {
     store: SharedStore,
     policy: TokenPolicy,
@@ -66,6 +81,18 @@ impl TokenBrokerCore {
             Some(bytes) => Ok(Some(codec::decode(tree, &bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// Writes `batch` in order, each write atomic: used where the batch is
+    /// ordered so that a crash part-way leaves only unreachable records
+    /// (new tokens nobody was given) and the write that takes effect —
+    /// a code marked used, a refresh token marked rotated — comes last.
+    fn commit_in_order(&self, batch: Batch) -> Result<(), BrokerError> {
+        self.store.apply_in_order(batch)?;
+        if self.policy.flush_every_write {
+            self.store.flush()?;
+        }
+        Ok(())
     }
 
     fn commit(&self, batch: Batch) -> Result<(), BrokerError> {
@@ -214,7 +241,6 @@ impl TokenBrokerCore {
         };
         code.redeemed_by = Some(grant.grant_id.clone());
         let mut batch = Batch::new();
-        batch.insert(Tree::Codes, key, codec::encode(&code)?);
         batch.insert(
             Tree::Grants,
             grant.grant_id.as_bytes().to_vec(),
@@ -230,7 +256,9 @@ impl TokenBrokerCore {
         } else {
             None
         };
-        self.commit(batch)?;
+        // Last: the code is used only once everything it issues exists.
+        batch.insert(Tree::Codes, key, codec::encode(&code)?);
+        self.commit_in_order(batch)?;
         Ok(Redeemed { pair, grant })
     }
 
@@ -256,28 +284,30 @@ impl TokenBrokerCore {
             expires_at,
             rotated_at: None,
         };
-        batch.insert(
-            Tree::Tokens,
-            hash_key(&access),
-            codec::encode(&record(TokenKind::Access, access_expires))?,
-        );
+        // Each token's index entry first, so revoking the grant always
+        // finds every token that exists.
         batch.insert(
             Tree::GrantTokens,
             keys::pair(&grant.grant_id, access.hash().as_bytes()),
             vec![],
         );
+        batch.insert(
+            Tree::Tokens,
+            hash_key(&access),
+            codec::encode(&record(TokenKind::Access, access_expires))?,
+        );
         let refresh = if with_refresh {
             let refresh = SecretToken::generate(REFRESH_PREFIX);
             let expires = (now + self.policy.refresh_idle).min(grant.expires_at);
             batch.insert(
-                Tree::Tokens,
-                hash_key(&refresh),
-                codec::encode(&record(TokenKind::Refresh, expires))?,
-            );
-            batch.insert(
                 Tree::GrantTokens,
                 keys::pair(&grant.grant_id, refresh.hash().as_bytes()),
                 vec![],
+            );
+            batch.insert(
+                Tree::Tokens,
+                hash_key(&refresh),
+                codec::encode(&record(TokenKind::Refresh, expires))?,
             );
             Some(refresh)
         } else {
@@ -345,8 +375,9 @@ impl TokenBrokerCore {
         let mut batch = Batch::new();
         let pair = self.mint(&mut batch, &grant, &scopes, true, msg.now)?;
         old.rotated_at = Some(msg.now);
+        // Last: the old token is retired only once its successors exist.
         batch.insert(Tree::Tokens, key, codec::encode(&old)?);
-        self.commit(batch)?;
+        self.commit_in_order(batch)?;
         let grace = self.policy.refresh_grace;
         while let Some(&(hash, at)) = self.recent_order.front() {
             if msg.now - at <= grace {
@@ -430,96 +461,150 @@ impl TokenBrokerCore {
         Ok(count)
     }
 
-    /// Removes up to `limit` expired records: pending sign-ins, codes,
-    /// tokens, and grants past their lifetime (with their tokens).
+    /// Removes expired transactions, codes, tokens and grants, walking the
+    /// trees in key order from `msg.cursor`: at most `msg.limit` removals
+    /// and `msg.scan` records looked at per call, so a large store is
+    /// cleaned in bounded steps between token requests. `next` says where
+    /// to go on; `None` once every tree was seen.
     pub fn purge_expired(&mut self, msg: PurgeTokens) -> Result<TokenPurge, BrokerError> {
-        let mut report = TokenPurge::default();
-        let mut budget = msg.limit;
         let now = msg.now;
-        report.transactions = self.purge_tree::<AuthTransaction>(
-            Tree::Transactions,
-            &mut budget,
-            |t| t.expires_at <= now,
-            |_, _| {},
-        )?;
-        report.codes = self.purge_tree::<CodeRecord>(
-            Tree::Codes,
-            &mut budget,
-            |c| c.expires_at <= now,
-            |_, _| {},
-        )?;
-        report.tokens = self.purge_tree::<TokenRecord>(
-            Tree::Tokens,
-            &mut budget,
-            |t| t.expires_at <= now,
-            |batch, (key, t)| {
-                batch.remove(Tree::GrantTokens, keys::pair(&t.grant_id, key));
-            },
-        )?;
-        let mut expired_grants = Vec::new();
-        for (key, value) in self
-            .store
-            .scan_prefix(Tree::Grants, b"", None, usize::MAX)?
-        {
-            if budget == 0 {
-                break;
+        let mut report = TokenPurge::default();
+        let mut budget = Budget {
+            removals: msg.limit,
+            scan: msg.scan,
+        };
+        let mut cursor = msg.cursor.unwrap_or_default();
+        loop {
+            if budget.spent() {
+                report.next = Some(cursor);
+                return Ok(report);
             }
-            if let Ok(g) = codec::decode::<GrantRecord>(Tree::Grants, &value) {
-                if g.expires_at <= now {
-                    expired_grants.push(String::from_utf8_lossy(&key).into_owned());
-                    budget -= 1;
+            let after = cursor.after.take();
+            let next = match cursor.phase {
+                0 => {
+                    let (n, next) = self.purge_tree::<AuthTransaction>(
+                        Tree::Transactions,
+                        after,
+                        &mut budget,
+                        |t| t.expires_at <= now,
+                        |_, _| {},
+                    )?;
+                    report.transactions += n;
+                    next
+                }
+                1 => {
+                    let (n, next) = self.purge_tree::<CodeRecord>(
+                        Tree::Codes,
+                        after,
+                        &mut budget,
+                        |c| c.expires_at <= now,
+                        |_, _| {},
+                    )?;
+                    report.codes += n;
+                    next
+                }
+                2 => {
+                    let (n, next) = self.purge_tree::<TokenRecord>(
+                        Tree::Tokens,
+                        after,
+                        &mut budget,
+                        |t| t.expires_at <= now,
+                        |batch, (key, t)| {
+                            batch.remove(Tree::GrantTokens, keys::pair(&t.grant_id, key));
+                        },
+                    )?;
+                    report.tokens += n;
+                    next
+                }
+                3 => self.purge_grants(after, &mut budget, now, &mut report)?,
+                _ => {
+                    report.next = None;
+                    return Ok(report);
+                }
+            };
+            match next {
+                Some(after) => cursor.after = Some(after),
+                None => {
+                    cursor.phase += 1;
+                    cursor.after = None;
                 }
             }
         }
-        for grant_id in expired_grants {
-            report.tokens += self.revoke_grant_tokens(&grant_id)?;
-            report.grants += 1;
-        }
-        Ok(report)
     }
 
-    /// Removes the records of `tree` that `expired` says are done, up to the
-    /// budget, one batch per page; `also` adds index removals.
+    /// Expired grants (a sign-in past its maximum lifetime) with their tokens.
+    fn purge_grants(
+        &mut self,
+        after: Option<Vec<u8>>,
+        budget: &mut Budget,
+        now: UnixTime,
+        report: &mut TokenPurge,
+    ) -> Result<Option<Vec<u8>>, BrokerError> {
+        let want = PURGE_PAGE.min(budget.scan);
+        let page = self
+            .store
+            .scan_prefix(Tree::Grants, b"", after.as_deref(), want)?;
+        let at_end = page.len() < want;
+        let mut last = after;
+        for (key, value) in page {
+            if budget.removals == 0 {
+                return Ok(last);
+            }
+            budget.scan -= 1;
+            if let Ok(g) = codec::decode::<GrantRecord>(Tree::Grants, &value) {
+                if g.expires_at <= now {
+                    report.tokens += self.revoke_grant_tokens(&g.grant_id)?;
+                    report.grants += 1;
+                    budget.removals -= 1;
+                }
+            }
+            last = Some(key);
+        }
+        Ok(if at_end { None } else { last })
+    }
+
+    /// Removes the records of `tree` that `expired` says are done, one page
+    /// (one batch) per call; `also` adds index removals. Answers how many
+    /// went and where to go on (`None`: the end of the tree).
     fn purge_tree<T: serde::de::DeserializeOwned>(
         &mut self,
         tree: Tree,
-        budget: &mut usize,
+        after: Option<Vec<u8>>,
+        budget: &mut Budget,
         expired: impl Fn(&T) -> bool,
         also: impl Fn(&mut Batch, (&[u8], &T)),
-    ) -> Result<usize, BrokerError> {
-        const PAGE: usize = 512;
+    ) -> Result<(usize, Option<Vec<u8>>), BrokerError> {
+        let want = PURGE_PAGE.min(budget.scan);
+        let page = self.store.scan_prefix(tree, b"", after.as_deref(), want)?;
+        let at_end = page.len() < want;
+        let mut batch = Batch::new();
         let mut removed = 0;
-        let mut after: Option<Vec<u8>> = None;
-        while *budget > 0 {
-            let page = self.store.scan_prefix(tree, b"", after.as_deref(), PAGE)?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            let mut batch = Batch::new();
-            for (key, value) in &page {
-                if *budget == 0 {
-                    break;
-                }
-                match codec::decode::<T>(tree, value) {
-                    Ok(record) if expired(&record) => {
-                        also(&mut batch, (key, &record));
-                        batch.remove(tree, key.clone());
-                        *budget -= 1;
-                        removed += 1;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, tree = tree.name(), "unreadable record left in place")
-                    }
-                }
-            }
-            if !batch.is_empty() {
-                self.commit(batch)?;
-            }
-            if page.len() < PAGE {
+        let mut last = after;
+        let mut stopped = false;
+        for (key, value) in &page {
+            if budget.removals == 0 {
+                stopped = true;
                 break;
             }
+            budget.scan -= 1;
+            match codec::decode::<T>(tree, value) {
+                Ok(record) if expired(&record) => {
+                    also(&mut batch, (key, &record));
+                    batch.remove(tree, key.clone());
+                    budget.removals -= 1;
+                    removed += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, tree = tree.name(), "unreadable record left in place")
+                }
+            }
+            last = Some(key.clone());
         }
-        Ok(removed)
+        if !batch.is_empty() {
+            self.commit(batch)?;
+        }
+        Ok((removed, if at_end && !stopped { None } else { last }))
     }
 
     /// Revokes every grant (and token) of the clients; answers how many grants.
@@ -544,23 +629,9 @@ impl TokenBrokerCore {
     /// Upstream subjects some grant or pending code still needs.
     pub fn referenced_subjects(
         &mut self,
-        _: ReferencedSubjects,
+        msg: ReferencedSubjects,
     ) -> Result<HashSet<String>, BrokerError> {
-        let mut subs = HashSet::new();
-        for (_, v) in self
-            .store
-            .scan_prefix(Tree::Grants, b"", None, usize::MAX)?
-        {
-            if let Ok(g) = codec::decode::<GrantRecord>(Tree::Grants, &v) {
-                subs.insert(g.user);
-            }
-        }
-        for (_, v) in self.store.scan_prefix(Tree::Codes, b"", None, usize::MAX)? {
-            if let Ok(c) = codec::decode::<CodeRecord>(Tree::Codes, &v) {
-                subs.insert(c.user);
-            }
-        }
-        Ok(subs)
+        BrokerReader::new(self.store.clone()).read(msg)
     }
 
     /// Live grants and tokens of a client.

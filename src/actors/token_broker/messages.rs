@@ -130,15 +130,30 @@ pub struct RevokeGrant {
 #[rtype(result = "Result<TokenPurge, BrokerError>")]
 pub struct PurgeTokens {
     pub now: UnixTime,
+    /// Remove at most this many records.
     pub limit: usize,
+    /// Look at most at this many records.
+    pub scan: usize,
+    /// Where the previous call stopped (`None`: the beginning).
+    pub cursor: Option<PurgeCursor>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// A position in the purge's walk: the tree (transactions, codes, tokens,
+/// grants) and the last key looked at in it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PurgeCursor {
+    pub phase: u8,
+    pub after: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TokenPurge {
     pub transactions: usize,
     pub codes: usize,
     pub tokens: usize,
     pub grants: usize,
+    /// Where the next call starts; `None` once every tree was seen.
+    pub next: Option<PurgeCursor>,
 }
 
 impl TokenPurge {

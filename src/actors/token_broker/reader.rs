@@ -6,8 +6,10 @@ use crate::actors::handle::Reads;
 use crate::domain::SecretToken;
 use crate::storage::{codec, SharedStore, Tree};
 
-use super::messages::{IntrospectToken, PeekRefresh};
-use super::records::{TokenKind, TokenRecord};
+use std::collections::HashSet;
+
+use super::messages::{IntrospectToken, PeekRefresh, ReferencedSubjects};
+use super::records::{CodeRecord, GrantRecord, TokenKind, TokenRecord};
 use super::BrokerError;
 
 pub struct BrokerReader {
@@ -43,5 +45,35 @@ impl Reads<PeekRefresh> for BrokerReader {
             Some(r) if r.kind == TokenKind::Refresh && r.client_id == msg.client_id => Ok(r),
             _ => Err(BrokerError::InvalidGrant("unknown refresh token")),
         }
+    }
+}
+
+impl Reads<ReferencedSubjects> for BrokerReader {
+    /// Every user some grant or unredeemed code still names. A full scan:
+    /// the janitor runs it on the blocking pool, not on the actor.
+    fn read(&self, _: ReferencedSubjects) -> Result<HashSet<String>, BrokerError> {
+        let mut users = HashSet::new();
+        let mut after: Option<Vec<u8>> = None;
+        for tree in [Tree::Grants, Tree::Codes] {
+            loop {
+                let page = self.store.scan_prefix(tree, b"", after.as_deref(), 4096)?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                for (_, v) in &page {
+                    let user = match tree {
+                        Tree::Grants => codec::decode::<GrantRecord>(tree, v).map(|g| g.user),
+                        _ => codec::decode::<CodeRecord>(tree, v).map(|c| c.user),
+                    };
+                    if let Ok(u) = user {
+                        users.insert(u);
+                    }
+                }
+                if page.len() < 4096 {
+                    break;
+                }
+            }
+            after = None;
+        }
+        Ok(users)
     }
 }

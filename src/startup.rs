@@ -12,7 +12,7 @@ use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::actors::handle::Handle;
-use crate::actors::janitor::Janitor;
+use crate::actors::janitor::{Janitor, Owners};
 use crate::actors::registry::{ExpiryPolicy, Registry, RegistryCore, RegistryReader};
 use crate::actors::token_broker::{BrokerReader, TokenBroker, TokenBrokerCore, TokenPolicy};
 use crate::actors::vault::{Vault, VaultCore, VaultReader, WriteSnapshot};
@@ -100,10 +100,12 @@ impl Application {
             .map_err(StartupError::Upstream)?;
         let server_settings = &config.settings.server;
         let janitor = Janitor::new(
-            registry.clone(),
-            broker.clone(),
-            broker_reader.clone(),
-            vault.clone(),
+            Owners {
+                registry: registry.clone(),
+                broker: broker.clone(),
+                broker_reader: broker_reader.clone(),
+                vault: vault.clone(),
+            },
             limits.clone(),
             clock.clone(),
             config.cleanup_interval,

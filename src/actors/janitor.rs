@@ -61,6 +61,15 @@ pub struct JanitorReport {
     pub duration_ms: u64,
 }
 
+/// The actors whose records the janitor cleans.
+pub struct Owners {
+    pub registry: Addr<Registry>,
+    pub broker: Addr<TokenBroker>,
+    /// Reads for the referenced-users scan, off the broker's thread.
+    pub broker_reader: Arc<BrokerReader>,
+    pub vault: Addr<Vault>,
+}
+
 /// When the janitor last ran and what it removed.
 #[derive(Debug, Message)]
 #[rtype(result = "Option<(i64, JanitorReport)>")]
@@ -81,15 +90,18 @@ pub struct RunJanitor;
 
 impl Janitor {
     pub fn new(
-        registry: Addr<Registry>,
-        broker: Addr<TokenBroker>,
-        broker_reader: Arc<BrokerReader>,
-        vault: Addr<Vault>,
+        owners: Owners,
         limits: Arc<RateLimits>,
         clock: Clock,
         interval: Duration,
         snapshot_every: Option<Duration>,
     ) -> Self {
+        let Owners {
+            registry,
+            broker,
+            broker_reader,
+            vault,
+        } = owners;
         Self {
             registry,
             broker,

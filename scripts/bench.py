@@ -382,29 +382,38 @@ def main():
     server, ready_janitor = start_drawbridge()
     base = f"http://127.0.0.1:{D_PORT}"
     unloaded = wrk(base + "/oauth/register", "register.lua")
-    purge_seconds = max(20, DURATION * 2)
-    loaded = subprocess.Popen(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{purge_seconds}s", "--latency", "-s",
-         os.path.join(lua_dir, "register.lua"), base + "/oauth/register"],
-        stdout=subprocess.PIPE, text=True)
-    time.sleep(1)
-    admin = Http(D_PORT)
-    t = time.perf_counter()
-    s, _, report = admin.call("POST", "/admin/v1/janitor/run", headers={"Authorization": "Bearer " + ADMIN})
-    purge_took = time.perf_counter() - t
-    out = loaded.communicate()[0]
-    during = {}
-    for p, v, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
-        during[p] = float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    during["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    report = json.loads(report) if s == 200 else {"status": s}
+    # The purge runs on the admin API; registrations are measured in 5 s
+    # slices for as long as it runs.
+    import threading
+    purge = {}
+
+    def run_purge():
+        admin = Http(D_PORT)
+        admin.conn.timeout = 1800
+        t = time.perf_counter()
+        s, _, body = admin.call("POST", "/admin/v1/janitor/run", headers={"Authorization": "Bearer " + ADMIN})
+        purge["took"] = time.perf_counter() - t
+        purge["report"] = json.loads(body) if s == 200 else {"status": s}
+
+    worker = threading.Thread(target=run_purge)
+    worker.start()
+    slices = []
+    while worker.is_alive():
+        slices.append(wrk(base + "/oauth/register", "register.lua", duration=5))
+    worker.join()
+    during = {
+        "99": max(x["p99"] for x in slices),
+        "99_median": statistics.median(x["p99"] for x in slices),
+        "rps": statistics.mean(x["rps"] for x in slices),
+        "slices": len(slices),
+    }
+    purge_took, report = purge["took"], purge["report"]
     stop(server)
 
     print_table(hello, small, big, dict(
         ready_small=ready_small, ready_big=ready_big, ready_janitor=ready_janitor,
         small_rss=small_rss, big_rss=big_rss, small_disk=small_disk, big_disk=big_disk,
-        seed_s=seed_s, unloaded=unloaded, during=during, purge_took=purge_took,
-        purge_within=purge_took < purge_seconds - 1, report=report))
+        seed_s=seed_s, unloaded=unloaded, during=during, purge_took=purge_took, report=report))
 
 
 def print_table(hello, small, big, x):
@@ -445,9 +454,10 @@ def print_table(hello, small, big, x):
     print(f"- resident memory after the rows: {x['small_rss']/1024:.0f} MiB small, {x['big_rss']/1024:.0f} MiB large")
     print(f"- on disk: {x['small_disk']/2**20:.0f} MiB small, {x['big_disk']/2**20:.0f} MiB large (seeding took {x['seed_s']:.0f} s)")
     u, dg = x["unloaded"], x["during"]
-    print(f"Janitor: purge of {SCALE:,} expired clients took {x['purge_took']:.1f} s ({x['report']}); "
-          f"register p99 {u['p99']:.2f} ms unloaded vs {dg.get('99', float('nan')):.2f} ms during the purge window "
-          f"({dg['rps']:,.0f} req/s): {mark(dg.get('99', 1e9) < 2 * u['p99'])} (target < 2x)")
+    print(f"Janitor: purge of {SCALE:,} expired clients took {x['purge_took']:.1f} s "
+          f"({x['report'].get('clients')} clients removed); register p99 {u['p99']:.2f} ms unloaded vs "
+          f"{dg['99']:.2f} ms in the worst 5 s slice during the purge (median slice {dg['99_median']:.2f} ms, "
+          f"{dg['slices']} slices, {dg['rps']:,.0f} req/s): {mark(dg['99'] < 2 * u['p99'])} (target < 2x)")
 
 
 if __name__ == "__main__":

@@ -194,8 +194,13 @@ fn check_schema(store: &SharedStore) -> Result<(), PersistenceError> {
 /// Data of another mode lying next to an empty store usually means the
 /// operator changed `CREDENTIAL_STORAGE_MODE` without migrating.
 pub fn warn_about_other_modes(config: &Config, store: &SharedStore) {
-    let empty =
-        store.len(Tree::Clients).unwrap_or(0) == 0 && store.len(Tree::Users).unwrap_or(0) == 0;
+    let none_in = |tree| {
+        store
+            .scan_prefix(tree, b"", None, 1)
+            .map(|page| page.is_empty())
+            .unwrap_or(false)
+    };
+    let empty = none_in(Tree::Clients) && none_in(Tree::Users);
     if !empty {
         return;
     }

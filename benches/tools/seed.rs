@@ -55,15 +55,25 @@ fn main() {
     );
     let (config, _) = configuration::load(None).unwrap_or_else(|e| panic!("{e}"));
     let now = Clock::System.now();
+    let opening = Instant::now();
     let _lock = persistence::lock_dir(&config).expect("the server is stopped");
     let opened =
         persistence::open_mode(&config, config.storage_mode, false, now).expect("storage opens");
     let store = opened.store.clone();
+    eprintln!(
+        "opened the store in {:.2} s",
+        opening.elapsed().as_secs_f64()
+    );
     let policy = ExpiryPolicy {
         unused_seconds: config.unused_client_expiry.as_secs() as i64,
         idle_seconds: config.client_expiry.as_secs() as i64,
     };
+    let counting = Instant::now();
     let mut registry = RegistryCore::open(store.clone(), policy, usize::MAX, false).unwrap();
+    eprintln!(
+        "counted the clients in {:.2} s",
+        counting.elapsed().as_secs_f64()
+    );
 
     let started = Instant::now();
     for i in 0..clients {

@@ -22,7 +22,11 @@ pub struct RegistryCore {
     expiry: ExpiryPolicy,
     max_clients: usize,
     flush_every_write: bool,
+    /// Clients counted so far: all of them once `counting` is `None`.
     count: usize,
+    /// While the start-up count runs (in steps, between requests): the last
+    /// key counted. A change to a key after it is left for the count to see.
+    counting: Option<Vec<u8>>,
     /// Lookups and credential checks, shared with the HTTP side.
     reader: Arc<RegistryReader>,
 }
@@ -34,7 +38,9 @@ impl RegistryCore {
         max_clients: usize,
         flush_every_write: bool,
     ) -> Result<Self, StoreError> {
-        let count = store.len(Tree::Clients)?;
+        // Counting a million clients takes seconds: it runs in steps after
+        // the start (see `count_step`), not before the server is ready.
+        let count = 0;
         let store_for_reader = store.clone();
         Ok(Self {
             store,
@@ -42,6 +48,7 @@ impl RegistryCore {
             max_clients,
             flush_every_write,
             count,
+            counting: Some(Vec::new()),
             reader: Arc::new(RegistryReader::new(store_for_reader, expiry)),
         })
     }
@@ -53,6 +60,50 @@ impl RegistryCore {
 
     fn load(&self, client_id: &str) -> Result<Option<ClientRecord>, RegistryError> {
         self.reader.load(client_id)
+    }
+
+    /// Counts the next clients of the start-up count; answers whether any
+    /// remain. The actor runs one step per message, so requests are served
+    /// between steps.
+    pub fn count_step(&mut self) -> Result<bool, RegistryError> {
+        const STEP: usize = 8192;
+        let Some(after) = self.counting.take() else {
+            return Ok(false);
+        };
+        let start = (!after.is_empty()).then_some(after.as_slice());
+        let page = self.store.scan_prefix(Tree::Clients, b"", start, STEP)?;
+        self.count += page.len();
+        self.counting = match page.last() {
+            Some((last, _)) if page.len() == STEP => Some(last.clone()),
+            _ => None,
+        };
+        Ok(self.counting.is_some())
+    }
+
+    /// Finishes the start-up count (the cap needs the exact number).
+    fn finish_count(&mut self) -> Result<(), RegistryError> {
+        while self.count_step()? {}
+        Ok(())
+    }
+
+    /// Whether the count has already passed `key` (so a change to it must
+    /// be counted here, not by the count).
+    fn counted(&self, key: &[u8]) -> bool {
+        self.counting
+            .as_ref()
+            .is_none_or(|after| !after.is_empty() && key <= after.as_slice())
+    }
+
+    fn added(&mut self, key: &[u8]) {
+        if self.counted(key) {
+            self.count += 1;
+        }
+    }
+
+    fn removed(&mut self, key: &[u8]) {
+        if self.counted(key) {
+            self.count = self.count.saturating_sub(1);
+        }
     }
 
     /// A live (stored and unexpired) client.
@@ -86,6 +137,9 @@ impl RegistryCore {
     }
 
     pub fn register(&mut self, msg: RegisterClient) -> Result<Registered, RegistryError> {
+        if self.counting.is_some() {
+            self.finish_count()?;
+        }
         if self.count >= self.max_clients {
             self.purge_expired(PurgeExpired {
                 now: msg.now,
@@ -120,7 +174,7 @@ impl RegistryCore {
             disabled: false,
         };
         self.save(&record)?;
-        self.count += 1;
+        self.added(&keys::client(&record.client_id));
         Ok(Registered {
             client: record.view(self.expiry),
             client_secret,
@@ -176,13 +230,15 @@ impl RegistryCore {
         self.remove(msg.client_id.as_str())
     }
 
+    #[cfg(test)]
+    pub(super) fn delete_for_test(&mut self, client_id: &str) {
+        self.remove(client_id).unwrap();
+    }
+
     fn remove(&mut self, client_id: &str) -> Result<(), RegistryError> {
-        if self
-            .store
-            .remove(Tree::Clients, &keys::client(client_id))?
-            .is_some()
-        {
-            self.count = self.count.saturating_sub(1);
+        let key = keys::client(client_id);
+        if self.store.remove(Tree::Clients, &key)?.is_some() {
+            self.removed(&key);
         }
         self.durable()
     }
@@ -212,6 +268,7 @@ impl RegistryCore {
     }
 
     pub fn count(&mut self, _: CountClients) -> Result<usize, RegistryError> {
+        self.finish_count()?;
         Ok(self.count)
     }
 
@@ -271,8 +328,20 @@ impl RegistryCore {
         report: &mut PurgeReport,
     ) -> Result<(), RegistryError> {
         if !batch.is_empty() {
-            self.store.apply(batch)?;
-            self.count = self.count.saturating_sub(removed.len());
+            // Each removal stands alone: no transaction needed (a sled
+            // transaction would cost two log-buffer writes per page).
+            let keys: Vec<Vec<u8>> = batch
+                .ops()
+                .iter()
+                .map(|op| match op {
+                    crate::storage::Op::Insert { key, .. }
+                    | crate::storage::Op::Remove { key, .. } => key.clone(),
+                })
+                .collect();
+            self.store.apply_in_order(batch)?;
+            for key in keys {
+                self.removed(&key);
+            }
             report.removed.extend(removed);
         }
         Ok(())

@@ -54,6 +54,29 @@ impl crate::actors::handle::HasReader for Registry {
 
 impl Actor for Registry {
     type Context = SyncContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.address().do_send(CountStep);
+    }
+}
+
+/// One step of the start-up count of clients; sends itself the next.
+#[derive(Debug, actix::Message)]
+#[rtype(result = "()")]
+struct CountStep;
+
+impl Handler<CountStep> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, _: CountStep, ctx: &mut Self::Context) {
+        match self.core.count_step() {
+            Ok(true) => ctx.address().do_send(CountStep),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "counting the clients failed; the count finishes at the next registration")
+            }
+        }
+    }
 }
 
 macro_rules! delegate {

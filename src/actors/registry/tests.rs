@@ -315,3 +315,30 @@ fn a_purge_in_small_steps_walks_the_whole_registry_once() {
     assert_eq!(store.len(Tree::Clients).unwrap(), 25 - expired);
     assert!(steps >= 5, "bounded steps: {steps}");
 }
+
+#[test]
+fn the_start_up_count_stays_exact_while_clients_come_and_go() {
+    let (mut first, store) = core(1_000_000);
+    let mut ids = Vec::new();
+    for _ in 0..20_000 {
+        ids.push(register(&mut first, AuthMethod::None, T0).client.client_id);
+    }
+    // A restart: the count runs in steps, with changes in between.
+    let mut core = RegistryCore::open(store.clone(), POLICY, 1_000_000, false).unwrap();
+    assert!(core.count_step().unwrap(), "more than one step");
+    for id in ids.iter().take(300) {
+        core.delete_for_test(id);
+    }
+    for id in ids.iter().rev().take(300) {
+        core.delete_for_test(id);
+    }
+    for _ in 0..50 {
+        register(&mut core, AuthMethod::None, T0);
+    }
+    while core.count_step().unwrap() {}
+    assert_eq!(
+        core.count(CountClients).unwrap(),
+        store.len(Tree::Clients).unwrap()
+    );
+    assert_eq!(store.len(Tree::Clients).unwrap(), 20_000 - 600 + 50);
+}

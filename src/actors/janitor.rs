@@ -26,10 +26,10 @@ use crate::http::rate_limit::RateLimits;
 use crate::metrics::METRICS;
 
 /// Records removed per message, so one purge never holds an actor for long.
-const BATCH: usize = 1000;
+const BATCH: usize = 256;
 /// Records looked at per message, for the same reason: a step of the walk
 /// over a million-record tree takes a few milliseconds of the actor's time.
-const SCAN: usize = 2048;
+const SCAN: usize = 1024;
 /// Upstream credentials untouched this long, and needed by no grant, go.
 const USER_IDLE_SECONDS: i64 = 3600;
 

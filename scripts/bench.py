@@ -381,6 +381,11 @@ def main():
     seed(expired_clients=SCALE)
     server, ready_janitor = start_drawbridge()
     base = f"http://127.0.0.1:{D_PORT}"
+    # The registry counts its clients in steps after a start; the first
+    # registration waits for the count (the cap needs it). Let it finish.
+    t = time.perf_counter()
+    register(Http(D_PORT))
+    first_registration = time.perf_counter() - t
     unloaded = wrk(base + "/oauth/register", "register.lua")
     # The purge runs on the admin API; registrations are measured in 5 s
     # slices for as long as it runs.
@@ -413,7 +418,8 @@ def main():
     print_table(hello, small, big, dict(
         ready_small=ready_small, ready_big=ready_big, ready_janitor=ready_janitor,
         small_rss=small_rss, big_rss=big_rss, small_disk=small_disk, big_disk=big_disk,
-        seed_s=seed_s, unloaded=unloaded, during=during, purge_took=purge_took, report=report))
+        seed_s=seed_s, unloaded=unloaded, during=during, purge_took=purge_took, report=report,
+        first_registration=first_registration))
 
 
 def print_table(hello, small, big, x):
@@ -450,7 +456,8 @@ def print_table(hello, small, big, x):
         ratio = big[key]["rps"] / small[key]["rps"]
         print(f"- {key}: {ratio:.2f} of small-store throughput, p99 {small[key]['p99']:.2f} -> {big[key]['p99']:.2f} ms: {mark(ratio >= 0.8)}")
     print(f"- restart to ready: {x['ready_small']:.2f} s small, {x['ready_big']:.2f} s large, "
-          f"{x['ready_janitor']:.2f} s with {SCALE:,} more expired clients (target < 2 s: {mark(max(x['ready_big'], x['ready_janitor']) < 2)})")
+          f"{x['ready_janitor']:.2f} s with {SCALE:,} more expired clients (target < 2 s: {mark(max(x['ready_big'], x['ready_janitor']) < 2)}); "
+          f"the first registration after that start waited {x['first_registration']:.2f} s for the client count")
     print(f"- resident memory after the rows: {x['small_rss']/1024:.0f} MiB small, {x['big_rss']/1024:.0f} MiB large")
     print(f"- on disk: {x['small_disk']/2**20:.0f} MiB small, {x['big_disk']/2**20:.0f} MiB large (seeding took {x['seed_s']:.0f} s)")
     u, dg = x["unloaded"], x["during"]

@@ -15,7 +15,6 @@ use super::oauth::upstream_tokens::{ensure_fresh, Freshness};
 use super::AppState;
 use crate::actors::registry::InspectClient;
 use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
-use crate::actors::vault::{LoadUserCredentials, UserRef};
 use crate::domain::SecretToken;
 use crate::metrics::METRICS;
 
@@ -134,6 +133,9 @@ async fn authorize(state: &AppState, req: &HttpRequest) -> Result<TokenRecord, H
     Ok(record)
 }
 
+/// Answers up to this size with a known length are relayed whole.
+const BUFFER_UP_TO: u64 = 256 * 1024;
+
 async fn forward(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let started = Instant::now();
     let record = match authorize(&state, &req).await {
@@ -230,13 +232,23 @@ async fn forward(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         }
         res.append_header((name.as_str(), value.as_bytes()));
     }
-    if response
+    let event_stream = response
         .headers()
         .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
-    {
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if event_stream {
         // Never let a proxy buffer an event stream.
         res.insert_header(("x-accel-buffering", "no"));
+    } else if response.content_length().is_some_and(|n| n <= BUFFER_UP_TO) {
+        // A small answer of known size (most JSON-RPC replies): pass it on
+        // whole, which is cheaper than relaying it chunk by chunk.
+        return match response.bytes().await {
+            Ok(body) => res.body(body),
+            Err(e) => {
+                tracing::warn!(error = %e, "MCP upstream answer cut off");
+                HttpResponse::BadGateway().json(serde_json::json!({"error": "bad_gateway", "error_description": "the MCP server's answer was cut off"}))
+            }
+        };
     }
     res.streaming(
         response
@@ -271,34 +283,16 @@ async fn upstream_token(
         .await
         .map_err(|e| e.into_response())?;
     match ensure_fresh(state, &record.user, &creds).await {
-        Ok(()) => {}
-        Err(Freshness::Revoked) => {
-            return Err(challenge(
-                state,
-                Some((
-                    "invalid_token",
-                    "access was withdrawn at the identity provider; sign in again",
-                )),
-                &scope,
-            ))
-        }
-        Err(Freshness::Unavailable) => {
-            return Err(HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({"error": "temporarily_unavailable"})))
-        }
-    }
-    match state
-        .vault
-        .read(LoadUserCredentials(UserRef::Id(record.user.clone())))
-        .await
-    {
-        Ok(Ok(Some(user))) => Ok(user),
-        Ok(Ok(None)) => Err(challenge(
+        Ok(user) => Ok(user),
+        Err(Freshness::Revoked) => Err(challenge(
             state,
-            Some(("invalid_token", "the user's credentials were revoked")),
+            Some((
+                "invalid_token",
+                "access was withdrawn at the identity provider; sign in again",
+            )),
             &scope,
         )),
-        _ => Err(HttpResponse::ServiceUnavailable()
+        Err(Freshness::Unavailable) => Err(HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({"error": "temporarily_unavailable"}))),
     }
 }

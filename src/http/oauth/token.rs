@@ -343,7 +343,7 @@ async fn refresh_grant(
     if record.rotated_at.is_none() {
         let creds = upstream_credentials(state, None, client).await?;
         match ensure_fresh(state, &record.user, &creds).await {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(Freshness::Revoked) => {
                 let _ = state
                     .broker

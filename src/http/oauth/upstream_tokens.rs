@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::actors::vault::{LoadUserCredentials, StoreUserCredentials, UserRef};
+use crate::actors::vault::{LoadUserCredentials, StoreUserCredentials, UserCredentials, UserRef};
 use crate::http::AppState;
 use crate::upstream::{Credentials, UpstreamError};
 
@@ -36,12 +36,13 @@ pub enum Freshness {
 }
 
 /// Makes sure the user's stored upstream access token is not about to
-/// expire, refreshing it at the upstream when it is.
+/// expire, refreshing it at the upstream when it is; answers the user's
+/// credentials with that fresh token.
 pub async fn ensure_fresh(
     state: &AppState,
     uid: &str,
     creds: &Credentials,
-) -> Result<(), Freshness> {
+) -> Result<UserCredentials, Freshness> {
     let load = || {
         state
             .vault
@@ -58,7 +59,7 @@ pub async fn ensure_fresh(
         return Err(Freshness::Revoked);
     };
     if !stale(current.tokens.expires_at) {
-        return Ok(());
+        return Ok(current);
     }
     let lock = state.flights.lock_for(uid);
     let _guard = lock.lock().await;
@@ -71,7 +72,7 @@ pub async fn ensure_fresh(
         return Err(Freshness::Revoked);
     };
     if !stale(current.tokens.expires_at) {
-        return Ok(());
+        return Ok(current);
     }
     let Some(refresh_token) = current.tokens.refresh_token.clone() else {
         return Err(Freshness::Revoked);
@@ -96,10 +97,14 @@ pub async fn ensure_fresh(
         current.tokens.id_token = fresh.id_token;
     }
     current.updated_at = now;
-    match state.vault.send(StoreUserCredentials(current)).await {
+    match state
+        .vault
+        .send(StoreUserCredentials(current.clone()))
+        .await
+    {
         Ok(Ok(_)) => {
             tracing::info!("Token refreshed successfully");
-            Ok(())
+            Ok(current)
         }
         _ => Err(Freshness::Unavailable),
     }

@@ -45,8 +45,31 @@ where
     Registry::default()
         .with(filter)
         .with(JsonStorageLayer)
-        .with(BunyanFormattingLayer::new(name.into(), sink))
+        .with(WithoutSpanStart(BunyanFormattingLayer::new(
+            name.into(),
+            sink,
+        )))
         .with(audit_layer)
+}
+
+/// A bunyan layer without its `[... - START]` line per span: the `END`
+/// line carries the same fields plus the elapsed time, so every request
+/// logs one line instead of two (a quarter of the request path's cost went
+/// to logging at the default level).
+struct WithoutSpanStart<L>(L);
+
+impl<S, L> Layer<S> for WithoutSpanStart<L>
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    L: Layer<S>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_event(event, ctx);
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_close(id, ctx);
+    }
 }
 
 /// Installs `subscriber` for the whole process and routes `log` records

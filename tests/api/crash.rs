@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::binary::{start, Running};
 use crate::fake_google::{self, FakeGoogle};
+use crate::login_flow::{field, pkce};
 
 const ADMIN_TOKEN: &str = "crash-test-admin-token-0123456789abcdef";
 const INTROSPECTION_SECRET: &str = "crash-test-introspection-secret-0123456789";
@@ -68,23 +69,6 @@ fn env(google: &FakeGoogle) -> Vec<(String, String)> {
         vars.push((k.into(), v.into()));
     }
     vars
-}
-
-fn pkce() -> (String, String) {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    use sha2::{Digest, Sha256};
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).unwrap();
-    let verifier = URL_SAFE_NO_PAD.encode(b);
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
-fn field(page: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker)? + marker.len();
-    page[start..].split('"').next().map(str::to_owned)
 }
 
 /// One step of a client's life; `None` when the server did not answer fully

@@ -76,8 +76,7 @@ impl Flow {
         client: &Client,
         extra: &[(&str, &str)],
     ) -> (reqwest::Response, String) {
-        let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
-        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let (verifier, challenge) = pkce();
         let mut params = vec![
             ("response_type", "code"),
             ("client_id", client.id.as_str()),
@@ -216,12 +215,21 @@ impl Flow {
 pub const INTROSPECTION_SECRET: &str = "rs-introspection-secret-0123456789";
 
 pub fn hidden(page: &str, name: &str) -> String {
+    field(page, name).unwrap_or_else(|| panic!("no {name} in page"))
+}
+
+/// A hidden form field's value, when the page has it.
+pub fn field(page: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in page"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_owned()
+    let start = page.find(&marker)? + marker.len();
+    page[start..].split('"').next().map(str::to_owned)
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
 }
 
 fn rand_bytes() -> [u8; 32] {

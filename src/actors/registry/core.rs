@@ -288,19 +288,17 @@ impl RegistryCore {
                 .store
                 .scan_prefix(Tree::Clients, b"", after.as_deref(), want)?;
             let at_end = page.len() < want;
-            let mut batch = Batch::new();
-            let mut removed = Vec::new();
+            let mut expired = Vec::new();
             for (key, bytes) in &page {
-                if report.removed.len() + removed.len() >= msg.limit {
-                    self.remove_batch(batch, removed, &mut report)?;
+                if report.removed.len() + expired.len() >= msg.limit {
+                    self.remove_expired(expired, &mut report)?;
                     break 'pages;
                 }
                 after = Some(key.clone());
                 report.scanned += 1;
                 match codec::decode::<ClientRecord>(Tree::Clients, bytes) {
                     Ok(r) if r.is_expired(msg.now, self.expiry) => {
-                        batch.remove(Tree::Clients, key.clone());
-                        removed.push(r.client_id);
+                        expired.push((key.clone(), r.client_id));
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -308,7 +306,7 @@ impl RegistryCore {
                     }
                 }
             }
-            self.remove_batch(batch, removed, &mut report)?;
+            self.remove_expired(expired, &mut report)?;
             if at_end {
                 finished = true;
                 break;
@@ -321,28 +319,22 @@ impl RegistryCore {
         Ok(report)
     }
 
-    fn remove_batch(
+    /// Removes expired clients (store key, client id). Each removal stands
+    /// alone, so no transaction (a sled transaction would cost two
+    /// log-buffer writes per page).
+    fn remove_expired(
         &mut self,
-        batch: Batch,
-        removed: Vec<String>,
+        expired: Vec<(Vec<u8>, String)>,
         report: &mut PurgeReport,
     ) -> Result<(), RegistryError> {
-        if !batch.is_empty() {
-            // Each removal stands alone: no transaction needed (a sled
-            // transaction would cost two log-buffer writes per page).
-            let keys: Vec<Vec<u8>> = batch
-                .ops()
-                .iter()
-                .map(|op| match op {
-                    crate::storage::Op::Insert { key, .. }
-                    | crate::storage::Op::Remove { key, .. } => key.clone(),
-                })
-                .collect();
-            self.store.apply_in_order(batch)?;
-            for key in keys {
-                self.removed(&key);
-            }
-            report.removed.extend(removed);
+        let mut batch = Batch::new();
+        for (key, _) in &expired {
+            batch.remove(Tree::Clients, key.clone());
+        }
+        self.store.apply_in_order(batch)?;
+        for (key, client_id) in expired {
+            self.removed(&key);
+            report.removed.push(client_id);
         }
         Ok(())
     }

@@ -56,6 +56,8 @@ pub struct TokenBrokerCore {
     /// `recent`'s keys in rotation order, so expired entries are dropped
     /// from the front instead of scanning the whole map on every refresh.
     recent_order: VecDeque<([u8; 32], UnixTime)>,
+    /// The lookups the HTTP side also makes, over the same store.
+    reader: BrokerReader,
 }
 
 fn hash_key(token: &SecretToken) -> Vec<u8> {
@@ -65,6 +67,7 @@ fn hash_key(token: &SecretToken) -> Vec<u8> {
 impl TokenBrokerCore {
     pub fn new(store: SharedStore, policy: TokenPolicy) -> Self {
         Self {
+            reader: BrokerReader::new(store.clone()),
             store,
             policy,
             recent: HashMap::new(),
@@ -324,7 +327,7 @@ impl TokenBrokerCore {
 
     /// A live refresh token of `client_id`, without using it.
     pub fn peek_refresh(&mut self, msg: PeekRefresh) -> Result<TokenRecord, BrokerError> {
-        BrokerReader::new(self.store.clone()).read(msg)
+        self.reader.read(msg)
     }
 
     /// Rotates a refresh token (OAuth 2.1 §4.3.1): a new pair, the old
@@ -395,7 +398,7 @@ impl TokenBrokerCore {
 
     /// A live token's record (RFC 7662 `active`), or `None`.
     pub fn introspect(&mut self, msg: IntrospectToken) -> Result<Option<TokenRecord>, BrokerError> {
-        BrokerReader::new(self.store.clone()).read(msg)
+        self.reader.read(msg)
     }
 
     /// RFC 7009. A refresh token takes its whole family with it. Tokens of
@@ -631,7 +634,7 @@ impl TokenBrokerCore {
         &mut self,
         msg: ReferencedSubjects,
     ) -> Result<HashSet<String>, BrokerError> {
-        BrokerReader::new(self.store.clone()).read(msg)
+        self.reader.read(msg)
     }
 
     /// Live grants and tokens of a client.

@@ -138,7 +138,6 @@ impl Application {
         let mut server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
-                .wrap(from_fn(middleware::rate_limit))
                 .wrap(from_fn(middleware::limit_headers))
                 .wrap(from_fn(middleware::observe))
                 .wrap(TracingLogger::default())

@@ -65,15 +65,6 @@ pub async fn limit_headers(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
-fn limit_for(method: &Method, path: &str) -> Option<Limit> {
-    match (method, path) {
-        (&Method::POST, "/oauth/register" | "/register") => Some(Limit::Registration),
-        (&Method::POST, "/oauth/token" | "/token") => Some(Limit::Token),
-        (&Method::GET, "/oauth/authorize" | "/authorize") => Some(Limit::Authorize),
-        _ => None,
-    }
-}
-
 /// The answer to a request over quota: 429, `Retry-After`, RFC-shaped body.
 pub fn too_many(wait: std::time::Duration) -> HttpResponse {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
@@ -86,13 +77,20 @@ pub fn too_many(wait: std::time::Duration) -> HttpResponse {
     e.into_response()
 }
 
-/// Refuses requests over their quota before they reach a handler, so a
-/// refused request stores nothing.
-pub async fn rate_limit(
+/// The rate limit of one route, attached with
+/// `.wrap(from_fn(|req, next: Next<BoxBody>| limited(Limit::X, Method::POST, req, next)))`:
+/// a request to the route with `method` counts against the quota of its
+/// client's address, and one over quota is refused before the handler runs,
+/// so it stores nothing. The limit belongs to the route, not to a spelling
+/// of its path, so every spelling that routes here (`/oauth/regist%65r`,
+/// the `/register` alias) shares one quota.
+pub async fn limited(
+    limit: Limit,
+    method: Method,
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
+    next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if let Some(limit) = limit_for(req.method(), req.path()) {
+    if *req.method() == method {
         if let Some(state) = req.app_data::<web::Data<AppState>>() {
             let ip = client_ip(req.request());
             if let Err(wait) = state.limits.check(limit, &ip) {
@@ -110,5 +108,5 @@ pub async fn rate_limit(
             }
         }
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    next.call(req).await
 }

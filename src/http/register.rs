@@ -2,11 +2,15 @@
 //! (RFC 7592): `/oauth/register` (alias `/register`) and
 //! `/oauth/register/{client_id}`.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::body::BoxBody;
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::errors::{registry_error, OAuthError};
+use super::middleware::limited;
+use super::rate_limit::Limit;
 use super::{client_ip, method_not_allowed, AppState};
 use crate::actors::registry::{ClientView, DeleteClient, ReadClient, RegisterClient, UpdateClient};
 use crate::actors::token_broker::RevokeClientGrants;
@@ -17,13 +21,14 @@ use crate::http::oauth::UPSTREAM_CLIENT_SECRET;
 use crate::metrics::METRICS;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for path in ["/oauth/register", "/register"] {
-        cfg.service(
-            web::resource(path)
-                .route(web::post().to(register))
-                .default_service(web::to(method_not_allowed)),
-        );
-    }
+    cfg.service(
+        web::resource(["/oauth/register", "/register"])
+            .wrap(from_fn(|req, next: Next<BoxBody>| {
+                limited(Limit::Registration, Method::POST, req, next)
+            }))
+            .route(web::post().to(register))
+            .default_service(web::to(method_not_allowed)),
+    );
     cfg.service(
         web::resource("/oauth/register/{client_id}")
             .route(web::get().to(read))

@@ -467,6 +467,14 @@ fn every_served_route_is_in_the_openapi_document() {
                 routes.push(format!("{prefix}{path}"));
             }
         }
+        // A resource served under several paths: `web::resource(["/a", "/b"])`.
+        for (i, _) in text.match_indices("web::resource([") {
+            let rest = &text[i + "web::resource([".len()..];
+            let list = &rest[..rest.find(']').unwrap()];
+            for path in list.split(',').map(|p| p.trim().trim_matches('"')) {
+                routes.push(format!("{prefix}{path}"));
+            }
+        }
     }
     // Constants the dev provider registers its routes under.
     routes.extend(

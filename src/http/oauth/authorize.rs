@@ -7,7 +7,10 @@
 
 use std::collections::HashMap;
 
+use actix_web::body::BoxBody;
 use actix_web::http::header;
+use actix_web::http::Method;
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 use subtle::ConstantTimeEq;
 
@@ -19,14 +22,22 @@ use crate::actors::vault::SealSecret;
 use crate::audit::AuditEvent;
 use crate::domain::pkce::{challenge_of, new_verifier};
 use crate::domain::{matches_registered, CodeChallenge, ScopeSet, SecretToken};
+use crate::http::middleware::limited;
 use crate::http::pages::{describe_scope, error_page, escape, page};
+use crate::http::rate_limit::Limit;
 use crate::http::{client_ip, AppState};
 use crate::metrics::METRICS;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth/authorize", web::get().to(authorize))
-        .route("/authorize", web::get().to(authorize))
-        .route("/oauth/consent", web::post().to(consent));
+    cfg.service(
+        web::resource(["/oauth/authorize", "/authorize"])
+            .wrap(from_fn(|req, next: Next<BoxBody>| {
+                limited(Limit::Authorize, Method::GET, req, next)
+            }))
+            .route(web::get().to(authorize))
+            .default_service(web::to(crate::http::method_not_allowed)),
+    )
+    .route("/oauth/consent", web::post().to(consent));
 }
 
 /// The query's parameters, or what is wrong with them (shown as a page).

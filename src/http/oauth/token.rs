@@ -1,7 +1,10 @@
 //! `POST /oauth/token`: the `authorization_code` and `refresh_token`
 //! grants (RFC 6749 §4.1.3, §6; OAuth 2.1 refresh token rotation).
 
+use actix_web::body::BoxBody;
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -16,13 +19,21 @@ use crate::actors::vault::{LoadUserCredentials, UserRef};
 use crate::audit::AuditEvent;
 use crate::domain::{GrantType, ScopeSet, SecretToken};
 use crate::http::errors::OAuthError;
+use crate::http::middleware::limited;
+use crate::http::rate_limit::Limit;
 use crate::http::{client_ip, AppState};
 use crate::metrics::METRICS;
 use crate::upstream::{Credentials, UpstreamError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth/token", web::post().to(token))
-        .route("/token", web::post().to(token));
+    cfg.service(
+        web::resource(["/oauth/token", "/token"])
+            .wrap(from_fn(|req, next: Next<BoxBody>| {
+                limited(Limit::Token, Method::POST, req, next)
+            }))
+            .route(web::post().to(token))
+            .default_service(web::to(crate::http::method_not_allowed)),
+    );
 }
 
 fn no_store(mut res: HttpResponse) -> HttpResponse {

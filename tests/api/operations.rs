@@ -261,13 +261,14 @@ async fn repeated_failed_client_authentication_locks_the_client_id_out() {
     let locked = attempt("wrong").await.unwrap();
     assert_eq!(locked.status(), 429);
     assert!(locked.headers().contains_key("retry-after"));
-    // Even the right secret waits out the lock-out…
-    let (status, _) = f.refresh(&client, "mcp_rt_unknown").await;
-    assert_eq!(status, 429);
-    f.app.clock.advance(61);
-    // …and then is judged normally again.
+    // The right secret is never refused by the lock-out: it is judged
+    // normally at once (a stranger's failures must not lock the client out)…
     let (status, body) = f.refresh(&client, "mcp_rt_unknown").await;
     assert_eq!((status, s(&body, "error")), (400, "invalid_grant"));
+    // …while wrong secrets stay locked out until the window passes.
+    assert_eq!(attempt("wrong").await.unwrap().status(), 429);
+    f.app.clock.advance(61);
+    assert_eq!(attempt("wrong").await.unwrap().status(), 401);
     assert!(audited("invalid_client", &client.id));
 }
 

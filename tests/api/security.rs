@@ -6,8 +6,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-
 use crate::helpers::{sample_registration, spawn_app_with, TestApp};
 
 /// Sends `head` (request line and headers, without the blank line) and
@@ -121,4 +119,81 @@ async fn exhaust(app: &TestApp, head: String, body: &[u8]) {
         }
     }
     panic!("{head} was never rate limited");
+}
+
+#[actix_web::test]
+async fn wrong_secrets_from_a_stranger_never_lock_the_real_client_out() {
+    let flow = crate::login_flow::setup(&[]).await;
+    let confidential = flow.register("client_secret_post").await;
+    let public = flow.register("none").await;
+    let (status, pair) = flow
+        .exchange(&confidential, &flow.login(&confidential).await)
+        .await;
+    assert_eq!(status, 200, "{pair}");
+    let public_login = flow.login(&public).await;
+    // Twelve failures from one party, who knows both client ids (they are
+    // not secret: they travel in browser URLs).
+    let attack = |client_id: String| {
+        flow.app
+            .client
+            .post(flow.app.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "mcp_rt_guess"),
+                ("client_id", client_id.as_str()),
+                ("client_secret", "mcp_cs_wrong"),
+            ])
+            .send()
+    };
+    for client in [&confidential, &public] {
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            statuses.push(attack(client.id.clone()).await.unwrap().status().as_u16());
+        }
+        assert!(
+            statuses.iter().all(|s| *s == 401 || *s == 429),
+            "{statuses:?}"
+        );
+        // The last ones were answered with the lock-out.
+        assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    }
+    // ...but the real clients, whose credentials verify, are served.
+    let rt = pair["refresh_token"].as_str().unwrap();
+    let (status, body) = flow.refresh(&confidential, rt).await;
+    assert_eq!(status, 200, "the real client's refresh was refused: {body}");
+    let (status, body) = flow.exchange(&public, &public_login).await;
+    assert_eq!(
+        status, 200,
+        "the public client's code exchange was refused: {body}"
+    );
+}
+
+#[actix_web::test]
+async fn a_wrong_admin_token_from_one_address_does_not_lock_out_the_operator() {
+    let app = spawn_app_with(&[("DRAWBRIDGE_RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let admin = |token: &str, ip: &str| {
+        app.client
+            .get(app.url("/admin/v1/stats"))
+            .bearer_auth(token)
+            .header("X-Forwarded-For", ip)
+            .send()
+    };
+    for _ in 0..12 {
+        let status = admin("wrong-token-guess", "203.0.113.9")
+            .await
+            .unwrap()
+            .status();
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    assert_eq!(
+        admin("wrong-token-guess", "203.0.113.9")
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    for ip in ["198.51.100.4", "203.0.113.9"] {
+        let res = admin(crate::helpers::ADMIN_TOKEN, ip).await.unwrap();
+        assert_eq!(res.status(), 200, "the operator at {ip} was locked out");
+    }
 }

@@ -103,10 +103,6 @@ fn check(req: &HttpRequest) -> Result<AdminIdentity, ApiError> {
             "the admin API is disabled on this server",
         ));
     };
-    let key = format!("admin:{ip}");
-    if let Some(wait) = state.limits.blocked(&key) {
-        return Err(locked(wait, &ip));
-    }
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -125,7 +121,14 @@ fn check(req: &HttpRequest) -> Result<AdminIdentity, ApiError> {
                 success: false,
             }
             .emit();
-            if let Some(wait) = state.limits.failed_auth(&key) {
+            // The right token is never refused: only failures from this
+            // address count, and only they are answered with the lock-out.
+            let key = format!("admin:{ip}");
+            if let Some(wait) = state
+                .limits
+                .blocked(&key)
+                .or_else(|| state.limits.failed_auth(&key))
+            {
                 return Err(locked(wait, &ip));
             }
             Err(ApiError::new(

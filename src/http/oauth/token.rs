@@ -187,9 +187,9 @@ pub(super) async fn authenticate(
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .take(40)
         .collect();
-    if let Some(wait) = state.limits.blocked(&shown) {
-        return Err(locked_out(ip, &shown, wait));
-    }
+    // Credentials that verify are never refused by the lock-out: it counts
+    // failures per client *and* address, so a stranger who knows a client id
+    // and sends wrong secrets locks out only their own attempts.
     match state.registry.read(msg).await {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(RegistryError::InvalidClient)) => {
@@ -198,7 +198,12 @@ pub(super) async fn authenticate(
                 ip,
             }
             .emit();
-            if let Some(wait) = state.limits.failed_auth(&shown) {
+            let key = format!("{shown}|{ip}");
+            if let Some(wait) = state
+                .limits
+                .blocked(&key)
+                .or_else(|| state.limits.failed_auth(&key))
+            {
                 return Err(locked_out(ip, &shown, wait));
             }
             Err(invalid_client(

@@ -15,13 +15,31 @@ use super::{client_ip, AppState};
 use crate::audit::AuditEvent;
 use crate::metrics::METRICS;
 
+/// The method as a metric label: the standard methods by name, any other
+/// token (a client may send `M0000001XXXX`) as `other`, so a client cannot
+/// create new series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Counts and times every request by route template, method and status.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let res = next.call(req).await?.map_into_boxed_body();
     let route = res
         .request()
@@ -30,11 +48,11 @@ pub async fn observe(
     let status = res.status().as_u16().to_string();
     METRICS
         .http_requests
-        .with_label_values(&[&route, &method, &status])
+        .with_label_values(&[&route, method, &status])
         .inc();
     METRICS
         .http_duration
-        .with_label_values(&[&route, &method])
+        .with_label_values(&[&route, method])
         .observe(started.elapsed().as_secs_f64());
     Ok(res)
 }

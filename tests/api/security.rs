@@ -197,3 +197,57 @@ async fn a_wrong_admin_token_from_one_address_does_not_lock_out_the_operator() {
         assert_eq!(res.status(), 200, "the operator at {ip} was locked out");
     }
 }
+
+/// The number of time series `/metrics` exports.
+async fn series(app: &TestApp) -> std::collections::BTreeSet<String> {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+#[actix_web::test]
+async fn odd_methods_and_paths_add_no_metric_series() {
+    let app = spawn_app_with(&[]).await;
+    for i in 0..200 {
+        let head = format!("M{i:06}XXXX /health/live HTTP/1.1");
+        raw_async(&app, head, Vec::new()).await;
+        let head = format!("GET /probe-{i}/%2e%2e/x?a={i} HTTP/1.1");
+        raw_async(&app, head, Vec::new()).await;
+    }
+    // The registry is shared by every test in this process, so this looks
+    // at label values rather than counting series: a label a client
+    // controls would show its values here.
+    let all = series(&app).await;
+    let leaked: Vec<&String> = all
+        .iter()
+        .filter(|s| s.contains("XXXX") || s.contains("probe-"))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "client input became series: {:?}",
+        &leaked[..leaked.len().min(3)]
+    );
+    let methods = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "other",
+    ];
+    for s in &all {
+        if let Some(rest) = s.split("method=\"").nth(1) {
+            let method = &rest[..rest.find('"').unwrap()];
+            assert!(methods.contains(&method), "method label {method} in {s}");
+        }
+    }
+    assert!(
+        all.iter().any(|s| s.contains("method=\"other\"")),
+        "odd methods are counted as other"
+    );
+}

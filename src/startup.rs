@@ -140,7 +140,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(middleware::limit_headers))
                 .wrap(from_fn(middleware::observe))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<middleware::RequestSpan>::new())
                 .configure(move |cfg: &mut web::ServiceConfig| http::configure(cfg, state))
         })
         .shutdown_timeout(server_settings.shutdown_timeout_seconds as u64)
@@ -289,7 +289,7 @@ fn start_admin_listener(config: &Config, state: &AppState) -> Result<Option<Serv
         let state = state.clone();
         App::new()
             .wrap(from_fn(middleware::observe))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<middleware::RequestSpan>::new())
             .configure(move |cfg: &mut web::ServiceConfig| http::configure_admin(cfg, state))
     })
     .workers(1)

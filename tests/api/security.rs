@@ -251,3 +251,54 @@ async fn odd_methods_and_paths_add_no_metric_series() {
         "odd methods are counted as other"
     );
 }
+
+#[actix_web::test]
+async fn the_request_log_shows_no_upstream_code_and_no_forged_client_address() {
+    let flow = crate::login_flow::setup(&[]).await;
+    let client = flow.register("none").await;
+    // The browser claims another address; the server has no trusted proxy.
+    let (res, _verifier) = flow.authorize(&client, &[]).await;
+    let page = res.text().await.unwrap();
+    let consent = crate::login_flow::hidden(&page, "state");
+    let landed = flow.consent(&page, "approve").await;
+    let code = landed
+        .url()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned());
+    assert!(code.is_some(), "the sign-in completed");
+    let forged = flow
+        .app
+        .client
+        .get(flow.app.url("/health/live?probe=forged-address-check"))
+        .header("X-Forwarded-For", "198.51.100.77")
+        .header("X-Real-IP", "198.51.100.77")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 200);
+    let logs = crate::helpers::captured_logs();
+    let callbacks: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("/oauth/callback") && l.contains("http.target"))
+        .collect();
+    assert!(!callbacks.is_empty(), "the callback request was logged");
+    for line in &callbacks {
+        assert!(
+            !line.contains("code="),
+            "the upstream code reached the log: {line}"
+        );
+        assert!(
+            !line.contains("state="),
+            "the upstream state reached the log: {line}"
+        );
+    }
+    assert!(
+        !logs.contains(&consent),
+        "the transaction state reached the log"
+    );
+    assert!(
+        !logs.contains("198.51.100.77"),
+        "an unchecked X-Forwarded-For became the logged client address"
+    );
+}

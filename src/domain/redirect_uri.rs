@@ -21,6 +21,29 @@ const FORBIDDEN_SCHEMES: &[&str] = &[
     "wss",
 ];
 
+/// Schemes of MCP clients in use today that are not in the reverse-domain
+/// form RFC 8252 §7.1 asks of private-use schemes.
+const KNOWN_APP_SCHEMES: &[&str] = &["cursor", "vscode", "vscode-insiders", "windsurf"];
+
+/// Whether `scheme` may carry a native app's redirect: the reverse-domain
+/// form of RFC 8252 §7.1 (`com.example.app`: at least two dot-separated
+/// labels of letters, digits and hyphens), or a known MCP client's scheme.
+/// Other schemes (`chrome:`, `mailto:`, `itms-services:`, `ms-settings:`,
+/// `jar:`) belong to browsers and operating systems, not to apps.
+fn is_app_scheme(scheme: &str) -> bool {
+    if KNOWN_APP_SCHEMES.contains(&scheme) {
+        return true;
+    }
+    let labels: Vec<&str> = scheme.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
 /// A redirect URI a client may register: `https`, `http` on a loopback
 /// host, or a native app's private-use scheme (`cursor://…`, RFC 8252 §7.1).
 /// Kept exactly as the client sent it, since later matching is exact.
@@ -54,6 +77,8 @@ pub enum RedirectUriError {
     InsecureHttp,
     #[error("redirect URI has no host")]
     NoHost,
+    #[error("redirect URI scheme `{0}` is not a native app's private-use scheme: use reverse-domain form such as com.example.app (RFC 8252 §7.1), or ask the operator to name it in oauth.allowed_redirect_uris")]
+    NotAppScheme(String),
     #[error("redirect URI is not allowed by this server's allowed_redirect_uris")]
     NotAllowlisted,
 }
@@ -99,12 +124,18 @@ impl RedirectUri {
         {
             return Err(RedirectUriError::NonCanonicalHost);
         }
+        let allowlisted = allowlist.iter().any(|g| g.matches(raw));
         match scheme {
             "https" if url.host().is_none() => return Err(RedirectUriError::NoHost),
             "http" if !is_loopback(&url) => return Err(RedirectUriError::InsecureHttp),
+            "https" | "http" => {}
+            // The operator's allowlist may name any other app scheme.
+            other if !is_app_scheme(other) && !allowlisted => {
+                return Err(RedirectUriError::NotAppScheme(other.to_owned()))
+            }
             _ => {}
         }
-        if !allowlist.is_empty() && !allowlist.iter().any(|g| g.matches(raw)) {
+        if !allowlist.is_empty() && !allowlisted {
             return Err(RedirectUriError::NotAllowlisted);
         }
         Ok(Self {

@@ -302,3 +302,48 @@ async fn the_request_log_shows_no_upstream_code_and_no_forged_client_address() {
         "an unchecked X-Forwarded-For became the logged client address"
     );
 }
+
+#[actix_web::test]
+async fn redirect_uris_with_browser_and_system_schemes_are_refused() {
+    let app = spawn_app_with(&[]).await;
+    let register = |uri: &str| {
+        let mut body = sample_registration();
+        body["redirect_uris"] = serde_json::json!([uri]);
+        body
+    };
+    for uri in [
+        "chrome://settings/",
+        "mailto:victim@example.com",
+        "itms-services://?action=download-manifest&url=https://evil.example/x.plist",
+        "ms-settings:privacy",
+        "jar:https://evil.example/x.jar!/",
+        "intent://scan/#Intent;scheme=zxing;end",
+        "tel:+15555550100",
+        "x:/cb",
+    ] {
+        let (status, body) = app.register(&register(uri)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_redirect_uri")),
+            "{uri}: {body}"
+        );
+    }
+    for uri in [
+        "com.example.app:/oauth2redirect",
+        "cursor://anysphere.cursor-retrieval/oauth/user-callback",
+        "vscode://vscode.github-authentication/did-authenticate",
+    ] {
+        let (status, body) = app.register(&register(uri)).await;
+        assert_eq!(status, 201, "{uri}: {body}");
+    }
+    // The operator can name another app scheme in the allowlist.
+    let app = spawn_app_with(&[(
+        "DRAWBRIDGE_OAUTH__ALLOWED_REDIRECT_URIS",
+        "myapp:/callback,https://claude.ai/*",
+    )])
+    .await;
+    let (status, body) = app.register(&register("myapp:/callback")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = app.register(&register("otherapp:/callback")).await;
+    assert_eq!(status, 400);
+}

@@ -88,16 +88,28 @@ impl Application {
         let store = opened.store.clone();
         let commit = config.flush_every_write.then_some(commit);
         let snapshots = opened.snapshot.is_some();
+        // Everything that can fail is resolved before the first actor
+        // starts: an actor system torn down half-started ends in a panic
+        // instead of the one-line error an operator needs.
+        crate::audit::set_user_field(&config.settings.audit.user_field);
+        let admin = AdminToken::resolve(&config).map_err(StartupError::Admin)?;
+        let dev = (config.provider == UpstreamProvider::Dev).then(DevProvider::new);
+        let upstream = Upstream::build(&config, dev.as_ref().map(|d| d.credentials()))
+            .await
+            .map_err(StartupError::Upstream)?;
+        let gateway_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_millis(
+                config.settings.gateway.connect_timeout_ms as u64,
+            ))
+            .build()
+            .map_err(|e| StartupError::Upstream(e.to_string()))?;
+        let admin_listener = bind_admin(&config, &admin)?;
         let (registry, registry_reader) = start_registry(&config, store.clone())?;
         let (vault, vault_reader) = start_vault(opened);
         let broker = start_broker(&config, store.clone());
         let broker_reader = Arc::new(BrokerReader::new(store.clone()));
         let limits = Arc::new(RateLimits::new(&config.settings.rate_limit, clock.clone()));
-        crate::audit::set_user_field(&config.settings.audit.user_field);
-        let dev = (config.provider == UpstreamProvider::Dev).then(DevProvider::new);
-        let upstream = Upstream::build(&config, dev.as_ref().map(|d| d.credentials()))
-            .await
-            .map_err(StartupError::Upstream)?;
         let server_settings = &config.settings.server;
         let janitor = Janitor::new(
             Owners {
@@ -112,7 +124,6 @@ impl Application {
             snapshots.then_some(config.backup_interval),
         )
         .start();
-        let admin = AdminToken::resolve(&config).map_err(StartupError::Admin)?;
         let state = AppState {
             config: config.clone(),
             registry: Handle::new(registry, commit.clone(), registry_reader),
@@ -125,16 +136,12 @@ impl Application {
             admin,
             janitor: janitor.clone(),
             store: store.clone(),
-            gateway_http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(std::time::Duration::from_millis(
-                    config.settings.gateway.connect_timeout_ms as u64,
-                ))
-                .build()
-                .map_err(|e| StartupError::Upstream(e.to_string()))?,
+            gateway_http,
             clock,
         };
-        let admin_server = start_admin_listener(&config, &state)?;
+        let admin_server = admin_listener
+            .map(|listener| start_admin_listener(listener, &state))
+            .transpose()?;
         let mut server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
@@ -278,12 +285,26 @@ fn start_vault(opened: Opened) -> (Addr<Vault>, VaultReader) {
     (addr, reader)
 }
 
-/// The admin API on its own address (e.g. loopback only), when configured.
-fn start_admin_listener(config: &Config, state: &AppState) -> Result<Option<Server>, StartupError> {
+/// Binds the admin API's own address (e.g. loopback only), when configured.
+fn bind_admin(config: &Config, admin: &AdminToken) -> Result<Option<TcpListener>, StartupError> {
     let listen = &config.settings.admin.listen;
-    if listen.is_empty() || state.admin.0.is_none() {
+    if listen.is_empty() || admin.0.is_none() {
         return Ok(None);
     }
+    TcpListener::bind(listen)
+        .map(Some)
+        .map_err(|source| StartupError::Bind {
+            addr: listen.clone(),
+            source,
+        })
+}
+
+/// Serves the admin API alone on its bound listener.
+fn start_admin_listener(listener: TcpListener, state: &AppState) -> Result<Server, StartupError> {
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let state = state.clone();
     let server = HttpServer::new(move || {
         let state = state.clone();
@@ -293,14 +314,14 @@ fn start_admin_listener(config: &Config, state: &AppState) -> Result<Option<Serv
             .configure(move |cfg: &mut web::ServiceConfig| http::configure_admin(cfg, state))
     })
     .workers(1)
-    .bind(listen)
+    .listen(listener)
     .map_err(|source| StartupError::Bind {
-        addr: listen.clone(),
+        addr: address.clone(),
         source,
     })?
     .run();
-    tracing::info!(address = %listen, "admin API listening on its own address");
-    Ok(Some(server))
+    tracing::info!(address = %address, "admin API listening on its own address");
+    Ok(server)
 }
 
 fn start_broker(config: &Arc<Config>, store: SharedStore) -> Addr<TokenBroker> {

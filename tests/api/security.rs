@@ -347,3 +347,57 @@ async fn redirect_uris_with_browser_and_system_schemes_are_refused() {
     let (status, _) = app.register(&register("otherapp:/callback")).await;
     assert_eq!(status, 400);
 }
+
+#[test]
+fn a_start_up_error_after_storage_opens_is_one_line_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let admin = taken.local_addr().unwrap().to_string();
+    let key = dir.path().join("key");
+    let mut child = crate::binary::drawbridge(
+        dir.path(),
+        &[
+            ("MCP_PORT", "0"),
+            ("UPSTREAM_PROVIDER", "dev"),
+            ("CREDENTIALS_DIR", dir.path().join("data").to_str().unwrap()),
+            ("AUTH_ENCRYPTION_KEY_FILE", key.to_str().unwrap()),
+            (
+                "DRAWBRIDGE_ADMIN_TOKEN",
+                "admin-token-for-the-start-up-test",
+            ),
+            ("DRAWBRIDGE_ADMIN__LISTEN", &admin),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        !stderr.contains("panicked"),
+        "a panic instead of an error: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("cannot listen on {admin}")),
+        "{stderr}"
+    );
+    drop(taken);
+}

@@ -78,6 +78,11 @@ pub enum AuditEvent<'a> {
     ClientExpired {
         client_id: &'a str,
     },
+    /// A never-used registration removed to make room in a full registry.
+    ClientEvicted {
+        client_id: &'a str,
+        ip: &'a str,
+    },
     AuthorizationStarted {
         client_id: &'a str,
         ip: &'a str,
@@ -183,6 +188,10 @@ impl AuditEvent<'_> {
             AuditEvent::ClientExpired { client_id } => tracing::info!(
                 target: "audit", event_type = "client_expired", client_id, success = true,
                 "Expired proxy client cleaned up: {client_id}"
+            ),
+            AuditEvent::ClientEvicted { client_id, ip } => tracing::info!(
+                target: "audit", event_type = "client_evicted", client_id, ip, success = true,
+                "Never-used proxy client evicted to make room: {client_id}"
             ),
             AuditEvent::AuthorizationStarted { client_id, ip } => tracing::info!(
                 target: "audit", event_type = "authorization_started", client_id, ip, success = true,

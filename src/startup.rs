@@ -13,7 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::handle::Handle;
 use crate::actors::janitor::{Janitor, Owners};
-use crate::actors::registry::{ExpiryPolicy, Registry, RegistryCore, RegistryReader};
+use crate::actors::registry::{ExpiryPolicy, FloodGuard, Registry, RegistryCore, RegistryReader};
 use crate::actors::token_broker::{BrokerReader, TokenBroker, TokenBrokerCore, TokenPolicy};
 use crate::actors::vault::{Vault, VaultCore, VaultReader, WriteSnapshot};
 use crate::clock::Clock;
@@ -353,7 +353,14 @@ fn start_registry(
     };
     let open = {
         let config = config.clone();
-        move || RegistryCore::open(store.clone(), expiry, config.max_clients, false)
+        let guard = FloodGuard {
+            max_unused_per_origin: config.max_unused_per_address,
+            evict_unused_after: config.evict_unused_after.map(|d| d.as_secs() as i64),
+        };
+        move || {
+            RegistryCore::open(store.clone(), expiry, config.max_clients, false)
+                .map(|core| core.with_flood_guard(guard))
+        }
     };
     let first = open().map_err(|e| StartupError::Storage(e.to_string()))?;
     let reader = first.reader();

@@ -80,6 +80,7 @@ fn main() {
         registry
             .register(RegisterClient {
                 metadata: metadata(&format!("seeded client {i}"), AuthMethod::ClientSecretPost),
+                origin: None,
                 now,
             })
             .unwrap();
@@ -94,6 +95,7 @@ fn main() {
         let owner = registry
             .register(RegisterClient {
                 metadata: metadata("seeded sign-ins", AuthMethod::ClientSecretPost),
+                origin: None,
                 now,
             })
             .unwrap();

@@ -215,6 +215,8 @@ pub struct ClientSettings {
     pub unused_expiry_minutes: i64,
     pub cleanup_interval_minutes: i64,
     pub max_clients: i64,
+    pub max_unused_per_address: i64,
+    pub evict_unused_after_minutes: i64,
 }
 
 impl Default for ClientSettings {
@@ -224,6 +226,8 @@ impl Default for ClientSettings {
             unused_expiry_minutes: 60,
             cleanup_interval_minutes: 60,
             max_clients: 100,
+            max_unused_per_address: 20,
+            evict_unused_after_minutes: 5,
         }
     }
 }

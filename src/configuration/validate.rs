@@ -69,6 +69,11 @@ pub struct Config {
     pub cleanup_interval: Duration,
     pub backup_interval: Duration,
     pub max_clients: usize,
+    /// Never-used registrations one address (an IPv6 /64) may hold; 0: no cap.
+    pub max_unused_per_address: usize,
+    /// A full registry evicts its oldest never-used registration once it is
+    /// this old, instead of refusing; `None`: never evict.
+    pub evict_unused_after: Option<Duration>,
     pub max_body_bytes: usize,
     /// Scopes asked for when an authorization request names none.
     pub default_scopes: ScopeSet,
@@ -214,6 +219,20 @@ impl Config {
         )?;
         let max_clients =
             ranged("clients.max_clients", s.clients.max_clients, 1, 100_000_000)? as usize;
+        // A flood limit like the rate limits: off with them (benchmarks).
+        let max_unused_per_address = ranged(
+            "clients.max_unused_per_address",
+            s.clients.max_unused_per_address,
+            0,
+            100_000_000,
+        )? as usize
+            * usize::from(s.rate_limit.enabled);
+        let evict_unused_after = ranged(
+            "clients.evict_unused_after_minutes",
+            s.clients.evict_unused_after_minutes,
+            0,
+            60 * 24 * 365,
+        )?;
         ranged(
             "session.timeout_minutes",
             s.session.timeout_minutes,
@@ -430,6 +449,9 @@ impl Config {
             cleanup_interval: Duration::from_secs(cleanup * 60),
             backup_interval: Duration::from_secs(backup),
             max_clients,
+            max_unused_per_address,
+            evict_unused_after: (evict_unused_after > 0)
+                .then(|| Duration::from_secs(evict_unused_after as u64 * 60)),
             max_body_bytes,
             default_scopes,
             passthrough,

@@ -138,3 +138,42 @@ mod tests {
         assert_eq!(parse_node("unknown"), None);
     }
 }
+
+/// The key under which per-address limits count a client address: the
+/// address itself for IPv4 (and IPv4-mapped IPv6), the /64 network for
+/// IPv6, since one subscriber holds a whole /64 and can rotate through it.
+/// Anything that is not an address (`unknown`) is its own key.
+pub fn address_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let net = u128::from(v6) & (u128::MAX << 64);
+                format!("{}/64", std::net::Ipv6Addr::from(net))
+            }
+        },
+        Ok(v4) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod address_key_tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_addresses_of_one_subscriber_share_a_key() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            address_key("2001:db8:1:2::7")
+        );
+        assert_ne!(
+            address_key("2001:db8:1:3::1"),
+            address_key("2001:db8:1:2::1")
+        );
+        assert_eq!(address_key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("unknown"), "unknown");
+    }
+}

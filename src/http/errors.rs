@@ -125,6 +125,15 @@ pub fn registry_error(e: RegistryError, realm: &str) -> OAuthError {
             "temporarily_unavailable",
             e.to_string(),
         ),
+        RegistryError::TooManyUnused(_) => {
+            let mut err = OAuthError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                e.to_string(),
+            );
+            err.retry_after = Some(60);
+            err
+        }
         RegistryError::Store(store) => OAuthError::unavailable(store),
     }
 }

@@ -111,7 +111,8 @@ pub async fn limited(
     if *req.method() == method {
         if let Some(state) = req.app_data::<web::Data<AppState>>() {
             let ip = client_ip(req.request());
-            if let Err(wait) = state.limits.check(limit, &ip) {
+            let key = super::client_addr::address_key(&ip);
+            if let Err(wait) = state.limits.check(limit, &key) {
                 METRICS
                     .rate_limited
                     .with_label_values(&[limit.label()])

@@ -135,10 +135,25 @@ async fn register(
     let now = state.clock.now();
     let registered = state
         .registry
-        .send(RegisterClient { metadata, now })
+        .send(RegisterClient {
+            metadata,
+            origin: Some(crate::http::client_addr::address_key(&ip)),
+            now,
+        })
         .await
         .map_err(OAuthError::unavailable)?
         .map_err(|e| refused(&ip, registry_error(e, realm)))?;
+    if let Some(evicted) = &registered.evicted {
+        METRICS
+            .registrations
+            .with_label_values(&["evicted_unused"])
+            .inc();
+        AuditEvent::ClientEvicted {
+            client_id: evicted,
+            ip: &ip,
+        }
+        .emit();
+    }
     let client = &registered.client;
     seal_upstream_secret(&state, &client.client_id, upstream_secret).await?;
     METRICS.registrations.with_label_values(&["created"]).inc();

@@ -401,3 +401,92 @@ fn a_start_up_error_after_storage_opens_is_one_line_not_a_panic() {
     );
     drop(taken);
 }
+
+#[actix_web::test]
+async fn a_registration_flood_from_one_address_never_keeps_another_address_out() {
+    let app = spawn_app_with(&[
+        ("MAX_PROXY_CLIENTS", "50"),
+        ("MAX_REGISTRATIONS_PER_MINUTE", "1000"),
+        ("DRAWBRIDGE_RATE_LIMIT__REGISTRATION_BURST", "1000"),
+        ("DRAWBRIDGE_RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let register_from = |ip: &str| {
+        app.client
+            .post(app.url("/oauth/register"))
+            .header("X-Forwarded-For", ip)
+            .json(&sample_registration())
+            .send()
+    };
+    // The flood: one address registers as fast as its rate limit allows,
+    // and never signs in.
+    let mut created = Vec::new();
+    let mut refused = None;
+    for _ in 0..40 {
+        let res = register_from("203.0.113.50").await.unwrap();
+        if res.status() == 201 {
+            let body: serde_json::Value = res.json().await.unwrap();
+            created.push(body["client_id"].as_str().unwrap().to_owned());
+            app.clock.advance(1);
+        } else {
+            refused = Some(res);
+            break;
+        }
+    }
+    let refused = refused.expect("the flooding address hits its cap");
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(
+        created.len(),
+        20,
+        "the default cap of never-used registrations per address"
+    );
+    // Rotating through one IPv6 /64 is the same address.
+    for host in 1..=20 {
+        let res = register_from(&format!("2001:db8:7:7::{host:x}"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    assert_eq!(
+        register_from("2001:db8:7:7:ffff::1")
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // Another address still registers.
+    let res = register_from("198.51.100.20").await.unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+    // Many addresses together fill the registry (50): a newcomer is refused
+    // while every registration held is fresh…
+    for i in 0..9 {
+        let res = register_from(&format!("192.0.2.{i}")).await.unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    assert_eq!(app.client_count().await, 50);
+    assert_eq!(register_from("198.51.100.21").await.unwrap().status(), 503);
+    // …and once they are a few minutes old, the oldest never-used one makes
+    // room instead of the newcomer being refused.
+    app.clock.advance(6 * 60);
+    let res = register_from("198.51.100.21").await.unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    assert_eq!(app.client_count().await, 50);
+    let admin = |id: &str| {
+        app.client
+            .get(app.url(&format!("/admin/v1/clients/{id}")))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .send()
+    };
+    assert_eq!(
+        admin(&created[0]).await.unwrap().status(),
+        404,
+        "the oldest never-used registration was evicted"
+    );
+    assert_eq!(admin(&created[1]).await.unwrap().status(), 200, "only one");
+    let logs = crate::helpers::captured_logs();
+    assert!(logs
+        .lines()
+        .any(|l| l.contains("client_evicted") && l.contains(&created[0])));
+}

@@ -229,6 +229,7 @@ fn seed(cfg: &Config) -> Vec<(String, String)> {
             let r = registry
                 .register(RegisterClient {
                     metadata: metadata(),
+                    origin: None,
                     now: drawbridge::clock::Clock::System.now(),
                 })
                 .unwrap();

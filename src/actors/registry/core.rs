@@ -1,4 +1,5 @@
 use crate::clock::UnixTime;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::domain::{ClientId, SecretToken};
@@ -17,6 +18,21 @@ pub(super) const USE_WRITE_INTERVAL: i64 = 60;
 /// How many expired clients a full registry removes before refusing.
 const INLINE_PURGE_LIMIT: usize = 1000;
 
+/// What keeps one address from filling the registry: a cap on the
+/// never-used registrations each origin holds, and eviction of the oldest
+/// never-used registration when the registry is full.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FloodGuard {
+    /// Never-used registrations one origin may hold; 0: no cap.
+    pub max_unused_per_origin: usize,
+    /// A full registry evicts a never-used registration at least this many
+    /// seconds old instead of refusing; `None`: never.
+    pub evict_unused_after: Option<i64>,
+}
+
+/// How many eviction candidates one scan of a full registry remembers.
+const EVICTION_CANDIDATES: usize = 64;
+
 pub struct RegistryCore {
     store: SharedStore,
     expiry: ExpiryPolicy,
@@ -29,6 +45,16 @@ pub struct RegistryCore {
     counting: Option<Vec<u8>>,
     /// Lookups and credential checks, shared with the HTTP side.
     reader: Arc<RegistryReader>,
+    guard: FloodGuard,
+    /// Registrations per origin since start, oldest first; entries that
+    /// were used, removed or expired are dropped when the origin registers.
+    by_origin: HashMap<String, VecDeque<String>>,
+    /// Never-used registrations old enough to evict, oldest first (from the
+    /// last scan of a full registry; each is checked again before eviction).
+    candidates: VecDeque<(UnixTime, String)>,
+    /// No candidate can exist before this time (so a full registry of fresh
+    /// registrations is not scanned again at every request).
+    no_candidate_before: UnixTime,
 }
 
 impl RegistryCore {
@@ -50,7 +76,145 @@ impl RegistryCore {
             count,
             counting: Some(Vec::new()),
             reader: Arc::new(RegistryReader::new(store_for_reader, expiry)),
+            guard: FloodGuard::default(),
+            by_origin: HashMap::new(),
+            candidates: VecDeque::new(),
+            no_candidate_before: UnixTime::MIN,
         })
+    }
+
+    /// Turns the flood guard on (the server does; tools and tests may not).
+    pub fn with_flood_guard(mut self, guard: FloodGuard) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// Whether `record` still counts against its origin: stored, never used
+    /// and not expired.
+    fn pending(&self, client_id: &str, now: UnixTime) -> Result<bool, RegistryError> {
+        Ok(self
+            .live(client_id, now)?
+            .is_some_and(|r| r.last_used_at.is_none()))
+    }
+
+    /// Refuses an origin that already holds its cap of never-used
+    /// registrations (after dropping those used, removed or expired).
+    fn check_origin(&mut self, origin: &str, now: UnixTime) -> Result<(), RegistryError> {
+        let cap = self.guard.max_unused_per_origin;
+        if cap == 0 {
+            return Ok(());
+        }
+        let Some(held) = self.by_origin.remove(origin) else {
+            return Ok(());
+        };
+        let mut kept = VecDeque::with_capacity(held.len());
+        for id in held {
+            if self.pending(&id, now)? {
+                kept.push_back(id);
+            }
+        }
+        let full = kept.len() >= cap;
+        if !kept.is_empty() {
+            self.by_origin.insert(origin.to_owned(), kept);
+        }
+        if full {
+            return Err(RegistryError::TooManyUnused(cap));
+        }
+        Ok(())
+    }
+
+    fn note_origin(&mut self, origin: Option<String>, client_id: &str) {
+        if self.guard.max_unused_per_origin == 0 {
+            return;
+        }
+        if let Some(origin) = origin {
+            // Bound the map however many addresses appear: forget origins
+            // whose registrations are all gone (checked lazily, in bulk).
+            if self.by_origin.len() >= 100_000 && !self.by_origin.contains_key(&origin) {
+                self.forget_settled_origins();
+            }
+            self.by_origin
+                .entry(origin)
+                .or_default()
+                .push_back(client_id.to_owned());
+        }
+    }
+
+    /// Drops origins none of whose registrations is still never-used.
+    fn forget_settled_origins(&mut self) {
+        let reader = self.reader.clone();
+        self.by_origin.retain(|_, ids| {
+            ids.retain(|id| {
+                reader
+                    .load(id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.last_used_at.is_none())
+            });
+            !ids.is_empty()
+        });
+    }
+
+    /// Makes room in a full registry by evicting its oldest never-used
+    /// registration that is old enough; answers the evicted client id.
+    fn evict_unused(&mut self, now: UnixTime) -> Result<Option<String>, RegistryError> {
+        let Some(min_age) = self.guard.evict_unused_after else {
+            return Ok(None);
+        };
+        if self.candidates.is_empty() && now >= self.no_candidate_before {
+            self.scan_candidates(now, min_age)?;
+        }
+        while let Some((_, id)) = self.candidates.pop_front() {
+            let still = self
+                .load(&id)?
+                .is_some_and(|r| r.last_used_at.is_none() && r.issued_at <= now - min_age);
+            if still {
+                self.remove(&id)?;
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One pass over the registry: the oldest never-used registrations that
+    /// are old enough to evict, and when the next one could become so.
+    fn scan_candidates(&mut self, now: UnixTime, min_age: i64) -> Result<(), RegistryError> {
+        const PAGE: usize = 512;
+        let mut oldest: std::collections::BinaryHeap<(UnixTime, String)> = Default::default();
+        let mut youngest_unused = UnixTime::MAX;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .store
+                .scan_prefix(Tree::Clients, b"", after.as_deref(), PAGE)?;
+            for (_, bytes) in &page {
+                let Ok(r) = codec::decode::<ClientRecord>(Tree::Clients, bytes) else {
+                    continue;
+                };
+                if r.last_used_at.is_some() {
+                    continue;
+                }
+                if r.issued_at > now - min_age {
+                    youngest_unused = youngest_unused.min(r.issued_at);
+                    continue;
+                }
+                oldest.push((r.issued_at, r.client_id));
+                if oldest.len() > EVICTION_CANDIDATES {
+                    oldest.pop();
+                }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => after = Some(last.clone()),
+                _ => break,
+            }
+        }
+        self.candidates = oldest.into_sorted_vec().into();
+        self.no_candidate_before = if self.candidates.is_empty() {
+            youngest_unused.saturating_add(min_age).min(now + min_age)
+        } else {
+            UnixTime::MIN
+        };
+        Ok(())
     }
 
     /// The read side, for [`crate::actors::handle::Handle::read`].
@@ -140,6 +304,10 @@ impl RegistryCore {
         if self.counting.is_some() {
             self.finish_count()?;
         }
+        if let Some(origin) = &msg.origin {
+            self.check_origin(origin, msg.now)?;
+        }
+        let mut evicted = None;
         if self.count >= self.max_clients {
             self.purge_expired(PurgeExpired {
                 now: msg.now,
@@ -148,7 +316,10 @@ impl RegistryCore {
                 scan: usize::MAX,
             })?;
             if self.count >= self.max_clients {
-                return Err(RegistryError::Full(self.max_clients));
+                evicted = self.evict_unused(msg.now)?;
+                if evicted.is_none() {
+                    return Err(RegistryError::Full(self.max_clients));
+                }
             }
         }
         let client_id = loop {
@@ -175,8 +346,10 @@ impl RegistryCore {
         };
         self.save(&record)?;
         self.added(&keys::client(&record.client_id));
+        self.note_origin(msg.origin, &record.client_id);
         Ok(Registered {
             client: record.view(self.expiry),
+            evicted,
             client_secret,
             registration_token,
         })

@@ -13,6 +13,9 @@ use crate::domain::{AuthMethod, ClientId, ClientMetadata, SecretToken};
 #[rtype(result = "Result<Registered, RegistryError>")]
 pub struct RegisterClient {
     pub metadata: ClientMetadata,
+    /// Where the registration comes from (a client address, an IPv6 /64),
+    /// for the cap on never-used registrations per address.
+    pub origin: Option<String>,
     pub now: UnixTime,
 }
 
@@ -20,6 +23,8 @@ pub struct RegisterClient {
 #[derive(Debug)]
 pub struct Registered {
     pub client: ClientView,
+    /// A never-used registration evicted to make room (the registry was full).
+    pub evicted: Option<String>,
     pub client_secret: Option<SecretToken>,
     pub registration_token: SecretToken,
 }

@@ -13,7 +13,7 @@ mod record;
 
 use actix::{Actor, Handler, SyncContext};
 
-pub use self::core::RegistryCore;
+pub use self::core::{FloodGuard, RegistryCore};
 pub use messages::*;
 pub use reader::RegistryReader;
 pub use record::{ClientRecord, ClientView, ExpiryPolicy};
@@ -34,6 +34,9 @@ pub enum RegistryError {
     Metadata(#[from] MetadataError),
     #[error("the server already holds its maximum of {0} clients; try again later")]
     Full(usize),
+    /// One origin holds its cap of registrations that never signed in.
+    #[error("this address already holds {0} registrations that never completed a sign-in; use one of them, or try again later")]
+    TooManyUnused(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

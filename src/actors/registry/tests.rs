@@ -42,6 +42,7 @@ fn core(max: usize) -> (RegistryCore, SharedStore) {
 fn register(core: &mut RegistryCore, method: AuthMethod, now: i64) -> Registered {
     core.register(RegisterClient {
         metadata: metadata(method),
+        origin: None,
         now,
     })
     .unwrap()
@@ -176,6 +177,7 @@ fn the_cap_refuses_new_clients_until_expired_ones_are_purged() {
     register(&mut core, AuthMethod::None, T0);
     let full = core.register(RegisterClient {
         metadata: metadata(AuthMethod::None),
+        origin: None,
         now: T0 + 10,
     });
     assert!(matches!(full, Err(RegistryError::Full(2))));
@@ -183,6 +185,7 @@ fn the_cap_refuses_new_clients_until_expired_ones_are_purged() {
     assert!(core
         .register(RegisterClient {
             metadata: metadata(AuthMethod::None),
+            origin: None,
             now: T0 + 3600
         })
         .is_ok());

@@ -451,7 +451,7 @@ impl Config {
             max_clients,
             max_unused_per_address,
             evict_unused_after: (evict_unused_after > 0)
-                .then(|| Duration::from_secs(evict_unused_after as u64 * 60)),
+                .then(|| Duration::from_secs(evict_unused_after * 60)),
             max_body_bytes,
             default_scopes,
             passthrough,

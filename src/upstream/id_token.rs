@@ -115,7 +115,7 @@ impl IdTokenValidator {
     ) -> Result<IdClaims, UpstreamError> {
         let token: CoreIdToken = jwt
             .parse()
-            .map_err(|e| invalid(format!("unreadable: {e}")))?;
+            .map_err(|_| invalid(format!("unreadable ({} bytes)", jwt.len())))?;
         let mut keys = self.keys.lock().await;
         if keys.fetched.is_none() {
             self.fetch(http, &mut keys).await?;

@@ -439,3 +439,14 @@ async fn an_oidc_issuer_is_discovered_and_its_signed_id_tokens_sign_users_in() {
     let q: Value = f.consent(&page, "approve").await.json().await.unwrap();
     assert_eq!(q["error"], "server_error", "{q}");
 }
+
+#[actix_web::test]
+async fn without_an_id_token_only_a_userinfo_answer_that_says_verified_names_the_user() {
+    let f = flow_with_gateway().await;
+    f.google.with(|s| s.no_id_token = true);
+    let client = f.register("client_secret_post").await;
+    let verified = sign_in(&f, &client, "info-sub", "i@x.org", Some(json!(true))).await;
+    let unverified = sign_in(&f, &client, "other-sub", "i@x.org", None).await;
+    assert_eq!(gateway_user(&f, &verified).await, "i@x.org");
+    assert_eq!(gateway_user(&f, &unverified).await, "other-sub");
+}

@@ -228,3 +228,22 @@ fn grants_email(scopes: &[String]) -> bool {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn email_and_googles_alias_grant_the_email_and_nothing_else_does() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(super::grants_email(&s(&["openid", "email"])));
+        assert!(super::grants_email(&s(&[
+            "https://www.googleapis.com/auth/userinfo.email"
+        ])));
+        for without in [
+            &["openid"][..],
+            &["openid", "profile", "emails"][..],
+            &[][..],
+        ] {
+            assert!(!super::grants_email(&s(without)), "{without:?}");
+        }
+    }
+}

@@ -450,3 +450,154 @@ async fn without_an_id_token_only_a_userinfo_answer_that_says_verified_names_the
     assert_eq!(gateway_user(&f, &verified).await, "i@x.org");
     assert_eq!(gateway_user(&f, &unverified).await, "other-sub");
 }
+
+#[actix_web::test]
+async fn a_user_stored_by_the_previous_release_is_taken_over_at_their_next_sign_in() {
+    use drawbridge::actors::vault::{UpstreamTokens, UserCredentialsV1};
+    use drawbridge::storage::{codec, Tree};
+    let google = crate::fake_google::start();
+    let env = google.env();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::helpers::config_with(dir.path(), &vars);
+    {
+        // What the previous release wrote: record format 1, keyed by the
+        // subject alone, the email indexed under its bare key.
+        let _lock = drawbridge::persistence::lock_dir(&cfg).unwrap();
+        let opened = drawbridge::persistence::open_mode(&cfg, cfg.storage_mode, false, 1).unwrap();
+        let old = UserCredentialsV1 {
+            uid: "u_previous_release".into(),
+            sub: crate::fake_google::SUB.into(),
+            email: Some(crate::fake_google::EMAIL.into()),
+            tokens: UpstreamTokens {
+                access_token: "ya29.previous".into(),
+                refresh_token: Some("1//previous".into()),
+                expires_at: Some(1),
+                scopes: vec!["openid".into(), "email".into()],
+                id_token: None,
+            },
+            created_at: 1,
+            updated_at: 1,
+        };
+        let key = opened.codec.identity_key("sub", crate::fake_google::SUB);
+        let sealed = opened
+            .codec
+            .wrap("user", key.as_bytes(), &codec::encode(&old).unwrap());
+        let store = &opened.store;
+        store.insert(Tree::Users, key.as_bytes(), sealed).unwrap();
+        store
+            .insert(
+                Tree::UserIds,
+                b"u_previous_release",
+                key.clone().into_bytes(),
+            )
+            .unwrap();
+        let email_key = opened
+            .codec
+            .identity_key("email", crate::fake_google::EMAIL);
+        store
+            .insert(Tree::UserEmails, email_key.as_bytes(), key.into_bytes())
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let app = crate::helpers::spawn_app_in(dir, &vars).await;
+    // Read as it was: issuer unknown, email unverified (nothing says so).
+    let before = users(&app).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(
+        (&before[0]["issuer"], &before[0]["email_verified"]),
+        (&json!(""), &json!(false))
+    );
+    let f = Flow {
+        app,
+        google,
+        browser: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .build()
+            .unwrap(),
+    };
+    let client = f.register("client_secret_post").await;
+    sign_in(
+        &f,
+        &client,
+        crate::fake_google::SUB,
+        crate::fake_google::EMAIL,
+        Some(json!(true)),
+    )
+    .await;
+    // The same user, now under issuer and subject, email verified.
+    let after = users(&f.app).await;
+    assert_eq!(after.len(), 1, "taken over, not duplicated: {after:?}");
+    assert_eq!(after[0]["issuer"], f.google.url);
+    assert_eq!(after[0]["email_verified"], true);
+    assert_eq!(after[0]["grants"], 1);
+}
+
+#[actix_web::test]
+async fn the_same_subject_from_another_issuer_is_another_user() {
+    use drawbridge::actors::vault::{UpstreamTokens, UserCredentials, VaultCore};
+    let google = crate::fake_google::start();
+    let env = google.env();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::helpers::config_with(dir.path(), &vars);
+    {
+        // A user of another issuer (an earlier upstream) with the same sub.
+        let _lock = drawbridge::persistence::lock_dir(&cfg).unwrap();
+        let opened = drawbridge::persistence::open_mode(&cfg, cfg.storage_mode, false, 1).unwrap();
+        let mut vault = VaultCore::new(opened.store, opened.codec, opened.key_source, true, None);
+        vault
+            .store_user(UserCredentials {
+                uid: String::new(),
+                issuer: "https://other-issuer.example".into(),
+                sub: crate::fake_google::SUB.into(),
+                email: Some("someone@other.example".into()),
+                email_verified: true,
+                tokens: UpstreamTokens {
+                    access_token: "ya29.other-issuer".into(),
+                    refresh_token: None,
+                    expires_at: Some(1),
+                    scopes: vec!["openid".into()],
+                    id_token: None,
+                },
+                created_at: 1,
+                updated_at: 1,
+            })
+            .unwrap();
+    }
+    let f = Flow {
+        app: crate::helpers::spawn_app_in(dir, &vars).await,
+        google,
+        browser: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .build()
+            .unwrap(),
+    };
+    let client = f.register("client_secret_post").await;
+    sign_in(
+        &f,
+        &client,
+        crate::fake_google::SUB,
+        crate::fake_google::EMAIL,
+        Some(json!(true)),
+    )
+    .await;
+    let mut issuers: Vec<String> = users(&f.app)
+        .await
+        .iter()
+        .map(|u| {
+            assert_eq!(u["sub"], crate::fake_google::SUB);
+            u["issuer"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    issuers.sort();
+    assert_eq!(
+        issuers,
+        vec![
+            f.google.url.clone(),
+            "https://other-issuer.example".to_owned()
+        ]
+    );
+}

@@ -41,6 +41,7 @@ wait_for "$idp/.well-known/openid-configuration"
     GOOGLE_OAUTH_SCOPES="openid email" \
     DRAWBRIDGE_UPSTREAM__AUTH_URI="$idp/auth" DRAWBRIDGE_UPSTREAM__TOKEN_URI="$idp/token" \
     DRAWBRIDGE_UPSTREAM__USERINFO_URI="$idp/me" DRAWBRIDGE_UPSTREAM__REVOCATION_URI="$idp/token/revocation" \
+    DRAWBRIDGE_UPSTREAM__ISSUER="$idp" DRAWBRIDGE_UPSTREAM__JWKS_URI="$idp/jwks" \
     GATEWAY_UPSTREAM_URL="http://127.0.0.1:$mcp_port" DRAWBRIDGE_ADMIN_TOKEN="$admin_token" \
     "$OLDPWD/target/debug/drawbridge") >"$work/drawbridge.log" 2>&1 &
 pids+=($!)

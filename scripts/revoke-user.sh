@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Revokes a user: every Drawbridge token of that user, across all clients,
-# stops working at once, and their stored Google credentials are deleted
-# (the source document's delete_credentials).
+# Revokes a user: every Drawbridge token of every user whose VERIFIED email
+# is EMAIL, across all clients, stops working at once, and their stored
+# Google credentials are deleted (the source document's delete_credentials).
+# A user with the same email unverified by the provider is never touched.
 #
 # Usage: revoke-user.sh [--upstream] EMAIL
 #   --upstream  also revoke the user's refresh token at Google
@@ -32,5 +33,5 @@ fi
 python3 - "$body" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("revoked %s: %d sign-ins, credentials deleted: %s" % (r["email"], r["revoked_grants"], r["credentials_deleted"]))
+print("revoked %s (%d user(s) with this verified email): %d sign-ins, credentials deleted: %s" % (r["email"], r.get("users", 1), r["revoked_grants"], r["credentials_deleted"]))
 PY

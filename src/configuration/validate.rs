@@ -296,10 +296,33 @@ impl Config {
             ("upstream.token_uri", &s.upstream.token_uri),
             ("upstream.userinfo_uri", &s.upstream.userinfo_uri),
             ("upstream.revocation_uri", &s.upstream.revocation_uri),
+            ("upstream.jwks_uri", &s.upstream.jwks_uri),
         ] {
             if !value.is_empty() {
                 absolute_url(key, value)?;
             }
+        }
+        // The issuer's keys decide who signs in: never fetched over plain
+        // HTTP beyond this machine.
+        for (key, value) in [
+            ("upstream.issuer", &s.upstream.issuer),
+            ("upstream.jwks_uri", &s.upstream.jwks_uri),
+        ] {
+            let url = Url::parse(value).ok().filter(|u| u.scheme() == "http");
+            if let Some(host) = url.as_ref().and_then(|u| u.host_str()) {
+                if !is_loopback_host(host) {
+                    return Err(err(key, format!("`{value}` uses http:// on a non-loopback host: ID tokens and keys must come over https://")));
+                }
+            }
+        }
+        if provider == UpstreamProvider::Google
+            && !s.upstream.issuer.is_empty()
+            && s.upstream.jwks_uri.is_empty()
+        {
+            return Err(err(
+                "upstream.jwks_uri",
+                "the google provider with another upstream.issuer needs that issuer's JWKS URI (upstream.jwks_uri) to check its ID tokens",
+            ));
         }
         if provider == UpstreamProvider::Oidc && s.upstream.issuer.is_empty() {
             return Err(err(

@@ -205,7 +205,7 @@ async fn forward(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         upstream = upstream
             .header(
                 "x-drawbridge-user",
-                user.email.clone().unwrap_or_else(|| user.sub.clone()),
+                user.verified_email().unwrap_or(&user.sub).to_owned(),
             )
             .header("x-drawbridge-client", record.client_id.clone());
     }

@@ -14,7 +14,13 @@ const FORMAT_V1: u8 = 1;
 const MAX_RECORD_BYTES: usize = 16 << 20;
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    let mut out = vec![FORMAT_V1];
+    encode_as(FORMAT_V1, value)
+}
+
+/// Encodes `value` as record format `version`, for a record whose layout
+/// changed (the reader picks the layout with [`format_of`]).
+pub fn encode_as<T: Serialize>(version: u8, value: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![version];
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
         .map_err(|e| StoreError::Encode(e.to_string()))?;
     out.extend_from_slice(&body);
@@ -24,6 +30,29 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 pub fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, StoreError> {
     let config = bincode::config::standard().with_limit::<MAX_RECORD_BYTES>();
     decode_with(tree, bytes, config)
+}
+
+/// The record format a stored record was written in.
+pub fn format_of(bytes: &[u8]) -> Option<u8> {
+    bytes.first().copied()
+}
+
+/// Decodes a record written with [`encode_as`]`(version, …)`.
+pub fn decode_as<T: DeserializeOwned>(
+    version: u8,
+    tree: Tree,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&v, body)) if v == version => {
+            let config = bincode::config::standard().with_limit::<MAX_RECORD_BYTES>();
+            decode_body(tree, body, config)
+        }
+        _ => Err(StoreError::Corrupt {
+            tree: tree.name(),
+            reason: format!("not record format {version}"),
+        }),
+    }
 }
 
 /// Decodes a whole-store snapshot, which may be larger than any record. It
@@ -42,15 +71,25 @@ fn decode_with<T: DeserializeOwned>(
         reason,
     };
     match bytes.split_first() {
-        Some((&FORMAT_V1, body)) => {
-            let (value, read) = bincode::serde::decode_from_slice(body, config)
-                .map_err(|e| corrupt(e.to_string()))?;
-            if read != body.len() {
-                return Err(corrupt(format!("{} trailing bytes", body.len() - read)));
-            }
-            Ok(value)
-        }
+        Some((&FORMAT_V1, body)) => decode_body(tree, body, config),
         Some((version, _)) => Err(corrupt(format!("unknown record format {version}"))),
         None => Err(corrupt("empty record".into())),
     }
+}
+
+fn decode_body<T: DeserializeOwned>(
+    tree: Tree,
+    body: &[u8],
+    config: impl bincode::config::Config,
+) -> Result<T, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        tree: tree.name(),
+        reason,
+    };
+    let (value, read) =
+        bincode::serde::decode_from_slice(body, config).map_err(|e| corrupt(e.to_string()))?;
+    if read != body.len() {
+        return Err(corrupt(format!("{} trailing bytes", body.len() - read)));
+    }
+    Ok(value)
 }

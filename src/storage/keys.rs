@@ -25,10 +25,15 @@
 //! tokens are stored as SHA-256 hashes inside the client record.
 //!
 //! User keys: with encryption (every mode but FILE_PLAINTEXT) the user key is
-//! `HMAC-SHA256(index_key, "sub" 0x00 sub)` and the email key
-//! `HMAC-SHA256(index_key, "email" 0x00 lower-cased email)`, hex-encoded, so
-//! the keys reveal no identity; in FILE_PLAINTEXT they are the `sub` and the
-//! lower-cased email themselves. Sealed values bind their kind and key as
+//! `HMAC-SHA256(index_key, "subject" 0x00 "<len(issuer)>:<issuer>\n<sub>")`
+//! and the email key `HMAC-SHA256(index_key, "email" 0x00 lower-cased
+//! email)`, hex-encoded, so the keys reveal no identity; in FILE_PLAINTEXT
+//! they are the values themselves. An email index entry is
+//! `<email key>/<user key>` (one per user with that email verified; only
+//! verified emails are indexed). Records of the previous release (user
+//! record format 1) are keyed `HMAC(index_key, "sub" 0x00 sub)` and indexed
+//! under the bare email key; they are read as they are and moved to the
+//! new keys at the user's next store. Sealed values bind their kind and key as
 //! AES-GCM associated data (see `actors::vault::cipher`).
 
 /// A named tree (a keyspace). Each actor alone writes its own trees.

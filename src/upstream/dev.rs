@@ -25,12 +25,16 @@ pub const REVOKE: &str = "/dev/revoke";
 pub const CLIENT_ID: &str = "drawbridge-dev";
 pub const DEMO_SUB: &str = "dev-user-0001";
 pub const DEMO_EMAIL: &str = "demo@drawbridge.invalid";
+/// The `iss` of the dev provider's ID tokens (HS256, MACed with the client
+/// secret, and validated like any other provider's).
+pub const ISSUER: &str = "urn:drawbridge:dev";
 const ACCESS_TTL: u64 = 3600;
 
 struct DevCode {
     redirect_uri: String,
     challenge: String,
     scope: String,
+    nonce: Option<String>,
     expires: Instant,
 }
 
@@ -82,6 +86,7 @@ struct AuthorizeParams {
     state: Option<String>,
     code_challenge: Option<String>,
     scope: Option<String>,
+    nonce: Option<String>,
 }
 
 fn oauth_error(status: u16, error: &str, description: &str) -> HttpResponse {
@@ -117,13 +122,14 @@ async fn authorize_page(params: web::Query<AuthorizeParams>) -> HttpResponse {
     };
     let body = format!(
         r#"<p>This is Drawbridge's <strong>development</strong> identity provider. It stands in for Google and signs in one demo user.</p>
-<form method="post" action="{AUTHORIZE}">{}{}{}{}{}{}
+<form method="post" action="{AUTHORIZE}">{}{}{}{}{}{}{}
 <button type="submit" name="login" value="demo">Sign in as {DEMO_EMAIL}</button></form>"#,
         hidden("client_id", &params.client_id),
         hidden("redirect_uri", &params.redirect_uri),
         hidden("state", &params.state),
         hidden("code_challenge", &params.code_challenge),
         hidden("scope", &params.scope),
+        hidden("nonce", &params.nonce),
         r#"<input type="hidden" name="login" value="demo">"#,
     );
     page(200, "Development sign-in", &body)
@@ -144,6 +150,7 @@ async fn authorize_submit(
             redirect_uri: redirect_uri.clone(),
             challenge: form.code_challenge.clone().unwrap_or_default(),
             scope: form.scope.clone().unwrap_or_default(),
+            nonce: form.nonce.clone(),
             expires: Instant::now() + Duration::from_secs(300),
         },
     );
@@ -174,17 +181,26 @@ struct TokenForm {
     client_secret: Option<String>,
 }
 
-fn id_token(audience: &str) -> String {
+fn id_token(secret: &str, audience: &str, nonce: Option<&str>) -> String {
+    use hmac::Mac;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let claims = serde_json::json!({
-        "iss": "drawbridge-dev", "aud": audience, "sub": DEMO_SUB, "email": DEMO_EMAIL,
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let mut claims = serde_json::json!({
+        "iss": ISSUER, "aud": audience, "sub": DEMO_SUB, "email": DEMO_EMAIL,
         "email_verified": true, "iat": now, "exp": now + ACCESS_TTL,
     });
-    format!("{header}.{}.", URL_SAFE_NO_PAD.encode(claims.to_string()))
+    if let Some(n) = nonce {
+        claims["nonce"] = serde_json::json!(n);
+    }
+    let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
 }
 
 async fn token(provider: web::Data<DevProvider>, form: web::Form<TokenForm>) -> HttpResponse {
@@ -228,7 +244,7 @@ async fn token(provider: web::Data<DevProvider>, form: web::Form<TokenForm>) -> 
             );
             HttpResponse::Ok().json(serde_json::json!({
                 "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TTL,
-                "refresh_token": refresh, "scope": code.scope, "id_token": id_token(CLIENT_ID),
+                "refresh_token": refresh, "scope": code.scope, "id_token": id_token(&provider.secret, CLIENT_ID, code.nonce.as_deref()),
             }))
         }
         "refresh_token" => {

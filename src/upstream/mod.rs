@@ -6,6 +6,7 @@
 //! bounded time-outs and no redirects (SSRF).
 
 pub mod dev;
+mod id_token;
 mod identity;
 
 use std::fmt;
@@ -22,7 +23,10 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-pub use identity::Identity;
+pub use id_token::nonce_for;
+pub use identity::{canonical_issuer, claim_is_true, unverified_claims, Identity, GOOGLE_ISSUER};
+
+use id_token::IdTokenValidator;
 
 use crate::configuration::{Config, UpstreamProvider};
 
@@ -30,6 +34,7 @@ const GOOGLE_AUTH: &str = "https://accounts.google.com/o/oauth2/v2/auth";
 const GOOGLE_TOKEN: &str = "https://oauth2.googleapis.com/token";
 const GOOGLE_USERINFO: &str = "https://openidconnect.googleapis.com/v1/userinfo";
 const GOOGLE_REVOKE: &str = "https://oauth2.googleapis.com/revoke";
+const GOOGLE_JWKS: &str = "https://www.googleapis.com/oauth2/v3/certs";
 
 /// The `id_token` Google and OpenID providers add to a token response.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -154,17 +159,34 @@ pub struct Upstream {
     auth_params: Vec<(&'static str, &'static str)>,
     /// Scopes always asked for (the user's identity).
     identity_scopes: Vec<String>,
+    /// Checks the ID tokens the token endpoint returns.
+    id_tokens: IdTokenValidator,
 }
 
-#[derive(Deserialize)]
-struct Discovery {
-    authorization_endpoint: String,
-    token_endpoint: String,
-    userinfo_endpoint: Option<String>,
-    revocation_endpoint: Option<String>,
+/// The discovery document's `revocation_endpoint` (RFC 8414), which the
+/// OpenID metadata type leaves out.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct RevocationMetadata {
     #[serde(default)]
-    scopes_supported: Vec<String>,
+    revocation_endpoint: Option<String>,
 }
+
+impl openidconnect::AdditionalProviderMetadata for RevocationMetadata {}
+
+type ProviderMetadata = openidconnect::ProviderMetadata<
+    RevocationMetadata,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreClientAuthMethod,
+    openidconnect::core::CoreClaimName,
+    openidconnect::core::CoreClaimType,
+    openidconnect::core::CoreGrantType,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJweKeyManagementAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreResponseMode,
+    openidconnect::core::CoreResponseType,
+    openidconnect::core::CoreSubjectIdentifierType,
+>;
 
 impl Upstream {
     /// Builds the upstream for `config` (OpenID discovery for `oidc`).
@@ -215,47 +237,76 @@ impl Upstream {
                     userinfo_uri: pick_opt(&s.userinfo_uri, Some(GOOGLE_USERINFO.into())),
                     revocation_uri: pick_opt(&s.revocation_uri, Some(GOOGLE_REVOKE.into())),
                 };
+                // Google's fixed issuer and keys, unless the endpoints were
+                // moved to another issuer (which then names its keys too:
+                // configuration validation requires both).
+                let id_tokens = if s.issuer.is_empty() {
+                    IdTokenValidator::new(
+                        GOOGLE_ISSUER,
+                        &["accounts.google.com"],
+                        Some(&pick(&s.jwks_uri, GOOGLE_JWKS.into())),
+                        None,
+                        false,
+                    )
+                } else {
+                    IdTokenValidator::new(&s.issuer, &[], Some(&s.jwks_uri), None, false)
+                }?;
                 Ok(Self {
                     http,
                     endpoints,
                     default: google_creds,
                     auth_params: offline,
                     identity_scopes,
+                    id_tokens,
                 })
             }
             UpstreamProvider::Oidc => {
-                let url = format!(
-                    "{}/.well-known/openid-configuration",
-                    s.issuer.trim_end_matches('/')
-                );
-                let doc: Discovery = http
-                    .get(&url)
-                    .send()
+                let issuer = openidconnect::IssuerUrl::new(s.issuer.clone())
+                    .map_err(|e| format!("upstream.issuer: {e}"))?;
+                let doc = ProviderMetadata::discover_async(issuer, &http)
                     .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(|e| format!("OpenID discovery at {url}: {e}"))?
-                    .json()
-                    .await
-                    .map_err(|e| format!("OpenID discovery at {url}: {e}"))?;
+                    .map_err(|e| {
+                        format!("OpenID discovery at {}: {}", s.issuer, error_chain(&e))
+                    })?;
                 let mut identity_scopes = identity_scopes;
                 let mut auth_params = vec![("prompt", "consent")];
-                if doc.scopes_supported.iter().any(|s| s == "offline_access") {
+                let offline_scope = doc
+                    .scopes_supported()
+                    .is_some_and(|all| all.iter().any(|s| s.as_str() == "offline_access"));
+                if offline_scope {
                     identity_scopes.push("offline_access".into());
                 } else {
                     auth_params.push(("access_type", "offline"));
                 }
                 let endpoints = Endpoints {
-                    auth_uri: pick(&s.auth_uri, doc.authorization_endpoint),
-                    token_uri: pick(&s.token_uri, doc.token_endpoint),
-                    userinfo_uri: pick_opt(&s.userinfo_uri, doc.userinfo_endpoint),
-                    revocation_uri: pick_opt(&s.revocation_uri, doc.revocation_endpoint),
+                    auth_uri: pick(&s.auth_uri, doc.authorization_endpoint().to_string()),
+                    token_uri: pick(
+                        &s.token_uri,
+                        doc.token_endpoint()
+                            .map(|u| u.to_string())
+                            .ok_or("OpenID discovery: the issuer lists no token_endpoint")?,
+                    ),
+                    userinfo_uri: pick_opt(
+                        &s.userinfo_uri,
+                        doc.userinfo_endpoint().map(|u| u.to_string()),
+                    ),
+                    revocation_uri: pick_opt(
+                        &s.revocation_uri,
+                        doc.additional_metadata().revocation_endpoint.clone(),
+                    ),
                 };
+                let jwks_uri = pick(&s.jwks_uri, doc.jwks_uri().to_string());
+                // Keys fetched by discovery, unless another JWKS was configured.
+                let keys = s.jwks_uri.is_empty().then(|| doc.jwks().clone());
+                let id_tokens =
+                    IdTokenValidator::new(&s.issuer, &[], Some(&jwks_uri), keys, false)?;
                 Ok(Self {
                     http,
                     endpoints,
                     default: google_creds,
                     auth_params,
                     identity_scopes,
+                    id_tokens,
                 })
             }
             UpstreamProvider::Dev => {
@@ -268,12 +319,15 @@ impl Upstream {
                         Some(config.public_url(dev::REVOKE)),
                     ),
                 };
+                // The dev provider MACs its ID tokens with its client secret.
+                let id_tokens = IdTokenValidator::new(dev::ISSUER, &[], None, None, true)?;
                 Ok(Self {
                     http,
                     endpoints,
                     default: dev,
                     auth_params: offline,
                     identity_scopes,
+                    id_tokens,
                 })
             }
         }
@@ -308,7 +362,8 @@ impl Upstream {
                 .append_pair("scope", &all.join(" "))
                 .append_pair("state", state)
                 .append_pair("code_challenge", challenge)
-                .append_pair("code_challenge_method", "S256");
+                .append_pair("code_challenge_method", "S256")
+                .append_pair("nonce", &nonce_for(state));
             for (k, v) in &self.auth_params {
                 q.append_pair(k, v);
             }
@@ -405,16 +460,59 @@ impl Upstream {
         result
     }
 
-    /// Who signed in: the ID token's claims, else the userinfo endpoint.
-    pub async fn identity(&self, tokens: &UpstreamTokenSet) -> Result<Identity, UpstreamError> {
-        if let Some(identity) = tokens.id_token.as_deref().and_then(Identity::from_id_token) {
+    /// Who signed in, for the sign-in whose `state` is `state`: the ID
+    /// token, validated (signature, issuer, audience `creds`' client id,
+    /// expiry, nonce), with the email from the userinfo endpoint when the
+    /// token does not say it (same subject required); without an ID token,
+    /// the userinfo endpoint alone.
+    pub async fn identity(
+        &self,
+        creds: &Credentials,
+        tokens: &UpstreamTokenSet,
+        state: &str,
+    ) -> Result<Identity, UpstreamError> {
+        let issuer = self.id_tokens.issuer.as_str();
+        let Some(jwt) = tokens.id_token.as_deref() else {
+            return self.userinfo(issuer, &tokens.access_token).await;
+        };
+        let claims = self
+            .id_tokens
+            .validate(&self.http, jwt, creds, &nonce_for(state))
+            .await?;
+        let identity = Identity {
+            issuer: issuer.to_owned(),
+            sub: claims.sub,
+            email_verified: claims.email.is_some() && claims.email_verified == Some(true),
+            email: claims.email,
+        };
+        let says_email = identity.email.is_some() && claims.email_verified.is_some();
+        if says_email || self.endpoints.userinfo_uri.is_none() {
             return Ok(identity);
         }
+        let info = match self.userinfo(issuer, &tokens.access_token).await {
+            Ok(info) => info,
+            Err(e) => {
+                // The subject is vouched for; only the email is missing.
+                tracing::warn!(error = %e, "userinfo failed; signing in without an email");
+                return Ok(identity);
+            }
+        };
+        if info.sub != identity.sub {
+            tracing::warn!("userinfo answered for another subject than the ID token");
+            return Err(UpstreamError::Rejected {
+                error: "invalid_id_token".into(),
+                description: "userinfo and ID token disagree".into(),
+            });
+        }
+        Ok(info)
+    }
+
+    async fn userinfo(&self, issuer: &str, access_token: &str) -> Result<Identity, UpstreamError> {
         let url = self.endpoints.userinfo_uri.as_deref().ok_or_else(|| {
             UpstreamError::Unavailable("no ID token and no userinfo endpoint".into())
         })?;
         let started = std::time::Instant::now();
-        let result = self.userinfo(url, &tokens.access_token).await;
+        let result = self.call_userinfo(issuer, url, access_token).await;
         record("userinfo", &result, started);
         result
     }
@@ -433,7 +531,12 @@ impl Upstream {
         Ok(response)
     }
 
-    async fn userinfo(&self, url: &str, access_token: &str) -> Result<Identity, UpstreamError> {
+    async fn call_userinfo(
+        &self,
+        issuer: &str,
+        url: &str,
+        access_token: &str,
+    ) -> Result<Identity, UpstreamError> {
         let res = self
             .http
             .get(url)
@@ -453,7 +556,7 @@ impl Upstream {
             .json()
             .await
             .map_err(|e| UpstreamError::Unavailable(describe(&e)))?;
-        Identity::from_claims(&claims)
+        Identity::from_userinfo(issuer, &claims)
             .ok_or_else(|| UpstreamError::Unavailable("answered HTTP 200 with no `sub`".into()))
     }
 }
@@ -478,6 +581,18 @@ fn token_set(response: UpstreamTokenResponse) -> UpstreamTokenSet {
         id_token: response.extra_fields().id_token.clone(),
         raw: serde_json::to_value(&response).unwrap_or(serde_json::Value::Null),
     }
+}
+
+/// An error and its sources, for a start-up message.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn describe(e: &reqwest::Error) -> String {

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod login_flow;
+mod oidc_identity;
 mod operations;
 mod registration;
 mod registration_input;

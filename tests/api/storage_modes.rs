@@ -183,8 +183,10 @@ async fn plaintext_mode_says_encryption_is_off() {
 fn user(n: usize) -> UserCredentials {
     UserCredentials {
         uid: String::new(),
+        issuer: "https://accounts.google.com".into(),
         sub: format!("10000{n}"),
         email: Some(format!("user{n}@example.org")),
+        email_verified: true,
         tokens: UpstreamTokens {
             access_token: format!("ya29.access-{n}"),
             refresh_token: Some(format!("1//refresh-{n}")),
@@ -286,9 +288,18 @@ fn verify(cfg: &Config, clients: &[(String, String)]) {
     );
     for n in 0..3 {
         let got = vault
-            .load_user(&UserRef::Email(format!("user{n}@example.org")))
+            .load_user(&UserRef::Subject {
+                issuer: "https://accounts.google.com".into(),
+                sub: format!("10000{n}"),
+            })
             .unwrap()
             .expect("user kept");
+        assert_eq!(
+            vault
+                .users_by_email(&format!("user{n}@example.org"))
+                .unwrap(),
+            vec![got.clone()]
+        );
         assert!(got.uid.starts_with("u_"), "a user id is assigned");
         let without_id = UserCredentials {
             uid: String::new(),

@@ -3,12 +3,14 @@ use std::sync::{Arc, RwLock};
 
 use super::cipher::{sealed_key_id, CipherError, Codec, DataKey};
 use super::keyfile::{self, KeySource};
-use super::records::{UserCredentials, UserRef, UserSummary};
+use super::records::{UserCredentials, UserCredentialsV1, UserRef, UserSummary};
 use super::VaultError;
 use crate::clock::UnixTime;
 use crate::storage::{codec, keys, Batch, Entry, SharedStore, Tree};
 
 const USER: &str = "user";
+/// Record format of [`UserCredentials`] (format 1 is [`UserCredentialsV1`]).
+const USER_FORMAT: u8 = 2;
 const SNAPSHOT_KIND: &str = "snapshot";
 const SNAPSHOT_AAD: &[u8] = b"drawbridge.snapshot";
 const PAGE: usize = 256;
@@ -66,8 +68,29 @@ struct Sealed<'a> {
 }
 
 impl Sealed<'_> {
-    fn user_key(&self, sub: &str) -> Vec<u8> {
+    /// Key of a user record: the blind index of issuer and subject; a
+    /// record of unknown issuer (written before issuers were recorded)
+    /// keeps its old key, the blind index of the subject alone.
+    fn user_key(&self, issuer: &str, sub: &str) -> Vec<u8> {
+        if issuer.is_empty() {
+            return self.legacy_user_key(sub);
+        }
+        // The issuer's length first, so no issuer/subject pair can spell another.
+        let subject = format!("{}:{issuer}\n{sub}", issuer.len());
+        self.codec.identity_key("subject", &subject).into_bytes()
+    }
+
+    fn legacy_user_key(&self, sub: &str) -> Vec<u8> {
         self.codec.identity_key("sub", sub).into_bytes()
+    }
+
+    /// Key of the email index entry that points to `user_key`. (Format 1
+    /// records were indexed under the bare email key, one user per email.)
+    fn email_entry(&self, email: &str, user_key: &[u8]) -> Vec<u8> {
+        let mut k = self.email_key(email);
+        k.push(b'/');
+        k.extend_from_slice(user_key);
+        k
     }
 
     fn email_key(&self, email: &str) -> Vec<u8> {
@@ -78,10 +101,7 @@ impl Sealed<'_> {
 
     fn resolve(&self, user: &UserRef) -> Result<Option<Vec<u8>>, VaultError> {
         match user {
-            UserRef::Sub(sub) => Ok(Some(self.user_key(sub))),
-            UserRef::Email(email) => {
-                Ok(self.store.get(Tree::UserEmails, &self.email_key(email))?)
-            }
+            UserRef::Subject { issuer, sub } => Ok(Some(self.user_key(issuer, sub))),
             UserRef::Id(uid) => Ok(self.store.get(Tree::UserIds, uid.as_bytes())?),
         }
     }
@@ -91,7 +111,52 @@ impl Sealed<'_> {
             .codec
             .unwrap(USER, key, stored)
             .map_err(|e| cipher(key, e))?;
-        Ok(codec::decode(Tree::Users, &plain)?)
+        if codec::format_of(&plain) == Some(USER_FORMAT) {
+            return Ok(codec::decode_as(USER_FORMAT, Tree::Users, &plain)?);
+        }
+        let old: UserCredentialsV1 = codec::decode(Tree::Users, &plain)?;
+        Ok(old.into())
+    }
+
+    /// Every user whose email is `email` and verified (email index entries
+    /// are only hints: each record is checked).
+    pub fn users_by_email(&self, email: &str) -> Result<Vec<UserCredentials>, VaultError> {
+        let bare = self.email_key(email);
+        let mut prefix = bare.clone();
+        prefix.push(b'/');
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .store
+                .scan_prefix(Tree::UserEmails, &prefix, after.as_deref(), PAGE)?;
+            let full = page.len() == PAGE;
+            after = page.last().map(|(k, _)| k.clone());
+            keys.extend(page.into_iter().map(|(_, v)| v));
+            if !full {
+                break;
+            }
+        }
+        keys.extend(self.store.get(Tree::UserEmails, &bare)?);
+        keys.sort();
+        keys.dedup();
+        let mut users = Vec::new();
+        for key in keys {
+            let Some(stored) = self.store.get(Tree::Users, &key)? else {
+                continue;
+            };
+            let Ok(user) = self.open_user(&key, &stored) else {
+                tracing::error!("Failed to decrypt credentials for a user; skipped");
+                continue;
+            };
+            if user
+                .verified_email()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            {
+                users.push(user);
+            }
+        }
+        Ok(users)
     }
 
     pub fn load_user(&self, user: &UserRef) -> Result<Option<UserCredentials>, VaultError> {
@@ -140,6 +205,10 @@ impl VaultReader {
 
     pub fn open_secret(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, VaultError> {
         self.with(|v| v.open_secret(kind, id))
+    }
+
+    pub fn users_by_email(&self, email: &str) -> Result<Vec<UserCredentials>, VaultError> {
+        self.with(|v| v.users_by_email(email))
     }
 }
 
@@ -197,14 +266,6 @@ impl VaultCore {
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = self.codec.clone();
     }
 
-    fn user_key(&self, sub: &str) -> Vec<u8> {
-        self.view().user_key(sub)
-    }
-
-    fn email_key(&self, email: &str) -> Vec<u8> {
-        self.view().email_key(email)
-    }
-
     fn open_user(&self, key: &[u8], stored: &[u8]) -> Result<UserCredentials, VaultError> {
         self.view().open_user(key, stored)
     }
@@ -213,30 +274,60 @@ impl VaultCore {
         self.view().resolve(user)
     }
 
-    /// Stores (or replaces) a user's credentials; answers the user's id
-    /// (kept from an earlier record, else new).
+    /// Removes the email index entries of the user stored under `key`.
+    fn unindex_email(&self, batch: &mut Batch, email: &str, key: &[u8]) -> Result<(), VaultError> {
+        let view = self.view();
+        batch.remove(Tree::UserEmails, view.email_entry(email, key));
+        let bare = view.email_key(email);
+        if self.store.get(Tree::UserEmails, &bare)?.as_deref() == Some(key) {
+            batch.remove(Tree::UserEmails, bare);
+        }
+        Ok(())
+    }
+
+    /// Stores (or replaces) a user's credentials under their issuer and
+    /// subject; answers the user's id (kept from an earlier record, else
+    /// new). A record written before issuers were recorded (keyed by the
+    /// subject alone) is taken over, when its issuer is unknown or the same,
+    /// and moved to the new key in the same batch.
     pub fn store_user(&mut self, mut creds: UserCredentials) -> Result<String, VaultError> {
-        let key = self.user_key(&creds.sub);
-        let previous = match self.store.get(Tree::Users, &key)? {
-            Some(stored) => self.open_user(&key, &stored).ok(),
+        let view = self.view();
+        let key = view.user_key(&creds.issuer, &creds.sub);
+        let mut previous = match self.store.get(Tree::Users, &key)? {
+            Some(stored) => self.open_user(&key, &stored).ok().map(|p| (key.clone(), p)),
             None => None,
         };
-        if let Some(p) = previous.as_ref().filter(|p| !p.uid.is_empty()) {
+        if previous.is_none() && !creds.issuer.is_empty() {
+            let old_key = view.legacy_user_key(&creds.sub);
+            if let Some(stored) = self.store.get(Tree::Users, &old_key)? {
+                if let Ok(old) = self.open_user(&old_key, &stored) {
+                    if old.issuer.is_empty() || old.issuer == creds.issuer {
+                        previous = Some((old_key, old));
+                    }
+                }
+            }
+        }
+        if let Some((_, p)) = previous.as_ref().filter(|(_, p)| !p.uid.is_empty()) {
             creds.uid = p.uid.clone();
         } else if creds.uid.is_empty() {
             creds.uid = format!("u_{}", crate::domain::secret::random_b64(16));
         }
         let mut batch = Batch::new();
-        batch.insert(Tree::UserIds, creds.uid.clone().into_bytes(), key.clone());
-        if let Some(old_email) = previous.as_ref().and_then(|p| p.email.as_deref()) {
-            if creds.email.as_deref().map(str::to_lowercase) != Some(old_email.to_lowercase()) {
-                batch.remove(Tree::UserEmails, self.email_key(old_email));
+        if let Some((old_key, p)) = &previous {
+            if let Some(old_email) = p.email.as_deref() {
+                self.unindex_email(&mut batch, old_email, old_key)?;
+            }
+            if *old_key != key {
+                batch.remove(Tree::Users, old_key.clone());
             }
         }
-        if let Some(email) = &creds.email {
-            batch.insert(Tree::UserEmails, self.email_key(email), key.clone());
+        batch.insert(Tree::UserIds, creds.uid.clone().into_bytes(), key.clone());
+        if let Some(email) = creds.verified_email() {
+            batch.insert(Tree::UserEmails, view.email_entry(email, &key), key.clone());
         }
-        let sealed = self.codec.wrap(USER, &key, &codec::encode(&creds)?);
+        let sealed = self
+            .codec
+            .wrap(USER, &key, &codec::encode_as(USER_FORMAT, &creds)?);
         batch.insert(Tree::Users, key, sealed);
         self.store.apply(batch)?;
         self.durable()?;
@@ -261,7 +352,7 @@ impl VaultCore {
         let mut batch = Batch::new();
         if let Ok(creds) = self.open_user(&key, &stored) {
             if let Some(email) = &creds.email {
-                batch.remove(Tree::UserEmails, self.email_key(email));
+                self.unindex_email(&mut batch, email, &key)?;
             }
             batch.remove(Tree::UserIds, creds.uid.into_bytes());
         }
@@ -283,8 +374,10 @@ impl VaultCore {
             match self.open_user(&key, &stored) {
                 Ok(c) => page.users.push(UserSummary {
                     uid: c.uid,
+                    issuer: c.issuer,
                     sub: c.sub,
                     email: c.email,
+                    email_verified: c.email_verified,
                     has_refresh_token: c.tokens.refresh_token.is_some(),
                     updated_at: c.updated_at,
                 }),
@@ -314,6 +407,10 @@ impl VaultCore {
         self.view().open_secret(kind, id)
     }
 
+    pub fn users_by_email(&self, email: &str) -> Result<Vec<UserCredentials>, VaultError> {
+        self.view().users_by_email(email)
+    }
+
     pub fn delete_secret(&mut self, kind: &str, id: &str) -> Result<bool, VaultError> {
         let removed = self
             .store
@@ -338,12 +435,12 @@ impl VaultCore {
             }
             if let Ok(user) = self.open_user(&key, &stored) {
                 if !keep.contains(&user.uid) && user.updated_at < idle_before {
-                    doomed.push(user.sub);
+                    doomed.push(user.uid);
                 }
             }
         }
-        for sub in &doomed {
-            self.delete_user(&UserRef::Sub(sub.clone()))?;
+        for uid in &doomed {
+            self.delete_user(&UserRef::Id(uid.clone()))?;
         }
         Ok(doomed.len())
     }
@@ -541,7 +638,10 @@ impl VaultCore {
         match item {
             VaultItem::User(c) => {
                 if self
-                    .load_user(&UserRef::Sub(c.sub.clone()))
+                    .load_user(&UserRef::Subject {
+                        issuer: c.issuer.clone(),
+                        sub: c.sub.clone(),
+                    })
                     .ok()
                     .flatten()
                     .as_ref()

@@ -12,7 +12,7 @@ use actix::{Actor, Handler, Message, SyncContext};
 pub use self::core::{
     restore_snapshot, scan_all, RotationReport, UserPage, VaultCore, VaultItem, VaultReader,
 };
-pub use records::{UpstreamTokens, UserCredentials, UserRef, UserSummary};
+pub use records::{UpstreamTokens, UserCredentials, UserCredentialsV1, UserRef, UserSummary};
 
 use crate::clock::UnixTime;
 use crate::storage::StoreError;
@@ -55,10 +55,16 @@ impl Actor for Vault {
 #[rtype(result = "Result<String, VaultError>")]
 pub struct StoreUserCredentials(pub UserCredentials);
 
-/// Loads a user's credentials by subject or email.
+/// Loads a user's credentials by issuer and subject, or by id.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<UserCredentials>, VaultError>")]
 pub struct LoadUserCredentials(pub UserRef);
+
+/// Every user whose email is this one and verified by their issuer (a user
+/// with the same email unverified is never among them).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<UserCredentials>, VaultError>")]
+pub struct LoadUsersByVerifiedEmail(pub String);
 
 /// Deletes a user's credentials; answers whether there were any.
 #[derive(Debug, Message)]
@@ -143,6 +149,13 @@ impl Handler<LoadUserCredentials> for Vault {
     }
 }
 
+impl Handler<LoadUsersByVerifiedEmail> for Vault {
+    type Result = Result<Vec<UserCredentials>, VaultError>;
+    fn handle(&mut self, msg: LoadUsersByVerifiedEmail, _: &mut Self::Context) -> Self::Result {
+        self.core.users_by_email(&msg.0)
+    }
+}
+
 impl Handler<DeleteUserCredentials> for Vault {
     type Result = Result<bool, VaultError>;
     fn handle(&mut self, msg: DeleteUserCredentials, _: &mut Self::Context) -> Self::Result {
@@ -204,7 +217,7 @@ mod tests;
 crate::durable_messages! {
     writes: [StoreUserCredentials, DeleteUserCredentials, RotateKey],
     reads: [
-        LoadUserCredentials, ListUsers, SealSecret, OpenSecret, WriteSnapshot,
+        LoadUserCredentials, LoadUsersByVerifiedEmail, ListUsers, SealSecret, OpenSecret, WriteSnapshot,
         PurgeUnreferencedUsers, GetVaultStatus,
     ]
 }
@@ -222,5 +235,11 @@ impl crate::actors::handle::Reads<LoadUserCredentials> for VaultReader {
 impl crate::actors::handle::Reads<OpenSecret> for VaultReader {
     fn read(&self, msg: OpenSecret) -> Result<Option<Vec<u8>>, VaultError> {
         self.open_secret(&msg.kind, &msg.id)
+    }
+}
+
+impl crate::actors::handle::Reads<LoadUsersByVerifiedEmail> for VaultReader {
+    fn read(&self, msg: LoadUsersByVerifiedEmail) -> Result<Vec<UserCredentials>, VaultError> {
+        self.users_by_email(&msg.0)
     }
 }

@@ -10,7 +10,10 @@ use crate::actors::token_broker::{
     ClientSubjects, GrantsPerSubject, RevokeClientGrants, RevokeGrant, RevokeSubjectGrants,
     RevokeToken,
 };
-use crate::actors::vault::{DeleteUserCredentials, ListUsers, LoadUserCredentials, UserRef};
+use crate::actors::vault::{
+    DeleteUserCredentials, ListUsers, LoadUserCredentials, LoadUsersByVerifiedEmail,
+    UserCredentials, UserRef,
+};
 use crate::domain::SecretToken;
 use crate::http::oauth::upstream_credentials;
 use crate::http::AppState;
@@ -23,11 +26,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A user with stored upstream credentials.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"sub": "109876543210", "email": "ada@example.com", "grants": 2, "has_refresh_token": true, "last_refresh": 1764205200}))]
+#[schema(example = json!({"issuer": "https://accounts.google.com", "sub": "109876543210", "email": "ada@example.com", "email_verified": true, "grants": 2, "has_refresh_token": true, "last_refresh": 1764205200}))]
 pub struct AdminUser {
+    /// The issuer that vouched for the subject (empty: recorded before
+    /// issuers were, until the user signs in again).
+    pub issuer: String,
     /// The upstream subject.
     pub sub: String,
     pub email: Option<String>,
+    /// Whether the issuer verified the email; an unverified email never
+    /// names the user (revoke by email, gateway header, introspection).
+    pub email_verified: bool,
     /// Live sign-ins (grants) across clients.
     pub grants: usize,
     pub has_refresh_token: bool,
@@ -90,8 +99,10 @@ pub async fn list_users(
             .into_iter()
             .map(|u| AdminUser {
                 grants: grants.get(&u.uid).copied().unwrap_or(0),
+                issuer: u.issuer,
                 sub: u.sub,
                 email: u.email,
+                email_verified: u.email_verified,
                 has_refresh_token: u.has_refresh_token,
                 last_refresh: u.updated_at,
             })
@@ -103,8 +114,27 @@ pub async fn list_users(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RevokedUser {
     pub email: String,
+    /// Users with this verified email (one per issuer and subject).
+    pub users: usize,
     pub revoked_grants: usize,
     pub credentials_deleted: bool,
+}
+
+/// Every user whose verified email is `email` (never one whose email is
+/// unverified); 404 when there is none.
+async fn users_with_email(state: &AppState, email: &str) -> Result<Vec<UserCredentials>, ApiError> {
+    let users = state
+        .vault
+        .read(LoadUsersByVerifiedEmail(email.to_owned()))
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
+    if users.is_empty() {
+        return Err(ApiError::not_found(
+            "no stored credentials for this verified email",
+        ));
+    }
+    Ok(users)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -114,10 +144,11 @@ pub struct RevokeUserQuery {
     pub upstream: Option<bool>,
 }
 
-/// The source document's `delete_credentials`: every token of the user,
-/// across all clients, is dead at once, and their upstream tokens are gone.
+/// The source document's `delete_credentials`: every token of every user
+/// with this verified email, across all clients, is dead at once, and their
+/// upstream tokens are gone. A user whose email is unverified is untouched.
 #[utoipa::path(delete, path = "/admin/v1/users/{email}", tag = "admin: users",
-    params(("email" = String, Path, description = "The user's email"), RevokeUserQuery), security(("admin_token" = [])),
+    params(("email" = String, Path, description = "The user's verified email"), RevokeUserQuery), security(("admin_token" = [])),
     responses((status = 200, body = RevokedUser), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn revoke_user(
     admin: AdminIdentity,
@@ -126,40 +157,39 @@ pub async fn revoke_user(
     q: web::Query<RevokeUserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let email = path.into_inner();
-    let user = state
-        .vault
-        .read(LoadUserCredentials(UserRef::Email(email.clone())))
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::not_found("no stored credentials for this email"))?;
-    if q.upstream.unwrap_or(false) {
-        if let (Some(rt), Some(creds)) = (
-            &user.tokens.refresh_token,
-            state.upstream.default_credentials(),
-        ) {
-            if let Err(e) = state.upstream.revoke(creds, rt).await {
-                tracing::warn!(error = %e, "upstream revocation failed");
+    let users = users_with_email(&state, &email).await?;
+    let mut revoked_grants = 0;
+    let mut credentials_deleted = false;
+    for user in &users {
+        if q.upstream.unwrap_or(false) {
+            if let (Some(rt), Some(creds)) = (
+                &user.tokens.refresh_token,
+                state.upstream.default_credentials(),
+            ) {
+                if let Err(e) = state.upstream.revoke(creds, rt).await {
+                    tracing::warn!(error = %e, "upstream revocation failed");
+                }
             }
         }
+        revoked_grants += state
+            .broker
+            .send(RevokeSubjectGrants {
+                user: user.uid.clone(),
+            })
+            .await
+            .map_err(unavailable)?
+            .map_err(unavailable)?;
+        credentials_deleted |= state
+            .vault
+            .send(DeleteUserCredentials(UserRef::Id(user.uid.clone())))
+            .await
+            .map_err(unavailable)?
+            .map_err(unavailable)?;
+        admin.audit("revoke_user", &user.sub);
     }
-    let revoked_grants = state
-        .broker
-        .send(RevokeSubjectGrants {
-            user: user.uid.clone(),
-        })
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    let credentials_deleted = state
-        .vault
-        .send(DeleteUserCredentials(UserRef::Sub(user.sub.clone())))
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    admin.audit("revoke_user", &user.sub);
     Ok(HttpResponse::Ok().json(RevokedUser {
         email,
+        users: users.len(),
         revoked_grants,
         credentials_deleted,
     }))
@@ -211,7 +241,8 @@ pub struct RevokeTokens {
     pub grant_id: Option<String>,
     /// Every token of a client (the client stays registered).
     pub client_id: Option<String>,
-    /// Every token of a user, across clients (credentials stay).
+    /// Every token of every user with this verified email, across clients
+    /// (credentials stay).
     pub email: Option<String>,
 }
 
@@ -291,22 +322,20 @@ pub async fn revoke_tokens(
         (client_id, n, n > 0)
     } else {
         let email = b.email.unwrap_or_default();
-        let user = state
-            .vault
-            .read(LoadUserCredentials(UserRef::Email(email.clone())))
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)?
-            .ok_or_else(|| ApiError::not_found("no stored credentials for this email"))?;
-        let n = state
-            .broker
-            .send(RevokeSubjectGrants {
-                user: user.uid.clone(),
-            })
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)?;
-        (user.sub, n, n > 0)
+        let users = users_with_email(&state, &email).await?;
+        let mut n = 0;
+        for user in &users {
+            n += state
+                .broker
+                .send(RevokeSubjectGrants {
+                    user: user.uid.clone(),
+                })
+                .await
+                .map_err(unavailable)?
+                .map_err(unavailable)?;
+        }
+        let subs: Vec<&str> = users.iter().map(|u| u.sub.as_str()).collect();
+        (subs.join(","), n, n > 0)
     };
     admin.audit("revoke_tokens", &target);
     Ok(HttpResponse::Ok().json(RevokedTokens {

@@ -157,7 +157,7 @@ async fn finish(
         .map_err(upstream_failure)?;
     let identity = state
         .upstream
-        .identity(&tokens)
+        .identity(&creds, &tokens, txn_state.expose())
         .await
         .map_err(upstream_failure)?;
     let user = store_user(state, &identity, &tokens, now)
@@ -186,7 +186,7 @@ async fn finish(
         params.push(("state", &txn.client_state));
     }
     let location = with_query(&txn.redirect_uri, &params);
-    Ok((location, identity.email))
+    Ok((location, identity.verified_email().map(str::to_owned)))
 }
 
 fn upstream_failure(e: UpstreamError) -> (&'static str, String) {
@@ -207,21 +207,36 @@ fn upstream_failure(e: UpstreamError) -> (&'static str, String) {
     }
 }
 
-/// Keeps the user's upstream tokens, keeping a refresh token from an
-/// earlier sign-in when the provider sends none this time.
+/// Keeps the user's upstream tokens under their issuer and subject, keeping
+/// a refresh token from an earlier sign-in when the provider sends none
+/// this time. The email is kept with whether the issuer verified it; only
+/// a verified one ever names the user.
 async fn store_user(
     state: &AppState,
     identity: &Identity,
     tokens: &UpstreamTokenSet,
     now: i64,
 ) -> Result<String, ()> {
-    let previous = state
-        .vault
-        .read(LoadUserCredentials(UserRef::Sub(identity.sub.clone())))
+    let load = |issuer: &str| {
+        state.vault.read(LoadUserCredentials(UserRef::Subject {
+            issuer: issuer.to_owned(),
+            sub: identity.sub.clone(),
+        }))
+    };
+    let mut previous = load(&identity.issuer)
         .await
         .ok()
         .and_then(|r| r.ok())
         .flatten();
+    if previous.is_none() {
+        // A record from before issuers were recorded (the Vault moves it).
+        previous = load("")
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten()
+            .filter(|p| p.issuer.is_empty() || p.issuer == identity.issuer);
+    }
     let refresh_token = tokens.refresh_token.clone().or_else(|| {
         previous
             .as_ref()
@@ -229,8 +244,10 @@ async fn store_user(
     });
     let creds = UserCredentials {
         uid: previous.as_ref().map(|p| p.uid.clone()).unwrap_or_default(),
+        issuer: identity.issuer.clone(),
         sub: identity.sub.clone(),
         email: identity.email.clone(),
+        email_verified: identity.email_verified,
         tokens: UpstreamTokens {
             access_token: tokens.access_token.clone(),
             refresh_token,

@@ -205,11 +205,45 @@ async fn introspect_inner(
         "iat": r.issued_at,
         "iss": state.config.issuer(),
     });
-    if let Some(email) = user.as_ref().and_then(|u| u.email.as_ref()) {
-        body["username"] = json!(email);
+    // The email only to a holder of a grant that includes it, and only
+    // when the issuer verified it.
+    if grants_email(&r.scopes) {
+        if let Some(email) = user.as_ref().and_then(|u| u.verified_email()) {
+            body["username"] = json!(email);
+        }
     }
     if let Some(aud) = &r.resource {
         body["aud"] = json!(aud);
     }
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// Whether a grant's scopes include the user's email (`email`, or Google's
+/// `https://www.googleapis.com/auth/userinfo.email`).
+fn grants_email(scopes: &[String]) -> bool {
+    scopes.iter().any(|s| {
+        matches!(
+            s.as_str(),
+            "email" | "https://www.googleapis.com/auth/userinfo.email"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn email_and_googles_alias_grant_the_email_and_nothing_else_does() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(super::grants_email(&s(&["openid", "email"])));
+        assert!(super::grants_email(&s(&[
+            "https://www.googleapis.com/auth/userinfo.email"
+        ])));
+        for without in [
+            &["openid"][..],
+            &["openid", "profile", "emails"][..],
+            &[][..],
+        ] {
+            assert!(!super::grants_email(&s(without)), "{without:?}");
+        }
+    }
 }

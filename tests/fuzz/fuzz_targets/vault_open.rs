@@ -64,7 +64,10 @@ fn hostile_records_fail_cleanly(codec: Codec, data: &[u8]) {
         Ok(None) => panic!("the planted secret vanished"),
         Err(_) => {}
     }
-    if let Ok(Some(user)) = core.load_user(&UserRef::Sub(SUB.into())) {
+    if let Ok(Some(user)) = core.load_user(&UserRef::Subject {
+        issuer: String::new(),
+        sub: SUB.into(),
+    }) {
         assert!(
             data.starts_with(&unsealed_marker),
             "{user:?} from sealed bytes"
@@ -93,8 +96,10 @@ fn stored_users_round_trip(codec: Codec, data: &[u8]) {
     let text = String::from_utf8_lossy(data).into_owned();
     let creds = UserCredentials {
         uid: String::new(),
+        issuer: "https://accounts.google.com".into(),
         sub: SUB.into(),
         email: Some(format!("{}@example.com", text.len())),
+        email_verified: data.len() % 2 == 0,
         tokens: UpstreamTokens {
             access_token: text.clone(),
             refresh_token: Some(text.chars().rev().collect()),

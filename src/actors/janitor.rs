@@ -19,7 +19,10 @@ use super::registry::{PurgeExpired, Registry};
 use super::token_broker::{
     BrokerReader, PurgeTokens, ReferencedSubjects, RevokeClientGrants, TokenBroker,
 };
-use super::vault::{PurgeUnreferencedUsers, Vault, WriteSnapshot};
+use super::vault::{
+    DeleteSecrets, PurgeUnreferencedUsers, Vault, WriteSnapshot, UPSTREAM_CLIENT_SECRET,
+    UPSTREAM_PKCE,
+};
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
 use crate::http::rate_limit::RateLimits;
@@ -32,6 +35,11 @@ const BATCH: usize = 256;
 const SCAN: usize = 1024;
 /// Upstream credentials untouched this long, and needed by no grant, go.
 const USER_IDLE_SECONDS: i64 = 3600;
+
+/// A sign-in's key (its state's hash) as the Vault names its verifier.
+fn hex(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 #[derive(Clone)]
 pub struct Janitor {
@@ -115,6 +123,22 @@ impl Janitor {
         }
     }
 
+    /// Deletes the Vault's secrets that belonged to removed records: custom
+    /// upstream client secrets of expired clients, upstream PKCE verifiers
+    /// of expired sign-ins.
+    async fn delete_secrets(&self, kind: &str, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let msg = DeleteSecrets {
+            kind: kind.to_owned(),
+            ids,
+        };
+        if !matches!(self.vault.send(msg).await, Ok(Ok(_))) {
+            tracing::error!(kind, "janitor: deleting secrets of removed records failed");
+        }
+    }
+
     async fn run(self) -> JanitorReport {
         let started = Instant::now();
         let mut report = JanitorReport::default();
@@ -142,6 +166,8 @@ impl Janitor {
                 if let Ok(Ok(grants)) = self.broker.send(RevokeClientGrants { client_ids }).await {
                     report.grants += grants;
                 }
+                self.delete_secrets(UPSTREAM_CLIENT_SECRET, purged.removed.clone())
+                    .await;
             }
             report.clients += purged.removed.len();
             match purged.next {
@@ -165,6 +191,12 @@ impl Janitor {
                 break;
             };
             report.transactions += purged.transactions;
+            let verifiers = purged
+                .approved_transactions
+                .iter()
+                .map(|key| hex(key))
+                .collect();
+            self.delete_secrets(UPSTREAM_PKCE, verifiers).await;
             report.codes += purged.codes;
             report.tokens += purged.tokens;
             report.grants += purged.grants;

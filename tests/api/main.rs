@@ -16,5 +16,6 @@ mod login_flow;
 mod operations;
 mod registration;
 mod registration_input;
+mod signin_binding;
 mod storage_modes;
 mod upstream_faults;

@@ -4,7 +4,7 @@
 
 use crate::actors::handle::Reads;
 use crate::domain::SecretToken;
-use crate::storage::{codec, SharedStore, Tree};
+use crate::storage::{codec, ReadStore, SharedStore, Tree};
 
 use std::collections::HashSet;
 
@@ -13,12 +13,14 @@ use super::records::{CodeRecord, GrantRecord, TokenKind, TokenRecord};
 use super::BrokerError;
 
 pub struct BrokerReader {
-    store: SharedStore,
+    store: ReadStore,
 }
 
 impl BrokerReader {
     pub fn new(store: SharedStore) -> Self {
-        Self { store }
+        Self {
+            store: ReadStore::new(store),
+        }
     }
 
     pub(super) fn token(&self, token: &SecretToken) -> Result<Option<TokenRecord>, BrokerError> {

@@ -6,7 +6,7 @@ use super::keyfile::{self, KeySource};
 use super::records::{UserCredentials, UserRef, UserSummary};
 use super::VaultError;
 use crate::clock::UnixTime;
-use crate::storage::{codec, keys, Batch, Entry, SharedStore, Tree};
+use crate::storage::{codec, keys, Batch, Entry, ReadStore, SharedStore, Tree};
 
 const USER: &str = "user";
 const SNAPSHOT_KIND: &str = "snapshot";
@@ -61,7 +61,7 @@ impl RotationReport {
 
 /// Reads of sealed records: a store and the codec to open them with.
 struct Sealed<'a> {
-    store: &'a SharedStore,
+    store: ReadStore,
     codec: &'a Codec,
 }
 
@@ -121,7 +121,7 @@ impl Sealed<'_> {
 /// sealed secrets opened on the caller's thread. The codec is republished
 /// by the Vault whenever a key rotation changes the keyring.
 pub struct VaultReader {
-    store: SharedStore,
+    store: ReadStore,
     codec: Arc<RwLock<Codec>>,
 }
 
@@ -129,7 +129,7 @@ impl VaultReader {
     fn with<R>(&self, f: impl FnOnce(Sealed<'_>) -> R) -> R {
         let codec = self.codec.read().unwrap_or_else(|p| p.into_inner());
         f(Sealed {
-            store: &self.store,
+            store: self.store.clone(),
             codec: &codec,
         })
     }
@@ -179,7 +179,7 @@ impl VaultCore {
     /// The read side over this core's own codec.
     fn view(&self) -> Sealed<'_> {
         Sealed {
-            store: &self.store,
+            store: ReadStore::new(self.store.clone()),
             codec: &self.codec,
         }
     }
@@ -188,7 +188,7 @@ impl VaultCore {
     /// rotations.
     pub fn reader(&self) -> VaultReader {
         VaultReader {
-            store: self.store.clone(),
+            store: ReadStore::new(self.store.clone()),
             codec: self.published.clone(),
         }
     }
@@ -321,6 +321,25 @@ impl VaultCore {
             .is_some();
         self.durable()?;
         Ok(removed)
+    }
+
+    /// Deletes the secrets of `kind` named in `ids`, in one batch; answers
+    /// how many existed.
+    pub fn delete_secrets(&mut self, kind: &str, ids: &[String]) -> Result<usize, VaultError> {
+        let mut batch = Batch::new();
+        let mut existing = 0;
+        for id in ids {
+            let key = keys::secret(kind, id);
+            if self.store.get(Tree::Secrets, &key)?.is_some() {
+                existing += 1;
+                batch.remove(Tree::Secrets, key);
+            }
+        }
+        if !batch.is_empty() {
+            self.store.apply(batch)?;
+            self.durable()?;
+        }
+        Ok(existing)
     }
 
     /// Deletes up to `limit` users whose subject is not in `keep` and whose

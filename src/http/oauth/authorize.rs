@@ -135,18 +135,19 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         Ok(s) => s,
         Err(description) => return fail("invalid_scope", &description),
     };
-    let resource = get("resource").map(str::to_owned);
+    // This server's resource, with at most one trailing slash; stored in
+    // its canonical form (as the token endpoint compares it).
     let ours = state.config.resource();
-    // This server's resource, with at most one trailing slash.
-    if resource
-        .as_deref()
-        .is_some_and(|r| r.len() > ours.len() + 1 || r.trim_end_matches('/') != ours)
-    {
-        return fail(
-            "invalid_target",
-            "resource is not this server's protected resource",
-        );
-    }
+    let resource = match get("resource") {
+        None => None,
+        Some(r) if r.len() <= ours.len() + 1 && r.trim_end_matches('/') == ours => Some(ours),
+        Some(_) => {
+            return fail(
+                "invalid_target",
+                "resource is not this server's protected resource",
+            )
+        }
+    };
     let upstream_client_id = get("upstream_client_id").map(str::to_owned);
     if upstream_client_id.is_some() && !state.config.settings.oauth.allow_custom_upstream_clients {
         return fail(

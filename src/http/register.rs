@@ -12,7 +12,7 @@ use crate::actors::registry::{
     ClientView, DeleteClient, ReadClient, RegisterClient, RemoveClient, UpdateClient,
 };
 use crate::actors::token_broker::RevokeClientGrants;
-use crate::actors::vault::{DeleteSecrets, SealSecret, VaultError};
+use crate::actors::vault::{DeleteSecrets, SealSecret, VaultError, MAX_SECRET_BYTES};
 use crate::audit::AuditEvent;
 use crate::domain::{ClientId, ClientMetadata, RegistrationRequest, SecretToken};
 use crate::http::oauth::UPSTREAM_CLIENT_SECRET;
@@ -279,6 +279,14 @@ async fn update(
     }
     let presented_secret = body.client_secret.take().map(SecretToken::presented);
     let upstream_secret = body.upstream_client_secret.clone();
+    // A registration is rolled back when the Vault refuses its secret; an
+    // update cannot be, so the Vault's limit is checked before anything changes.
+    if upstream_secret
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_SECRET_BYTES)
+    {
+        return Err(secret_too_long());
+    }
     let metadata = ClientMetadata::parse(body, &state.config.registration)
         .map_err(|e| registry_error(e.into(), &state.config.settings.auth.realm))?;
     let msg = UpdateClient {
@@ -350,6 +358,14 @@ async fn delete(
         .finish())
 }
 
+fn secret_too_long() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_client_metadata",
+        "upstream_client_secret is too long",
+    )
+}
+
 /// Deletes a removed client's custom upstream client secret, if it had one.
 pub(crate) async fn forget_upstream_secret(state: &AppState, client_id: &str) {
     let msg = DeleteSecrets {
@@ -379,11 +395,7 @@ async fn seal_upstream_secret(
     };
     match state.vault.send(msg).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(VaultError::TooLarge)) => Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_client_metadata",
-            "upstream_client_secret is too long",
-        )),
+        Ok(Err(VaultError::TooLarge)) => Err(secret_too_long()),
         _ => Err(OAuthError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",

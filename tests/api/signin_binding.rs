@@ -458,4 +458,33 @@ async fn a_registration_whose_upstream_secret_the_vault_refuses_leaves_no_client
     assert_eq!(f.app.client_count().await, before, "no client was created");
     assert_eq!(stats(&f.app).await["clients"], before);
     assert_eq!(sealed_secrets(&f.app).await, 0);
+    // An update bringing such a secret changes nothing either.
+    let reg = register_custom(&f).await;
+    let id = reg["client_id"].as_str().unwrap();
+    let token = reg["registration_access_token"].as_str().unwrap();
+    let update = json!({
+        "client_id": id,
+        "client_name": "renamed",
+        "redirect_uris": [f.google.client_callback()],
+        "token_endpoint_auth_method": "none",
+        "upstream_client_id": fake_google::CUSTOM_CLIENT_ID,
+        "upstream_client_secret": "s".repeat(5000),
+    });
+    let (status, body) = f
+        .app
+        .manage(reqwest::Method::PUT, id, Some(token), Some(&update))
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("invalid_client_metadata"))
+    );
+    let (status, read) = f
+        .app
+        .manage(reqwest::Method::GET, id, Some(token), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        read.get("client_name").is_none_or(|n| n.is_null()),
+        "{read}"
+    );
 }

@@ -105,6 +105,35 @@ async fn answer(
     ip: &str,
     now: i64,
 ) -> HttpResponse {
+    let verifier = state
+        .vault
+        .read(OpenSecret {
+            kind: UPSTREAM_PKCE.into(),
+            id: state_id(txn_state),
+        })
+        .await;
+    let verifier = match verifier {
+        Ok(Ok(Some(v))) => Some(String::from_utf8(v).unwrap_or_default()),
+        _ => None,
+    };
+    // The verifier is single use, whatever happens next: its deletion runs
+    // alongside the sign-in (and is durable before the answer goes out).
+    let (res, ()) = futures_util::future::join(
+        respond(state, query, txn, verifier, ip, now),
+        forget_verifier(state, txn_state),
+    )
+    .await;
+    res
+}
+
+async fn respond(
+    state: &AppState,
+    query: &CallbackQuery,
+    txn: &AuthTransaction,
+    verifier: Option<String>,
+    ip: &str,
+    now: i64,
+) -> HttpResponse {
     let fail = |error: &str, description: &str| {
         AuditEvent::UpstreamCallback {
             client_id: &txn.client_id,
@@ -122,15 +151,6 @@ async fn answer(
             description,
         )
     };
-    let verifier = state
-        .vault
-        .read(OpenSecret {
-            kind: UPSTREAM_PKCE.into(),
-            id: state_id(txn_state),
-        })
-        .await;
-    // Single use, whatever happens next.
-    forget_verifier(state, txn_state).await;
     if let Some(error) = &query.error {
         return if error == "access_denied" {
             fail(
@@ -145,8 +165,8 @@ async fn answer(
         return fail("server_error", "the identity provider returned no code");
     };
     let verifier = match verifier {
-        Ok(Ok(Some(v))) => String::from_utf8(v).unwrap_or_default(),
-        _ => {
+        Some(v) => v,
+        None => {
             return fail(
                 "temporarily_unavailable",
                 "the sign-in's verifier could not be read; try again",

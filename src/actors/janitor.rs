@@ -15,12 +15,12 @@ use actix::{
 };
 
 use super::handle::Reads;
-use super::registry::{PurgeExpired, Registry};
+use super::registry::{InspectClient, PurgeExpired, Registry};
 use super::token_broker::{
     BrokerReader, PurgeTokens, ReferencedSubjects, RevokeClientGrants, TokenBroker,
 };
 use super::vault::{
-    DeleteSecrets, PurgeUnreferencedUsers, Vault, WriteSnapshot, UPSTREAM_CLIENT_SECRET,
+    DeleteSecrets, PurgeUnreferencedUsers, SecretIds, Vault, WriteSnapshot, UPSTREAM_CLIENT_SECRET,
     UPSTREAM_PKCE,
 };
 use crate::audit::AuditEvent;
@@ -36,9 +36,15 @@ const SCAN: usize = 1024;
 /// Upstream credentials untouched this long, and needed by no grant, go.
 const USER_IDLE_SECONDS: i64 = 3600;
 
-/// A sign-in's key (its state's hash) as the Vault names its verifier.
-fn hex(key: &[u8]) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
+/// A verifier's id (hex of its sign-in's state hash) as the transaction key.
+fn unhex(id: &str) -> Option<Vec<u8>> {
+    if id.len() % 2 != 0 {
+        return None;
+    }
+    (0..id.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(id.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[derive(Clone)]
@@ -123,9 +129,7 @@ impl Janitor {
         }
     }
 
-    /// Deletes the Vault's secrets that belonged to removed records: custom
-    /// upstream client secrets of expired clients, upstream PKCE verifiers
-    /// of expired sign-ins.
+    /// Deletes Vault secrets of `kind` whose owners were removed.
     async fn delete_secrets(&self, kind: &str, ids: Vec<String>) {
         if ids.is_empty() {
             return;
@@ -137,6 +141,56 @@ impl Janitor {
         if !matches!(self.vault.send(msg).await, Ok(Ok(_))) {
             tracing::error!(kind, "janitor: deleting secrets of removed records failed");
         }
+    }
+
+    /// Deletes secrets whose owner is gone: upstream PKCE verifiers of
+    /// sign-ins no longer pending (expired and purged just before, or left
+    /// by releases that never deleted them), custom upstream secrets of
+    /// clients no longer stored (or left by a crash between the two writes
+    /// of a removal). Owners are written before their secrets, so a live
+    /// owner's secret is never taken.
+    async fn sweep_orphaned_secrets(&self) {
+        for kind in [UPSTREAM_PKCE, UPSTREAM_CLIENT_SECRET] {
+            let mut after = None;
+            loop {
+                let msg = SecretIds {
+                    kind: kind.to_owned(),
+                    after: after.take(),
+                    limit: BATCH,
+                };
+                let Ok(Ok(ids)) = self.vault.send(msg).await else {
+                    tracing::error!(kind, "janitor: listing sealed secrets failed");
+                    break;
+                };
+                let full = ids.len() == BATCH;
+                after = ids.last().cloned();
+                let mut orphans = Vec::new();
+                for id in ids {
+                    if !self.owner_exists(kind, &id).await {
+                        orphans.push(id);
+                    }
+                }
+                self.delete_secrets(kind, orphans).await;
+                if !full {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Whether the record a secret belongs to is still stored (when in
+    /// doubt — a storage error — it is).
+    async fn owner_exists(&self, kind: &str, id: &str) -> bool {
+        if kind == UPSTREAM_CLIENT_SECRET {
+            let msg = InspectClient {
+                client_id: id.to_owned(),
+            };
+            return !matches!(self.registry.send(msg).await, Ok(Ok(None)));
+        }
+        let Some(key) = unhex(id) else {
+            return false;
+        };
+        self.broker_reader.has_transaction(&key).unwrap_or(true)
     }
 
     async fn run(self) -> JanitorReport {
@@ -191,12 +245,6 @@ impl Janitor {
                 break;
             };
             report.transactions += purged.transactions;
-            let verifiers = purged
-                .approved_transactions
-                .iter()
-                .map(|key| hex(key))
-                .collect();
-            self.delete_secrets(UPSTREAM_PKCE, verifiers).await;
             report.codes += purged.codes;
             report.tokens += purged.tokens;
             report.grants += purged.grants;
@@ -205,6 +253,7 @@ impl Janitor {
                 None => break,
             }
         }
+        self.sweep_orphaned_secrets().await;
         let reader = self.broker_reader.clone();
         let referenced =
             actix_web::rt::task::spawn_blocking(move || reader.read(ReferencedSubjects)).await;

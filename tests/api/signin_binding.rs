@@ -488,3 +488,81 @@ async fn a_registration_whose_upstream_secret_the_vault_refuses_leaves_no_client
         "{read}"
     );
 }
+
+#[actix_web::test]
+async fn the_janitor_deletes_verifiers_and_custom_secrets_whose_owners_are_gone_and_keeps_the_rest()
+{
+    use drawbridge::actors::vault::{VaultCore, UPSTREAM_CLIENT_SECRET, UPSTREAM_PKCE};
+    // What an earlier release left behind: a verifier of a sign-in long
+    // finished, and the custom secret of a client long deleted.
+    let dir = tempfile::tempdir().unwrap();
+    let google = fake_google::start();
+    let mut vars = google.env();
+    vars.push((
+        "DRAWBRIDGE_OAUTH__ALLOW_CUSTOM_UPSTREAM_CLIENTS".into(),
+        "true".into(),
+    ));
+    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    {
+        let config = crate::helpers::config_with(dir.path(), &refs);
+        let opened = drawbridge::persistence::open_mode(
+            &config,
+            config.storage_mode,
+            false,
+            crate::helpers::T0,
+        )
+        .unwrap();
+        let store = opened.store.clone();
+        let mut vault = VaultCore::new(
+            opened.store,
+            opened.codec,
+            opened.key_source,
+            true,
+            opened.snapshot,
+        );
+        vault
+            .seal_secret(UPSTREAM_PKCE, &"ab".repeat(32), b"an old verifier")
+            .unwrap();
+        vault
+            .seal_secret(UPSTREAM_CLIENT_SECRET, "mcp_deleted_long_ago", b"old")
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let app = crate::helpers::spawn_app_in(dir, &refs).await;
+    let f = Flow {
+        app,
+        google,
+        browser: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::limited(10))
+            .build()
+            .unwrap(),
+    };
+    assert_eq!(sealed_secrets(&f.app).await, 2);
+    // Live owners: a client with its own upstream secret, and a sign-in
+    // approved and on its way through Google.
+    let reg = register_custom(&f).await;
+    let client = Client {
+        id: reg["client_id"].as_str().unwrap().to_owned(),
+        secret: None,
+        redirect: f.google.client_callback(),
+    };
+    let approving = browser();
+    let link = location(&approve_in(&f, &approving, &client).await);
+    assert_eq!(sealed_secrets(&f.app).await, 4);
+    run_janitor(&f.app).await;
+    assert_eq!(
+        sealed_secrets(&f.app).await,
+        2,
+        "the orphans went, the live ones stayed"
+    );
+    // The pending sign-in still completes, with its client's custom secret.
+    let res = finish_in(&f, &approving, &link, None).await;
+    assert_eq!(res.status(), 302);
+    assert!(query_param(&location(&res), "code").is_some());
+    assert_eq!(
+        f.google
+            .with(|s| (s.exchanges.len(), s.custom_without_secret)),
+        (1, 0)
+    );
+}

@@ -494,20 +494,14 @@ impl TokenBrokerCore {
             let after = cursor.after.take();
             let next = match cursor.phase {
                 0 => {
-                    let mut approved = Vec::new();
                     let (n, next) = self.purge_tree::<AuthTransaction>(
                         Tree::Transactions,
                         after,
                         &mut budget,
                         |t| t.expires_at <= now,
-                        |_, (key, t)| {
-                            if t.approved {
-                                approved.push(key.to_vec());
-                            }
-                        },
+                        |_, _| {},
                     )?;
                     report.transactions += n;
-                    report.approved_transactions.extend(approved);
                     next
                 }
                 1 => {
@@ -590,7 +584,7 @@ impl TokenBrokerCore {
         after: Option<Vec<u8>>,
         budget: &mut Budget,
         expired: impl Fn(&T) -> bool,
-        mut also: impl FnMut(&mut Batch, (&[u8], &T)),
+        also: impl Fn(&mut Batch, (&[u8], &T)),
     ) -> Result<(usize, Option<Vec<u8>>), BrokerError> {
         let want = PURGE_PAGE.min(budget.scan);
         let page = self.store.scan_prefix(tree, b"", after.as_deref(), want)?;

@@ -156,9 +156,6 @@ pub struct PurgeCursor {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TokenPurge {
     pub transactions: usize,
-    /// The keys (state hashes) of the approved sign-ins removed, whose
-    /// upstream PKCE verifiers the Vault still holds.
-    pub approved_transactions: Vec<Vec<u8>>,
     pub codes: usize,
     pub tokens: usize,
     pub grants: usize,

@@ -23,6 +23,12 @@ impl BrokerReader {
         }
     }
 
+    /// Whether a sign-in is still pending under this key (its state's hash),
+    /// expired or not.
+    pub fn has_transaction(&self, key: &[u8]) -> Result<bool, BrokerError> {
+        Ok(self.store.get(Tree::Transactions, key)?.is_some())
+    }
+
     pub(super) fn token(&self, token: &SecretToken) -> Result<Option<TokenRecord>, BrokerError> {
         match self.store.get(Tree::Tokens, token.hash().as_bytes())? {
             Some(bytes) => Ok(Some(codec::decode(Tree::Tokens, &bytes)?)),

@@ -323,6 +323,23 @@ impl VaultCore {
         Ok(removed)
     }
 
+    /// Up to `limit` ids of secrets sealed under `kind`, after `after`.
+    pub fn secret_ids(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, VaultError> {
+        let prefix = keys::secret(kind, "");
+        let after = after.map(|id| keys::secret(kind, id));
+        Ok(self
+            .store
+            .scan_prefix(Tree::Secrets, &prefix, after.as_deref(), limit)?
+            .into_iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+            .collect())
+    }
+
     /// Deletes the secrets of `kind` named in `ids`, in one batch; answers
     /// how many existed.
     pub fn delete_secrets(&mut self, kind: &str, ids: &[String]) -> Result<usize, VaultError> {

@@ -105,6 +105,16 @@ pub struct DeleteSecrets {
     pub ids: Vec<String>,
 }
 
+/// A page of the ids of the secrets sealed under `kind`, in key order,
+/// after `after`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<String>, VaultError>")]
+pub struct SecretIds {
+    pub kind: String,
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
 /// Opens a secret stored with [`SealSecret`].
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<Vec<u8>>, VaultError>")]
@@ -194,6 +204,14 @@ impl Handler<DeleteSecrets> for Vault {
     type Result = Result<usize, VaultError>;
     fn handle(&mut self, msg: DeleteSecrets, _: &mut Self::Context) -> Self::Result {
         self.core.delete_secrets(&msg.kind, &msg.ids)
+    }
+}
+
+impl Handler<SecretIds> for Vault {
+    type Result = Result<Vec<String>, VaultError>;
+    fn handle(&mut self, msg: SecretIds, _: &mut Self::Context) -> Self::Result {
+        self.core
+            .secret_ids(&msg.kind, msg.after.as_deref(), msg.limit)
     }
 }
 

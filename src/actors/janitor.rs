@@ -38,7 +38,7 @@ const USER_IDLE_SECONDS: i64 = 3600;
 
 /// A verifier's id (hex of its sign-in's state hash) as the transaction key.
 fn unhex(id: &str) -> Option<Vec<u8>> {
-    if id.len() % 2 != 0 {
+    if !id.len().is_multiple_of(2) {
         return None;
     }
     (0..id.len())

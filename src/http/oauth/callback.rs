@@ -74,7 +74,7 @@ async fn callback(
             error_page(
                 403,
                 "access_denied",
-                "This sign-in was approved in another browser, so it cannot finish in this one. If you did not start it, close this page. Otherwise start the sign-in again from your application, in this browser.",
+                "This sign-in was approved in another browser (or before a server upgrade), so it cannot finish in this one. If you did not start it, close this page. Otherwise start the sign-in again from your application, in this browser.",
             )
         }
         Ok(Err(_)) => error_page(
@@ -199,7 +199,7 @@ async fn forget_verifier(state: &AppState, txn_state: &SecretToken) {
         })
         .await;
     if !matches!(deleted, Ok(Ok(_))) {
-        tracing::warn!("a used upstream PKCE verifier could not be deleted; the janitor will not find it again");
+        tracing::warn!("a used upstream PKCE verifier could not be deleted now; the janitor deletes it on its next run");
     }
 }
 

@@ -127,6 +127,7 @@ fn main() {
                 upstream_client_id: None,
                 created_at: now,
                 expires_at: now + 600,
+                browser_hash: None,
             };
             let code = broker
                 .issue_code(IssueCode {

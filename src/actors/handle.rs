@@ -1,13 +1,17 @@
 //! How the HTTP side talks to an actor: [`Handle::send`] sends the message
-//! and, when the message writes and durability is `immediate`, waits for the
-//! group commit ([`GroupCommit::barrier`]) before handing back the answer.
-//! So nothing is acknowledged to a client before it is on disk, while the
-//! actor thread itself never waits for an fsync.
+//! and, when durability is `immediate` and the store was written while the
+//! actor answered, waits for the group commit ([`GroupCommit::barrier`])
+//! before handing back the answer. Whether a message writes is not declared
+//! anywhere: the store's own write counter is read before the message is
+//! sent and after its answer arrives, so a message that wrote always waits
+//! (a read that raced another request's write waits too, which is only
+//! conservative). Nothing is acknowledged to a client before it is on disk,
+//! while the actor thread itself never waits for an fsync.
 //!
 //! [`Handle::read`] answers a read-only message on the caller's own thread
-//! from the actor's [`HasReader::Reader`], a shared view of the same store:
-//! reads need no serialisation (the actor stays the only writer), and a
-//! thread hop costs more than the read itself.
+//! from the actor's [`HasReader::Reader`], a view of the same store that can
+//! only read ([`ReadStore`]): reads need no serialisation (the actor stays the
+//! only writer), and a thread hop costs more than the read itself.
 
 use std::sync::Arc;
 
@@ -15,21 +19,7 @@ use actix::dev::ToEnvelope;
 use actix::{Actor, Addr, Handler, MailboxError, Message};
 
 use crate::storage::GroupCommit;
-
-/// Whether a message can change stored state that a client is then told
-/// about (and so must be durable before the answer goes out).
-pub trait Durable {
-    const WRITES: bool;
-}
-
-/// Declares which messages write (`writes: ...`) and which only read.
-#[macro_export]
-macro_rules! durable_messages {
-    (writes: [$($w:ty),* $(,)?], reads: [$($r:ty),* $(,)?]) => {
-        $(impl $crate::actors::handle::Durable for $w { const WRITES: bool = true; })*
-        $(impl $crate::actors::handle::Durable for $r { const WRITES: bool = false; })*
-    };
-}
+pub use crate::storage::ReadStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -75,13 +65,13 @@ impl<A: Actor + HasReader> Handle<A> {
         }
     }
 
-    /// Answers a read-only message here, without the actor's thread.
+    /// Answers a read-only message here, without the actor's thread: only
+    /// messages the actor's reader answers (and a reader cannot write).
     pub async fn read<M>(&self, msg: M) -> Result<M::Result, CallError>
     where
-        M: Message + Durable,
+        M: Message,
         A::Reader: Reads<M>,
     {
-        debug_assert!(!M::WRITES);
         Ok(self.reader.read(msg))
     }
 
@@ -89,16 +79,19 @@ impl<A: Actor + HasReader> Handle<A> {
         &self.addr
     }
 
+    /// Sends `msg` to the actor; once answered, waits until whatever the
+    /// store took in meanwhile is durable (durability `immediate`).
     pub async fn send<M>(&self, msg: M) -> Result<M::Result, CallError>
     where
-        M: Message + Durable + Send + 'static,
+        M: Message + Send + 'static,
         M::Result: Send,
         A: Handler<M>,
         A::Context: ToEnvelope<A, M>,
     {
+        let before = self.commit.as_ref().map(|c| c.writes());
         let answer = self.addr.send(msg).await?;
-        if M::WRITES {
-            if let Some(commit) = &self.commit {
+        if let (Some(commit), Some(before)) = (&self.commit, before) {
+            if commit.writes() != before {
                 commit.barrier().await.map_err(|_| CallError::NotDurable)?;
             }
         }

@@ -15,11 +15,14 @@ use actix::{
 };
 
 use super::handle::Reads;
-use super::registry::{PurgeExpired, Registry};
+use super::registry::{InspectClient, PurgeExpired, Registry};
 use super::token_broker::{
     BrokerReader, PurgeTokens, ReferencedSubjects, RevokeClientGrants, TokenBroker,
 };
-use super::vault::{PurgeUnreferencedUsers, Vault, WriteSnapshot};
+use super::vault::{
+    DeleteSecrets, PurgeUnreferencedUsers, SecretIds, Vault, WriteSnapshot, UPSTREAM_CLIENT_SECRET,
+    UPSTREAM_PKCE,
+};
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
 use crate::http::rate_limit::RateLimits;
@@ -32,6 +35,17 @@ const BATCH: usize = 256;
 const SCAN: usize = 1024;
 /// Upstream credentials untouched this long, and needed by no grant, go.
 const USER_IDLE_SECONDS: i64 = 3600;
+
+/// A verifier's id (hex of its sign-in's state hash) as the transaction key.
+fn unhex(id: &str) -> Option<Vec<u8>> {
+    if !id.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..id.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(id.get(i..i + 2)?, 16).ok())
+        .collect()
+}
 
 #[derive(Clone)]
 pub struct Janitor {
@@ -115,6 +129,70 @@ impl Janitor {
         }
     }
 
+    /// Deletes Vault secrets of `kind` whose owners were removed.
+    async fn delete_secrets(&self, kind: &str, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let msg = DeleteSecrets {
+            kind: kind.to_owned(),
+            ids,
+        };
+        if !matches!(self.vault.send(msg).await, Ok(Ok(_))) {
+            tracing::error!(kind, "janitor: deleting secrets of removed records failed");
+        }
+    }
+
+    /// Deletes secrets whose owner is gone: upstream PKCE verifiers of
+    /// sign-ins no longer pending (expired and purged just before, or left
+    /// by releases that never deleted them), custom upstream secrets of
+    /// clients no longer stored (or left by a crash between the two writes
+    /// of a removal). Owners are written before their secrets, so a live
+    /// owner's secret is never taken.
+    async fn sweep_orphaned_secrets(&self) {
+        for kind in [UPSTREAM_PKCE, UPSTREAM_CLIENT_SECRET] {
+            let mut after = None;
+            loop {
+                let msg = SecretIds {
+                    kind: kind.to_owned(),
+                    after: after.take(),
+                    limit: BATCH,
+                };
+                let Ok(Ok(ids)) = self.vault.send(msg).await else {
+                    tracing::error!(kind, "janitor: listing sealed secrets failed");
+                    break;
+                };
+                let full = ids.len() == BATCH;
+                after = ids.last().cloned();
+                let mut orphans = Vec::new();
+                for id in ids {
+                    if !self.owner_exists(kind, &id).await {
+                        orphans.push(id);
+                    }
+                }
+                self.delete_secrets(kind, orphans).await;
+                if !full {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Whether the record a secret belongs to is still stored (when in
+    /// doubt — a storage error — it is).
+    async fn owner_exists(&self, kind: &str, id: &str) -> bool {
+        if kind == UPSTREAM_CLIENT_SECRET {
+            let msg = InspectClient {
+                client_id: id.to_owned(),
+            };
+            return !matches!(self.registry.send(msg).await, Ok(Ok(None)));
+        }
+        let Some(key) = unhex(id) else {
+            return false;
+        };
+        self.broker_reader.has_transaction(&key).unwrap_or(true)
+    }
+
     async fn run(self) -> JanitorReport {
         let started = Instant::now();
         let mut report = JanitorReport::default();
@@ -142,6 +220,8 @@ impl Janitor {
                 if let Ok(Ok(grants)) = self.broker.send(RevokeClientGrants { client_ids }).await {
                     report.grants += grants;
                 }
+                self.delete_secrets(UPSTREAM_CLIENT_SECRET, purged.removed.clone())
+                    .await;
             }
             report.clients += purged.removed.len();
             match purged.next {
@@ -173,6 +253,7 @@ impl Janitor {
                 None => break,
             }
         }
+        self.sweep_orphaned_secrets().await;
         let reader = self.broker_reader.clone();
         let referenced =
             actix_web::rt::task::spawn_blocking(move || reader.read(ReferencedSubjects)).await;

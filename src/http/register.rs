@@ -12,9 +12,11 @@ use super::errors::{registry_error, OAuthError};
 use super::middleware::limited;
 use super::rate_limit::Limit;
 use super::{client_ip, method_not_allowed, AppState};
-use crate::actors::registry::{ClientView, DeleteClient, ReadClient, RegisterClient, UpdateClient};
+use crate::actors::registry::{
+    ClientView, DeleteClient, ReadClient, RegisterClient, RemoveClient, UpdateClient,
+};
 use crate::actors::token_broker::RevokeClientGrants;
-use crate::actors::vault::SealSecret;
+use crate::actors::vault::{DeleteSecrets, SealSecret, VaultError, MAX_SECRET_BYTES};
 use crate::audit::AuditEvent;
 use crate::domain::{ClientId, ClientMetadata, RegistrationRequest, SecretToken};
 use crate::http::oauth::UPSTREAM_CLIENT_SECRET;
@@ -155,7 +157,22 @@ async fn register(
         .emit();
     }
     let client = &registered.client;
-    seal_upstream_secret(&state, &client.client_id, upstream_secret).await?;
+    if let Err(e) = seal_upstream_secret(&state, &client.client_id, upstream_secret).await {
+        // All or nothing: a client whose secret could not be kept is removed
+        // again, and the registrant (who never saw its id) is told 503. A
+        // crash between the two writes leaves a client nobody knows, which
+        // expires as never used (`unused_expiry_minutes`).
+        let removed = state
+            .registry
+            .send(RemoveClient {
+                client_id: client.client_id.clone(),
+            })
+            .await;
+        if !matches!(removed, Ok(Ok(_))) {
+            tracing::error!(client_id = %client.client_id, "a registration whose upstream secret could not be stored was not rolled back; it expires unused");
+        }
+        return Err(refused(&ip, e));
+    }
     METRICS.registrations.with_label_values(&["created"]).inc();
     AuditEvent::ClientRegistered {
         client_id: &client.client_id,
@@ -282,6 +299,14 @@ async fn update(
     }
     let presented_secret = body.client_secret.take().map(SecretToken::presented);
     let upstream_secret = body.upstream_client_secret.clone();
+    // A registration is rolled back when the Vault refuses its secret; an
+    // update cannot be, so the Vault's limit is checked before anything changes.
+    if upstream_secret
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_SECRET_BYTES)
+    {
+        return Err(secret_too_long());
+    }
     let metadata = ClientMetadata::parse(body, &state.config.registration)
         .map_err(|e| registry_error(e.into(), &state.config.settings.auth.realm))?;
     let msg = UpdateClient {
@@ -297,7 +322,12 @@ async fn update(
         .await
         .map_err(OAuthError::unavailable)?
         .map_err(|e| config_error(&state, &req, &client_id, e))?;
-    seal_upstream_secret(&state, client_id.as_str(), upstream_secret).await?;
+    if upstream_secret.is_some() {
+        seal_upstream_secret(&state, client_id.as_str(), upstream_secret).await?;
+    } else if updated.client.metadata.upstream_client_id.is_none() {
+        // No custom upstream client any more: its secret goes.
+        forget_upstream_secret(&state, client_id.as_str()).await;
+    }
     AuditEvent::ClientUpdated {
         client_id: client_id.as_str(),
         ip: &client_ip(&req),
@@ -329,13 +359,15 @@ async fn delete(
         .await
         .map_err(OAuthError::unavailable)?
         .map_err(|e| config_error(&state, &req, &client_id, e))?;
-    // A deleted client takes every token it holds with it.
+    // A deleted client takes every token it holds with it, and its custom
+    // upstream client secret.
     let _ = state
         .broker
         .send(RevokeClientGrants {
             client_ids: vec![client_id.as_str().to_owned()],
         })
         .await;
+    forget_upstream_secret(&state, client_id.as_str()).await;
     AuditEvent::ClientDeleted {
         client_id: client_id.as_str(),
         ip: &client_ip(&req),
@@ -344,6 +376,28 @@ async fn delete(
     Ok(HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+fn secret_too_long() -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_client_metadata",
+        "upstream_client_secret is too long",
+    )
+}
+
+/// Deletes a removed client's custom upstream client secret, if it had one.
+pub(crate) async fn forget_upstream_secret(state: &AppState, client_id: &str) {
+    let msg = DeleteSecrets {
+        kind: UPSTREAM_CLIENT_SECRET.into(),
+        ids: vec![client_id.to_owned()],
+    };
+    if !matches!(state.vault.send(msg).await, Ok(Ok(_))) {
+        tracing::error!(
+            client_id,
+            "the custom upstream client secret of a removed client could not be deleted"
+        );
+    }
 }
 
 /// Seals a custom upstream client secret (source document's custom OAuth
@@ -361,6 +415,7 @@ async fn seal_upstream_secret(
     };
     match state.vault.send(msg).await {
         Ok(Ok(())) => Ok(()),
+        Ok(Err(VaultError::TooLarge)) => Err(secret_too_long()),
         _ => Err(OAuthError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",

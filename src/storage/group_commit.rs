@@ -66,6 +66,12 @@ impl GroupCommit {
         })
     }
 
+    /// How many writes the store has taken so far: a change between two
+    /// readings means something was written in between.
+    pub fn writes(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
     fn wrote(&self) {
         self.written.fetch_add(1, Ordering::AcqRel);
     }

@@ -142,6 +142,36 @@ pub trait Store: Send + Sync + 'static {
 
 pub type SharedStore = Arc<dyn Store>;
 
+/// A store that can only be read: what actors' readers hold, so an answer
+/// given off the actor's thread (without the group-commit barrier) cannot
+/// have written anything.
+#[derive(Clone)]
+pub struct ReadStore(SharedStore);
+
+impl ReadStore {
+    pub fn new(store: SharedStore) -> Self {
+        Self(store)
+    }
+
+    pub fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(tree, key)
+    }
+
+    pub fn scan_prefix(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.0.scan_prefix(tree, prefix, after, limit)
+    }
+
+    pub fn len(&self, tree: Tree) -> Result<usize, StoreError> {
+        self.0.len(tree)
+    }
+}
+
 /// Smallest key strictly greater than every key that starts with `prefix`,
 /// or `None` when no such key exists (prefix of all `0xff`).
 pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {

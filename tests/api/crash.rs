@@ -376,3 +376,158 @@ async fn acknowledged_registrations_codes_and_tokens_survive_kill_9() {
     verify(&target, &mut acked).await;
     let _ = actix_web::rt::task::spawn_blocking(move || crate::binary::terminate(server)).await;
 }
+
+/// A sign-in approved (and sent to Google) just before a kill: the browser's
+/// cookie jar, the sign-in link, and what the client needs to redeem.
+struct Approved {
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+    link: String,
+    client_id: String,
+    verifier: String,
+}
+
+/// Registers a client that brings its own upstream (Google) client.
+async fn register_custom(api: &reqwest::Client, base: &str, redirect: &str) -> (u16, Value) {
+    let res = api
+        .post(format!("{base}/oauth/register"))
+        .json(&json!({
+            "client_name": "crash test custom client",
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none",
+            "upstream_client_id": fake_google::CUSTOM_CLIENT_ID,
+            "upstream_client_secret": fake_google::CUSTOM_CLIENT_SECRET,
+        }))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// Authorizes and approves in a fresh browser; answers once Drawbridge's
+/// redirect to Google has arrived (nothing more is asked of the server).
+async fn approve(base: &str, redirect: &str, client_id: &str) -> Approved {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let (verifier, challenge) = pkce();
+    let page = browser
+        .get(format!("{base}/oauth/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("state", field(&page, "state").unwrap()),
+        ("csrf", field(&page, "csrf").unwrap()),
+        ("decision", "approve".to_owned()),
+    ];
+    let answer = browser
+        .post(format!("{base}/oauth/consent"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 302);
+    Approved {
+        jar,
+        link: answer.headers()["location"].to_str().unwrap().to_owned(),
+        client_id: client_id.to_owned(),
+        verifier,
+    }
+}
+
+#[actix_web::test]
+async fn a_custom_upstream_registration_and_an_approved_consent_survive_kill_9_right_after_their_answers(
+) {
+    let google = fake_google::start();
+    let dir = tempfile::tempdir().unwrap();
+    // A fixed port: the sign-in links name Drawbridge's callback URL.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut vars = env(&google);
+    vars.push(("MCP_PORT".into(), port.to_string()));
+    vars.push((
+        "DRAWBRIDGE_OAUTH__ALLOW_CUSTOM_UPSTREAM_CLIENTS".into(),
+        "true".into(),
+    ));
+    let base = format!("http://127.0.0.1:{port}");
+    let redirect = google.client_callback();
+    let api = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut approved = Vec::new();
+    for _ in 0..3 {
+        // Killed the moment the registration is acknowledged...
+        let mut server = start_in(dir.path(), &vars).await;
+        let (status, reg) = register_custom(&api, &base, &redirect).await;
+        kill9(&mut server);
+        assert_eq!(status, 201, "{reg}");
+        let client_id = reg["client_id"].as_str().unwrap().to_owned();
+        // After the restart its sign-in still uses its own upstream secret.
+        let mut server = start_in(dir.path(), &vars).await;
+        let first = approve(&base, &redirect, &client_id).await;
+        complete(&api, &base, &redirect, &first).await;
+        assert_eq!(
+            google.with(|s| s.custom_without_secret),
+            0,
+            "an acknowledged custom upstream secret was lost"
+        );
+        // Killed the moment a sign-in is approved and sent to Google.
+        approved.push(approve(&base, &redirect, &client_id).await);
+        kill9(&mut server);
+    }
+    let server = start_in(dir.path(), &vars).await;
+    for a in &approved {
+        complete(&api, &base, &redirect, a).await;
+    }
+    assert_eq!(
+        google.with(|s| (s.exchanges.len(), s.custom_without_secret)),
+        (2 * approved.len(), 0),
+        "every sign-in used its client's custom upstream secret"
+    );
+    let _ = actix_web::rt::task::spawn_blocking(move || crate::binary::terminate(server)).await;
+}
+
+/// The approving browser comes back from Google; the client redeems its code.
+async fn complete(api: &reqwest::Client, base: &str, redirect: &str, a: &Approved) {
+    let browser = reqwest::Client::builder()
+        .cookie_provider(a.jar.clone())
+        .redirect(Policy::limited(10))
+        .build()
+        .unwrap();
+    let landed = browser.get(&a.link).send().await.unwrap();
+    let q: Value = landed.json().await.unwrap();
+    let code = q["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an acknowledged consent did not complete: {q}"));
+    let res = api
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", a.verifier.as_str()),
+            ("client_id", a.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+}

@@ -130,6 +130,9 @@ pub struct State {
     token_users: HashMap<String, FakeUser>,
     /// Which client id each successful code exchange used.
     pub exchanges: Vec<String>,
+    /// Exchanges by the custom client that sent no client secret (accepted,
+    /// as a public client; a test of secret durability expects none).
+    pub custom_without_secret: usize,
     pub refreshes: usize,
     pub revoked: Vec<String>,
     counter: usize,
@@ -435,6 +438,9 @@ async fn token(
         return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
     }
     let mut s = state.lock().unwrap();
+    if client == CUSTOM_CLIENT_ID && !form.contains_key("client_secret") {
+        s.custom_without_secret += 1;
+    }
     s.counter += 1;
     let access = format!("ya29.fake-access-{}", s.counter);
     s.access_tokens.push(access.clone());

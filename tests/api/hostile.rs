@@ -220,7 +220,7 @@ fn rows(client: &Client) -> Vec<Row> {
     rows.push(Row::get(
         "60 KB query string at /oauth/authorize",
         format!("/oauth/authorize?client_id=mcp_{}", big(60_000, 'a')),
-        Page(400, "invalid_client"),
+        Page(414, "invalid_request"),
     ));
     rows.push(Row::json(
         "128 KiB body at /oauth/register",

@@ -971,8 +971,11 @@ async fn a_sign_in_survives_a_restart_between_the_redirect_and_the_callback() {
     let client_id = s(&reg, "client_id").to_owned();
     let verifier = "w".repeat(43);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    // One browser (one cookie jar) across the restart: the sign-in is bound
+    // to the browser that approved it.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let browser = reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(jar.clone())
         .redirect(Policy::none())
         .build()
         .unwrap();
@@ -1011,6 +1014,7 @@ async fn a_sign_in_survives_a_restart_between_the_redirect_and_the_callback() {
     assert_eq!(code, 0);
     let server = start(dir.path(), &env_refs);
     let following = reqwest::Client::builder()
+        .cookie_provider(jar)
         .redirect(Policy::limited(10))
         .build()
         .unwrap();

@@ -18,5 +18,6 @@ mod operations;
 mod registration;
 mod registration_input;
 mod security;
+mod signin_binding;
 mod storage_modes;
 mod upstream_faults;

@@ -173,11 +173,3 @@ pub struct SetClientDisabled {
 pub struct RemoveClient {
     pub client_id: String,
 }
-
-crate::durable_messages! {
-    writes: [RegisterClient, UpdateClient, DeleteClient, SetClientDisabled, RemoveClient],
-    reads: [
-        ReadClient, AuthenticateClient, RecordClientUse, CountClients, PurgeExpired, PingStore,
-        GetClient, ListClients, InspectClient,
-    ]
-}

@@ -10,7 +10,7 @@ use actix::Addr;
 use crate::actors::handle::Reads;
 use crate::clock::UnixTime;
 use crate::domain::{AuthMethod, ClientId, SecretHash, SecretToken};
-use crate::storage::{codec, keys, SharedStore, Tree};
+use crate::storage::{codec, keys, ReadStore, SharedStore, Tree};
 
 use super::core::USE_WRITE_INTERVAL;
 use super::messages::*;
@@ -18,7 +18,7 @@ use super::record::{ClientRecord, ClientView, ExpiryPolicy};
 use super::{Registry, RegistryError};
 
 pub struct RegistryReader {
-    store: SharedStore,
+    store: ReadStore,
     expiry: ExpiryPolicy,
     /// A hash compared against when the client is unknown, so a miss costs
     /// the same as a wrong secret.
@@ -30,7 +30,7 @@ pub struct RegistryReader {
 impl RegistryReader {
     pub fn new(store: SharedStore, expiry: ExpiryPolicy) -> Self {
         Self {
-            store,
+            store: ReadStore::new(store),
             expiry,
             decoy: SecretToken::generate("").hash(),
             registry: OnceLock::new(),

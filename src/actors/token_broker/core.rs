@@ -122,9 +122,10 @@ impl TokenBrokerCore {
             upstream_client_id: r.upstream_client_id,
             created_at: msg.now,
             expires_at: msg.now + self.policy.transaction_ttl,
+            browser_hash: None,
         };
         let mut batch = Batch::new();
-        batch.insert(Tree::Transactions, hash_key(&state), codec::encode(&txn)?);
+        batch.insert(Tree::Transactions, hash_key(&state), txn.encode()?);
         self.commit(batch)?;
         Ok(Begun { state, csrf })
     }
@@ -134,7 +135,8 @@ impl TokenBrokerCore {
         state: &SecretToken,
         now: UnixTime,
     ) -> Result<AuthTransaction, BrokerError> {
-        match self.get::<AuthTransaction>(Tree::Transactions, &hash_key(state))? {
+        let stored = self.store.get(Tree::Transactions, &hash_key(state))?;
+        match stored.map(|b| AuthTransaction::decode(&b)).transpose()? {
             Some(t) if t.expires_at > now => Ok(t),
             _ => Err(BrokerError::UnknownTransaction),
         }
@@ -149,11 +151,8 @@ impl TokenBrokerCore {
         let mut batch = Batch::new();
         if msg.approve {
             txn.approved = true;
-            batch.insert(
-                Tree::Transactions,
-                hash_key(&msg.state),
-                codec::encode(&txn)?,
-            );
+            txn.browser_hash = Some(msg.browser);
+            batch.insert(Tree::Transactions, hash_key(&msg.state), txn.encode()?);
         } else {
             batch.remove(Tree::Transactions, hash_key(&msg.state));
         }
@@ -161,7 +160,10 @@ impl TokenBrokerCore {
         Ok(txn)
     }
 
-    /// Takes an approved transaction at the upstream callback (single use).
+    /// Takes an approved transaction at the upstream callback (single use),
+    /// from the browser that approved it only. A callback from any other
+    /// browser consumes the transaction too: a sign-in link sent to someone
+    /// else is dead once refused.
     pub fn complete(&mut self, msg: CompleteTransaction) -> Result<AuthTransaction, BrokerError> {
         let txn = self.live_transaction(&msg.state, msg.now)?;
         if !txn.approved {
@@ -170,6 +172,13 @@ impl TokenBrokerCore {
         let mut batch = Batch::new();
         batch.remove(Tree::Transactions, hash_key(&msg.state));
         self.commit(batch)?;
+        let bound = match (&txn.browser_hash, &msg.browser) {
+            (Some(hash), Some(cookie)) => hash.verify(cookie),
+            _ => false,
+        };
+        if !bound {
+            return Err(BrokerError::WrongBrowser(Box::new(txn)));
+        }
         Ok(txn)
     }
 
@@ -569,7 +578,7 @@ impl TokenBrokerCore {
     /// Removes the records of `tree` that `expired` says are done, one page
     /// (one batch) per call; `also` adds index removals. Answers how many
     /// went and where to go on (`None`: the end of the tree).
-    fn purge_tree<T: serde::de::DeserializeOwned>(
+    fn purge_tree<T: Stored>(
         &mut self,
         tree: Tree,
         after: Option<Vec<u8>>,
@@ -590,7 +599,7 @@ impl TokenBrokerCore {
                 break;
             }
             budget.scan -= 1;
-            match codec::decode::<T>(tree, value) {
+            match T::decode_stored(tree, value) {
                 Ok(record) if expired(&record) => {
                     also(&mut batch, (key, &record));
                     batch.remove(tree, key.clone());

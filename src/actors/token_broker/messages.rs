@@ -5,7 +5,7 @@ use actix::Message;
 use super::records::*;
 use super::BrokerError;
 use crate::clock::UnixTime;
-use crate::domain::SecretToken;
+use crate::domain::{SecretHash, SecretToken};
 
 /// What an authorization request asked for, once validated.
 #[derive(Debug, Clone)]
@@ -40,14 +40,21 @@ pub struct DecideConsent {
     pub state: SecretToken,
     pub csrf: SecretToken,
     pub approve: bool,
+    /// On approval: the hash of the cookie that binds the sign-in to this
+    /// browser (checked again at the callback).
+    pub browser: SecretHash,
     pub now: UnixTime,
 }
 
-/// Takes an approved transaction at the upstream callback (single use).
+/// Takes an approved transaction at the upstream callback (single use: it
+/// is consumed whatever the answer). Refused with
+/// [`BrokerError::WrongBrowser`] unless `browser` is the cookie set in the
+/// browser that approved the consent.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<AuthTransaction, BrokerError>")]
 pub struct CompleteTransaction {
     pub state: SecretToken,
+    pub browser: Option<SecretToken>,
     pub now: UnixTime,
 }
 
@@ -199,15 +206,4 @@ pub struct RevokeSubjectGrants {
 #[rtype(result = "Result<Vec<String>, BrokerError>")]
 pub struct ClientSubjects {
     pub client_id: String,
-}
-
-crate::durable_messages! {
-    writes: [
-        BeginAuthorization, DecideConsent, CompleteTransaction, IssueCode, RedeemCode,
-        RefreshTokens, RevokeToken, RevokeGrant, RevokeClientGrants, RevokeSubjectGrants,
-    ],
-    reads: [
-        PeekRefresh, IntrospectToken, PurgeTokens, ReferencedSubjects, ClientTokenCounts,
-        GrantsPerSubject, ClientSubjects,
-    ]
 }

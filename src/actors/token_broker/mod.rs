@@ -31,6 +31,11 @@ pub enum BrokerError {
     UnknownTransaction,
     #[error("the consent form is invalid or was already submitted")]
     Csrf,
+    /// The callback came from a browser other than the one that approved
+    /// the consent (or the sign-in predates the browser binding). The
+    /// transaction is consumed.
+    #[error("the sign-in was approved in another browser")]
+    WrongBrowser(Box<AuthTransaction>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

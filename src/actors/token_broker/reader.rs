@@ -4,7 +4,7 @@
 
 use crate::actors::handle::Reads;
 use crate::domain::SecretToken;
-use crate::storage::{codec, SharedStore, Tree};
+use crate::storage::{codec, ReadStore, SharedStore, Tree};
 
 use std::collections::HashSet;
 
@@ -13,12 +13,20 @@ use super::records::{CodeRecord, GrantRecord, TokenKind, TokenRecord};
 use super::BrokerError;
 
 pub struct BrokerReader {
-    store: SharedStore,
+    store: ReadStore,
 }
 
 impl BrokerReader {
     pub fn new(store: SharedStore) -> Self {
-        Self { store }
+        Self {
+            store: ReadStore::new(store),
+        }
+    }
+
+    /// Whether a sign-in is still pending under this key (its state's hash),
+    /// expired or not.
+    pub fn has_transaction(&self, key: &[u8]) -> Result<bool, BrokerError> {
+        Ok(self.store.get(Tree::Transactions, key)?.is_some())
     }
 
     pub(super) fn token(&self, token: &SecretToken) -> Result<Option<TokenRecord>, BrokerError> {

@@ -6,7 +6,7 @@ use super::keyfile::{self, KeySource};
 use super::records::{UserCredentials, UserCredentialsV1, UserRef, UserSummary};
 use super::VaultError;
 use crate::clock::UnixTime;
-use crate::storage::{codec, keys, Batch, Entry, SharedStore, Tree};
+use crate::storage::{codec, keys, Batch, Entry, ReadStore, SharedStore, Tree};
 
 const USER: &str = "user";
 /// Record format of [`UserCredentials`] (format 1 is [`UserCredentialsV1`]).
@@ -63,7 +63,7 @@ impl RotationReport {
 
 /// Reads of sealed records: a store and the codec to open them with.
 struct Sealed<'a> {
-    store: &'a SharedStore,
+    store: ReadStore,
     codec: &'a Codec,
 }
 
@@ -112,7 +112,7 @@ impl Sealed<'_> {
             .unwrap(USER, key, stored)
             .map_err(|e| cipher(key, e))?;
         if codec::format_of(&plain) == Some(USER_FORMAT) {
-            return Ok(codec::decode_as(USER_FORMAT, Tree::Users, &plain)?);
+            return Ok(codec::decode_format(Tree::Users, USER_FORMAT, &plain)?);
         }
         let old: UserCredentialsV1 = codec::decode(Tree::Users, &plain)?;
         Ok(old.into())
@@ -186,7 +186,7 @@ impl Sealed<'_> {
 /// sealed secrets opened on the caller's thread. The codec is republished
 /// by the Vault whenever a key rotation changes the keyring.
 pub struct VaultReader {
-    store: SharedStore,
+    store: ReadStore,
     codec: Arc<RwLock<Codec>>,
 }
 
@@ -194,7 +194,7 @@ impl VaultReader {
     fn with<R>(&self, f: impl FnOnce(Sealed<'_>) -> R) -> R {
         let codec = self.codec.read().unwrap_or_else(|p| p.into_inner());
         f(Sealed {
-            store: &self.store,
+            store: self.store.clone(),
             codec: &codec,
         })
     }
@@ -248,7 +248,7 @@ impl VaultCore {
     /// The read side over this core's own codec.
     fn view(&self) -> Sealed<'_> {
         Sealed {
-            store: &self.store,
+            store: ReadStore::new(self.store.clone()),
             codec: &self.codec,
         }
     }
@@ -257,7 +257,7 @@ impl VaultCore {
     /// rotations.
     pub fn reader(&self) -> VaultReader {
         VaultReader {
-            store: self.store.clone(),
+            store: ReadStore::new(self.store.clone()),
             codec: self.published.clone(),
         }
     }
@@ -327,7 +327,7 @@ impl VaultCore {
         }
         let sealed = self
             .codec
-            .wrap(USER, &key, &codec::encode_as(USER_FORMAT, &creds)?);
+            .wrap(USER, &key, &codec::encode_format(USER_FORMAT, &creds)?);
         batch.insert(Tree::Users, key, sealed);
         self.store.apply(batch)?;
         self.durable()?;
@@ -418,6 +418,42 @@ impl VaultCore {
             .is_some();
         self.durable()?;
         Ok(removed)
+    }
+
+    /// Up to `limit` ids of secrets sealed under `kind`, after `after`.
+    pub fn secret_ids(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, VaultError> {
+        let prefix = keys::secret(kind, "");
+        let after = after.map(|id| keys::secret(kind, id));
+        Ok(self
+            .store
+            .scan_prefix(Tree::Secrets, &prefix, after.as_deref(), limit)?
+            .into_iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+            .collect())
+    }
+
+    /// Deletes the secrets of `kind` named in `ids`, in one batch; answers
+    /// how many existed.
+    pub fn delete_secrets(&mut self, kind: &str, ids: &[String]) -> Result<usize, VaultError> {
+        let mut batch = Batch::new();
+        let mut existing = 0;
+        for id in ids {
+            let key = keys::secret(kind, id);
+            if self.store.get(Tree::Secrets, &key)?.is_some() {
+                existing += 1;
+                batch.remove(Tree::Secrets, key);
+            }
+        }
+        if !batch.is_empty() {
+            self.store.apply(batch)?;
+            self.durable()?;
+        }
+        Ok(existing)
     }
 
     /// Deletes up to `limit` users whose subject is not in `keep` and whose

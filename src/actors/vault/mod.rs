@@ -34,7 +34,21 @@ pub enum VaultError {
     Rotation(String),
     #[error("snapshot: {0}")]
     Snapshot(String),
+    #[error("a secret of more than {MAX_SECRET_BYTES} bytes is not sealed")]
+    TooLarge,
 }
+
+/// The most a secret sealed with [`SealSecret`] may hold: upstream client
+/// secrets are tens of bytes, verifiers 43; anything larger is refused
+/// rather than stored.
+pub const MAX_SECRET_BYTES: usize = 4096;
+
+/// The kind under which custom upstream client secrets are sealed (id: the
+/// proxy client's id); deleted with the client.
+pub const UPSTREAM_CLIENT_SECRET: &str = "upstream_client";
+/// The kind of Drawbridge's own upstream PKCE verifiers (id: hex of the
+/// sign-in's state hash); deleted at the callback or with the expired sign-in.
+pub const UPSTREAM_PKCE: &str = "upstream_pkce";
 
 pub struct Vault {
     core: VaultCore,
@@ -86,6 +100,25 @@ pub struct SealSecret {
     pub kind: String,
     pub id: String,
     pub plaintext: Vec<u8>,
+}
+
+/// Deletes secrets sealed under `kind` (those of `ids` that exist);
+/// answers how many there were.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<usize, VaultError>")]
+pub struct DeleteSecrets {
+    pub kind: String,
+    pub ids: Vec<String>,
+}
+
+/// A page of the ids of the secrets sealed under `kind`, in key order,
+/// after `after`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<String>, VaultError>")]
+pub struct SecretIds {
+    pub kind: String,
+    pub after: Option<String>,
+    pub limit: usize,
 }
 
 /// Opens a secret stored with [`SealSecret`].
@@ -173,7 +206,25 @@ impl Handler<ListUsers> for Vault {
 impl Handler<SealSecret> for Vault {
     type Result = Result<(), VaultError>;
     fn handle(&mut self, msg: SealSecret, _: &mut Self::Context) -> Self::Result {
+        if msg.plaintext.len() > MAX_SECRET_BYTES {
+            return Err(VaultError::TooLarge);
+        }
         self.core.seal_secret(&msg.kind, &msg.id, &msg.plaintext)
+    }
+}
+
+impl Handler<DeleteSecrets> for Vault {
+    type Result = Result<usize, VaultError>;
+    fn handle(&mut self, msg: DeleteSecrets, _: &mut Self::Context) -> Self::Result {
+        self.core.delete_secrets(&msg.kind, &msg.ids)
+    }
+}
+
+impl Handler<SecretIds> for Vault {
+    type Result = Result<Vec<String>, VaultError>;
+    fn handle(&mut self, msg: SecretIds, _: &mut Self::Context) -> Self::Result {
+        self.core
+            .secret_ids(&msg.kind, msg.after.as_deref(), msg.limit)
     }
 }
 
@@ -213,14 +264,6 @@ impl Handler<GetVaultStatus> for Vault {
 
 #[cfg(test)]
 mod tests;
-
-crate::durable_messages! {
-    writes: [StoreUserCredentials, DeleteUserCredentials, RotateKey],
-    reads: [
-        LoadUserCredentials, LoadUsersByVerifiedEmail, ListUsers, SealSecret, OpenSecret, WriteSnapshot,
-        PurgeUnreferencedUsers, GetVaultStatus,
-    ]
-}
 
 impl crate::actors::handle::HasReader for Vault {
     type Reader = VaultReader;

@@ -249,6 +249,7 @@ pub async fn revoke_client(
         .await
         .map_err(unavailable)?
         .map_err(unavailable)?;
+    crate::http::register::forget_upstream_secret(&state, &client_id).await;
     admin.audit("revoke_client", &client_id);
     Ok(HttpResponse::Ok().json(RevokedClient {
         client_id,

@@ -47,13 +47,18 @@ impl JanitorRun {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"clients": 12, "grants": 9, "tokens": 30, "users": 7, "storage_mode": "FILE_ENCRYPTED",
+#[schema(example = json!({"clients": 12, "grants": 9, "tokens": 30, "users": 7, "pending_sign_ins": 2, "sealed_secrets": 3, "storage_mode": "FILE_ENCRYPTED",
     "encryption_enabled": true, "key_id": "3fa2c1d9", "store_size_bytes": 524288, "janitor_last_run": null}))]
 pub struct Stats {
     pub clients: usize,
     pub grants: usize,
     pub tokens: usize,
     pub users: usize,
+    /// Sign-ins between the authorization request and the callback.
+    pub pending_sign_ins: usize,
+    /// Secrets in the Vault besides users' credentials: custom upstream
+    /// client secrets and the upstream PKCE verifiers of pending sign-ins.
+    pub sealed_secrets: usize,
     pub storage_mode: String,
     pub encryption_enabled: bool,
     pub key_id: Option<String>,
@@ -79,12 +84,14 @@ pub async fn stats(
         .await
         .map_err(unavailable)?;
     let store = state.store.clone();
-    let (grants, tokens, users, size) = web::block(move || {
+    let (grants, tokens, users, pending_sign_ins, sealed_secrets, size) = web::block(move || {
         let n = |t| store.len(t).unwrap_or(0);
         (
             n(Tree::Grants),
             n(Tree::Tokens),
             n(Tree::Users),
+            n(Tree::Transactions),
+            n(Tree::Secrets),
             store.size_on_disk(),
         )
     })
@@ -101,6 +108,8 @@ pub async fn stats(
         grants,
         tokens,
         users,
+        pending_sign_ins,
+        sealed_secrets,
         storage_mode: state.config.storage_mode.as_str().to_owned(),
         encryption_enabled: vault.encryption_enabled,
         key_id: vault.key_id,

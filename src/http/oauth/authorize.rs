@@ -3,19 +3,20 @@
 //! Errors that cannot be sent back safely (unknown client, unregistered
 //! redirect URI) are shown as a page, never redirected: no open redirect.
 //! Consent is bound to the browser that started the login by a cookie
-//! holding the transaction's CSRF token, so a forged form post fails.
+//! holding the transaction's CSRF token, so a forged form post fails; the
+//! Approve answer binds the rest of the sign-in to the same browser with
+//! another cookie, checked at the callback (see [`super::cookies`]).
 
 use std::collections::HashMap;
 
 use actix_web::body::BoxBody;
-use actix_web::http::header;
 use actix_web::http::Method;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 use subtle::ConstantTimeEq;
 
 use super::client_auth::parse_form;
-use super::{found, redirect_error, upstream_credentials, UPSTREAM_PKCE};
+use super::{cookies, found, redirect_error, upstream_credentials, UPSTREAM_PKCE};
 use crate::actors::registry::{ClientView, GetClient};
 use crate::actors::token_broker::{BeginAuthorization, BrokerError, DecideConsent, NewTransaction};
 use crate::actors::vault::SealSecret;
@@ -53,18 +54,6 @@ fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, String> {
     Ok(map)
 }
 
-/// Cookie that binds a consent form to the browser it was shown in.
-fn consent_cookie_name(state: &SecretToken) -> String {
-    let hash = state.hash();
-    format!(
-        "dbc_{}",
-        hash.as_bytes()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
-}
-
 pub fn state_id(state: &SecretToken) -> String {
     state
         .hash()
@@ -74,7 +63,24 @@ pub fn state_id(state: &SecretToken) -> String {
         .collect()
 }
 
+/// The longest authorization request query accepted: the parameters a
+/// client sends fit in a few hundred bytes; more is refused, not parsed.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+/// The longest `state` accepted: it is stored with the sign-in until the
+/// callback, so it is bounded (RFC 6749 leaves its size to the server).
+pub const MAX_STATE_BYTES: usize = 1024;
+/// The longest `upstream_client_id` accepted (as at registration).
+const MAX_UPSTREAM_CLIENT_ID: usize = 200;
+
 async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if req.query_string().len() > MAX_QUERY_BYTES {
+        // Nothing in it is trusted yet (not even the redirect URI): a page.
+        return error_page(
+            414,
+            "invalid_request",
+            "The authorization request is too long.",
+        );
+    }
     let q = match query_map(&req) {
         Ok(q) => q,
         Err(problem) => return error_page(400, "invalid_request", &problem),
@@ -110,6 +116,17 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         }
     };
     let client_state = get("state").unwrap_or("").to_owned();
+    if client_state.len() > MAX_STATE_BYTES {
+        // The client and its redirect URI are known: answer there (RFC 6749
+        // §4.1.2.1), without echoing the oversized state back.
+        return redirect_error(
+            &state,
+            &redirect_uri,
+            "",
+            "invalid_request",
+            &format!("state is longer than {MAX_STATE_BYTES} bytes"),
+        );
+    }
     let fail = |error: &str, description: &str| {
         redirect_error(&state, &redirect_uri, &client_state, error, description)
     };
@@ -129,22 +146,30 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         Ok(s) => s,
         Err(description) => return fail("invalid_scope", &description),
     };
-    let resource = get("resource").map(str::to_owned);
-    if resource
-        .as_deref()
-        .is_some_and(|r| r.trim_end_matches('/') != state.config.resource())
-    {
-        return fail(
-            "invalid_target",
-            "resource is not this server's protected resource",
-        );
-    }
+    // This server's resource, with at most one trailing slash; stored in
+    // its canonical form (as the token endpoint compares it).
+    let ours = state.config.resource();
+    let resource = match get("resource") {
+        None => None,
+        Some(r) if r.len() <= ours.len() + 1 && r.trim_end_matches('/') == ours => Some(ours),
+        Some(_) => {
+            return fail(
+                "invalid_target",
+                "resource is not this server's protected resource",
+            )
+        }
+    };
     let upstream_client_id = get("upstream_client_id").map(str::to_owned);
     if upstream_client_id.is_some() && !state.config.settings.oauth.allow_custom_upstream_clients {
         return fail(
             "invalid_request",
             "custom upstream clients are not enabled on this server",
         );
+    }
+    if upstream_client_id.as_deref().is_some_and(|id| {
+        id.chars().count() > MAX_UPSTREAM_CLIENT_ID || id.chars().any(char::is_control)
+    }) {
+        return fail("invalid_request", "upstream_client_id is malformed");
     }
     let request = NewTransaction {
         client_id: client.client_id.clone(),
@@ -254,31 +279,9 @@ fn consent_page(
         st = escape(txn_state.expose()),
         csrf = escape(csrf.expose()),
     );
-    let secure = if state.config.base_url.scheme() == "https" {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{}={}; Path=/oauth/consent; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-        consent_cookie_name(txn_state),
-        csrf.expose(),
-        state.config.transaction_ttl
-    );
     let mut res = page(200, "Allow access?", &body);
-    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
+    let _ = res.add_cookie(&cookies::consent_cookie(state, txn_state, csrf));
     res
-}
-
-fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
-    let header = req.headers().get(header::COOKIE)?.to_str().ok()?;
-    header
-        .split(';')
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }
 
 async fn consent(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
@@ -291,8 +294,8 @@ async fn consent(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     };
     let txn_state = SecretToken::presented(txn_state.as_str());
     let csrf = SecretToken::presented(csrf.as_str());
-    let bound = cookie(&req, &consent_cookie_name(&txn_state))
-        .is_some_and(|c| bool::from(c.as_bytes().ct_eq(csrf.expose().as_bytes())));
+    let bound = cookies::presented_consent(&req, &txn_state)
+        .is_some_and(|c| bool::from(c.expose().as_bytes().ct_eq(csrf.expose().as_bytes())));
     if !bound {
         return error_page(403, "access_denied", "This consent form was not shown in this browser. Start the sign-in again from your application.");
     }
@@ -303,12 +306,16 @@ async fn consent(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
     };
     let now = state.clock.now();
     let ip = client_ip(&req);
+    // On approval the sign-in is bound to this browser: only the browser
+    // that holds this cookie can complete it at the callback.
+    let browser = SecretToken::generate("");
     let txn = match state
         .broker
         .send(DecideConsent {
             state: txn_state.clone(),
             csrf,
             approve,
+            browser: browser.hash(),
             now,
         })
         .await
@@ -412,5 +419,7 @@ async fn consent(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
         &txn.scopes,
         &state.config.callback_url(),
     );
-    found(&location)
+    let mut res = found(&location);
+    let _ = res.add_cookie(&cookies::binding_cookie(&state, &txn_state, &browser));
+    res
 }

@@ -1,16 +1,20 @@
 //! `GET /oauth/callback` (alias `/oauth2callback`): the upstream sends the
 //! browser back here. Drawbridge exchanges the upstream code with the real
 //! credentials, keeps the user's upstream tokens in the Vault, and answers
-//! the client with its own single-use code.
+//! the client with its own single-use code. Only the browser that approved
+//! the consent can finish a sign-in (its binding cookie, see
+//! [`super::cookies`]); the cookie and the sign-in's upstream PKCE verifier
+//! are removed whatever the outcome.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::authorize::state_id;
-use super::{found, redirect_error, upstream_credentials, with_query, UPSTREAM_PKCE};
+use super::{cookies, found, redirect_error, upstream_credentials, with_query, UPSTREAM_PKCE};
 use crate::actors::registry::{GetClient, RecordClientUse};
-use crate::actors::token_broker::{AuthTransaction, CompleteTransaction, IssueCode};
+use crate::actors::token_broker::{AuthTransaction, BrokerError, CompleteTransaction, IssueCode};
 use crate::actors::vault::{
-    LoadUserCredentials, OpenSecret, StoreUserCredentials, UpstreamTokens, UserCredentials, UserRef,
+    DeleteSecrets, LoadUserCredentials, OpenSecret, StoreUserCredentials, UpstreamTokens,
+    UserCredentials, UserRef,
 };
 use crate::audit::AuditEvent;
 use crate::domain::{ClientId, SecretToken};
@@ -44,41 +48,104 @@ async fn callback(
     };
     let now = state.clock.now();
     let txn_state = SecretToken::presented(raw_state);
-    let txn =
-        match state
-            .broker
-            .send(CompleteTransaction {
-                state: txn_state.clone(),
-                now,
-            })
-            .await
-        {
-            Ok(Ok(t)) => t,
-            Ok(Err(_)) => return error_page(
-                400,
-                "invalid_request",
-                "This sign-in expired or was already completed. Start again from your application.",
-            ),
-            Err(_) => {
-                return error_page(
-                    503,
-                    "temporarily_unavailable",
-                    "The server is busy; start the sign-in again.",
-                )
-            }
-        };
     let ip = client_ip(&req);
+    let taken = state
+        .broker
+        .send(CompleteTransaction {
+            state: txn_state.clone(),
+            browser: cookies::presented_binding(&state, &req, &txn_state),
+            now,
+        })
+        .await;
+    let mut res = match taken {
+        Ok(Ok(txn)) => answer(&state, &query, &txn, &txn_state, &ip, now).await,
+        Ok(Err(BrokerError::WrongBrowser(txn))) => {
+            // Approved in another browser: someone else's sign-in link. The
+            // transaction is gone; nothing goes to the client's redirect URI.
+            forget_verifier(&state, &txn_state).await;
+            AuditEvent::UpstreamCallback {
+                client_id: &txn.client_id,
+                ip: &ip,
+                user: None,
+                reason: Some(WRONG_BROWSER),
+            }
+            .emit();
+            METRICS.logins.with_label_values(&[WRONG_BROWSER]).inc();
+            error_page(
+                403,
+                "access_denied",
+                "This sign-in was approved in another browser (or before a server upgrade), so it cannot finish in this one. If you did not start it, close this page. Otherwise start the sign-in again from your application, in this browser.",
+            )
+        }
+        Ok(Err(_)) => error_page(
+            400,
+            "invalid_request",
+            "This sign-in expired or was already completed. Start again from your application.",
+        ),
+        Err(_) => error_page(
+            503,
+            "temporarily_unavailable",
+            "The server is busy; start the sign-in again.",
+        ),
+    };
+    let _ = res.add_cookie(&cookies::binding_removal(&state, &txn_state));
+    res
+}
+
+/// The audit and metric outcome of a callback from the wrong browser.
+const WRONG_BROWSER: &str = "browser_mismatch";
+
+/// The callback's answer once its transaction was taken from the right
+/// browser: the client's redirect with a code, or with the RFC error.
+async fn answer(
+    state: &AppState,
+    query: &CallbackQuery,
+    txn: &AuthTransaction,
+    txn_state: &SecretToken,
+    ip: &str,
+    now: i64,
+) -> HttpResponse {
+    let verifier = state
+        .vault
+        .read(OpenSecret {
+            kind: UPSTREAM_PKCE.into(),
+            id: state_id(txn_state),
+        })
+        .await;
+    let verifier = match verifier {
+        Ok(Ok(Some(v))) => Some(String::from_utf8(v).unwrap_or_default()),
+        _ => None,
+    };
+    // The verifier is single use, whatever happens next: its deletion runs
+    // alongside the sign-in (and is durable before the answer goes out).
+    let (res, ()) = futures_util::future::join(
+        respond(state, query, txn, txn_state, verifier, ip, now),
+        forget_verifier(state, txn_state),
+    )
+    .await;
+    res
+}
+
+async fn respond(
+    state: &AppState,
+    query: &CallbackQuery,
+    txn: &AuthTransaction,
+    txn_state: &SecretToken,
+    verifier: Option<String>,
+    ip: &str,
+    now: i64,
+) -> HttpResponse {
     let fail = |error: &str, description: &str| {
         AuditEvent::UpstreamCallback {
             client_id: &txn.client_id,
-            ip: &ip,
+            ip,
             user: None,
             reason: Some(error),
         }
         .emit();
         METRICS.logins.with_label_values(&[error]).inc();
         redirect_error(
-            &state,
+            state,
             &txn.redirect_uri,
             &txn.client_state,
             error,
@@ -98,11 +165,20 @@ async fn callback(
     let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
         return fail("server_error", "the identity provider returned no code");
     };
-    match finish(&state, &txn, &txn_state, code, now).await {
+    let verifier = match verifier {
+        Some(v) => v,
+        None => {
+            return fail(
+                "temporarily_unavailable",
+                "the sign-in's verifier could not be read; try again",
+            )
+        }
+    };
+    match finish(state, txn, txn_state, &verifier, code, now).await {
         Ok((location, email)) => {
             AuditEvent::UpstreamCallback {
                 client_id: &txn.client_id,
-                ip: &ip,
+                ip,
                 user: email.as_deref(),
                 reason: None,
             }
@@ -114,12 +190,27 @@ async fn callback(
     }
 }
 
+/// Deletes the sign-in's upstream PKCE verifier from the Vault.
+async fn forget_verifier(state: &AppState, txn_state: &SecretToken) {
+    let deleted = state
+        .vault
+        .send(DeleteSecrets {
+            kind: UPSTREAM_PKCE.into(),
+            ids: vec![state_id(txn_state)],
+        })
+        .await;
+    if !matches!(deleted, Ok(Ok(_))) {
+        tracing::warn!("a used upstream PKCE verifier could not be deleted now; the janitor deletes it on its next run");
+    }
+}
+
 /// Exchanges the upstream code and mints Drawbridge's; answers the client's
 /// redirect location, or the RFC error to send it.
 async fn finish(
     state: &AppState,
     txn: &AuthTransaction,
     txn_state: &SecretToken,
+    verifier: &str,
     code: &str,
     now: i64,
 ) -> Result<(String, Option<String>), (&'static str, String)> {
@@ -139,20 +230,9 @@ async fn finish(
     let creds = upstream_credentials(state, txn.upstream_client_id.as_deref(), &client)
         .await
         .map_err(|e| (e.error, e.error_description))?;
-    let verifier = match state
-        .vault
-        .read(OpenSecret {
-            kind: UPSTREAM_PKCE.into(),
-            id: state_id(txn_state),
-        })
-        .await
-    {
-        Ok(Ok(Some(v))) => String::from_utf8(v).unwrap_or_default(),
-        _ => return Err(unavailable("the sign-in's verifier could not be read")),
-    };
     let tokens = state
         .upstream
-        .exchange_code(&creds, code, &verifier, &state.config.callback_url())
+        .exchange_code(&creds, code, verifier, &state.config.callback_url())
         .await
         .map_err(upstream_failure)?;
     let identity = state

@@ -4,6 +4,7 @@
 mod authorize;
 mod callback;
 mod client_auth;
+mod cookies;
 mod introspect;
 mod token;
 pub(crate) mod upstream_tokens;
@@ -20,10 +21,7 @@ use crate::actors::registry::ClientView;
 use crate::actors::vault::OpenSecret;
 use crate::upstream::Credentials;
 
-/// The Vault kind under which custom upstream client secrets are sealed.
-pub const UPSTREAM_CLIENT_SECRET: &str = "upstream_client";
-/// The Vault kind of Drawbridge's own upstream PKCE verifiers.
-pub const UPSTREAM_PKCE: &str = "upstream_pkce";
+pub use crate::actors::vault::{UPSTREAM_CLIENT_SECRET, UPSTREAM_PKCE};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(authorize::configure)

@@ -117,7 +117,7 @@ impl Metrics {
             registrations: counter(
                 &r,
                 "drawbridge_registrations_total",
-                "Client registrations by outcome",
+                "Client registrations by outcome (created, an RFC 7591 error code, or evicted_unused: a full registry evicted a never-used registration to make room)",
                 &["outcome"],
             ),
             token_exchanges: counter(
@@ -148,7 +148,7 @@ impl Metrics {
             logins: counter(
                 &r,
                 "drawbridge_upstream_callbacks_total",
-                "Upstream callbacks by outcome (RFC error code or ok)",
+                "Upstream callbacks by outcome (RFC error code, browser_mismatch for a callback from a browser that did not approve the sign-in, or ok)",
                 &["outcome"],
             ),
             rate_limited: counter(
@@ -268,7 +268,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     for decision in ["approved", "denied"] {
         m.consent.with_label_values(&[decision]);
     }
-    m.logins.with_label_values(&["ok"]);
+    for outcome in ["ok", "browser_mismatch"] {
+        m.logins.with_label_values(&[outcome]);
+    }
+    m.registrations.with_label_values(&["evicted_unused"]);
     for outcome in ["ok", "failed"] {
         m.store_flushes.with_label_values(&[outcome]);
     }

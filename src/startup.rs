@@ -19,6 +19,7 @@ use crate::actors::vault::{Vault, VaultCore, VaultReader, WriteSnapshot};
 use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode, UpstreamProvider};
 use crate::http::admin::AdminToken;
+use crate::http::connections::{self, ConnectionLimits};
 use crate::http::rate_limit::RateLimits;
 use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
@@ -135,15 +136,19 @@ impl Application {
             clock,
         };
         let admin_server = start_admin_listener(&config, &state)?;
+        // Connection hygiene: body-read deadline, connections per address.
+        let connections = ConnectionLimits::new(&config);
         let mut server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
+                .wrap(from_fn(connections::guard))
                 .wrap(from_fn(middleware::rate_limit))
                 .wrap(from_fn(middleware::limit_headers))
                 .wrap(from_fn(middleware::observe))
                 .wrap(TracingLogger::default())
                 .configure(move |cfg: &mut web::ServiceConfig| http::configure(cfg, state))
         })
+        .on_connect(move |io, ext| connections.on_connect(io, ext))
         .shutdown_timeout(server_settings.shutdown_timeout_seconds as u64)
         .client_request_timeout(Duration::from_secs(10));
         if server_settings.workers > 0 {
@@ -289,6 +294,7 @@ fn start_admin_listener(config: &Config, state: &AppState) -> Result<Option<Serv
     let server = HttpServer::new(move || {
         let state = state.clone();
         App::new()
+            .wrap(from_fn(connections::guard))
             .wrap(from_fn(middleware::observe))
             .wrap(TracingLogger::default())
             .configure(move |cfg: &mut web::ServiceConfig| http::configure_admin(cfg, state))

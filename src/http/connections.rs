@@ -209,10 +209,15 @@ pub async fn guard(
         close(&mut res);
         return Ok(req.into_response(res));
     }
+    let payload = req.take_payload();
+    if matches!(payload, Payload::None) {
+        // No body to wait for.
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let seconds = req.app_data::<web::Data<AppState>>().map_or(10, |s| {
         s.config.settings.server.body_read_timeout_seconds as u64
     });
-    let payload = Rc::new(RefCell::new(req.take_payload()));
+    let payload = Rc::new(RefCell::new(payload));
     let fired = Rc::new(Cell::new(false));
     let stream = Deadline {
         payload: payload.clone(),

@@ -150,7 +150,9 @@ impl Application {
         })
         .on_connect(move |io, ext| connections.on_connect(io, ext))
         .shutdown_timeout(server_settings.shutdown_timeout_seconds as u64)
-        .client_request_timeout(Duration::from_secs(10));
+        .client_request_timeout(Duration::from_secs(
+            server_settings.head_read_timeout_seconds as u64,
+        ));
         if server_settings.workers > 0 {
             server = server.workers(server_settings.workers as usize);
         }

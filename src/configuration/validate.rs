@@ -120,6 +120,12 @@ impl Config {
             3600,
         )?;
         ranged(
+            "server.head_read_timeout_seconds",
+            s.server.head_read_timeout_seconds,
+            1,
+            3600,
+        )?;
+        ranged(
             "server.body_read_timeout_seconds",
             s.server.body_read_timeout_seconds,
             1,

@@ -10,6 +10,11 @@
 //! at the gateway) has its connection closed too, instead of the server
 //! draining a body that may never end.
 //!
+//! actix also times only the first request head of a connection; the
+//! watchdog in [`ConnectionLimits`] closes a connection whose next request
+//! head has not reached the handlers `server.head_read_timeout_seconds`
+//! after the previous answer (or the connection's start).
+//!
 //! [`ConnectionLimits::on_connect`] counts open connections per address (the
 //! TCP peer: forwarding headers are not believed here; an IPv6 client counts
 //! by its /64); requests on a connection over `server.max_connections_per_address`
@@ -24,9 +29,10 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
@@ -49,6 +55,87 @@ pub struct ConnectionLimits {
     open: Arc<Mutex<HashMap<IpAddr, u32>>>,
     cap: u32,
     trusted: Arc<[Cidr]>,
+    watchdog: Arc<Watchdog>,
+}
+
+/// Closes connections that take longer than the head time-out to deliver
+/// a request's head. actix times only the first head of a connection
+/// (`client_request_timeout`); on a kept-alive connection, a client that
+/// starts its next request within the keep-alive time can then send the
+/// rest of the head a byte at a time for ever. Here every connection gets
+/// the head time-out from its start or from the end of its last answer to
+/// bring its next request to the handlers; idle connections are closed
+/// sooner by keep-alive (5 s).
+struct Watchdog {
+    epoch: Instant,
+    head_timeout: Duration,
+    connections: Mutex<Vec<Weak<Activity>>>,
+}
+
+/// What the watchdog knows of one connection.
+struct Activity {
+    /// A duplicate of the connection's socket, to shut it down with.
+    socket: Option<std::net::TcpStream>,
+    /// Requests under way (reached [`guard`], answer not yet sent).
+    busy: AtomicU32,
+    /// When the connection opened or last finished an answer (ms since `epoch`).
+    idle_since: AtomicU64,
+}
+
+impl Watchdog {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Shuts down the connections stuck outside a request too long.
+    fn sweep(&self) {
+        let now = self.now();
+        let limit = self.head_timeout.as_millis() as u64;
+        let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        connections.retain(|weak| {
+            let Some(c) = weak.upgrade() else {
+                return false;
+            };
+            let stuck = c.busy.load(Ordering::SeqCst) == 0
+                && now.saturating_sub(c.idle_since.load(Ordering::SeqCst)) > limit;
+            if stuck {
+                if let Some(socket) = &c.socket {
+                    let _ = socket.shutdown(std::net::Shutdown::Both);
+                }
+            }
+            !stuck
+        });
+    }
+
+    /// Sweeps every quarter second while the server (its limits) lives.
+    fn start(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let _ = std::thread::Builder::new()
+            .name("connection-watchdog".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(250));
+                match weak.upgrade() {
+                    Some(w) => w.sweep(),
+                    None => return,
+                }
+            });
+    }
+}
+
+/// One request under way on a connection; when it ends (its answer sent or
+/// abandoned), the connection's head time-out starts again.
+struct Busy {
+    activity: Arc<Activity>,
+    watchdog: Arc<Watchdog>,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.activity
+            .idle_since
+            .store(self.watchdog.now(), Ordering::SeqCst);
+        self.activity.busy.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Attached to each connection: releases its place when the connection ends.
@@ -57,6 +144,18 @@ pub struct ConnectionSlot {
     open: Arc<Mutex<HashMap<IpAddr, u32>>>,
     /// The cap, when this connection is over it.
     over_cap: Option<u32>,
+    activity: Arc<Activity>,
+    watchdog: Arc<Watchdog>,
+}
+
+impl ConnectionSlot {
+    fn busy(&self) -> Busy {
+        self.activity.busy.fetch_add(1, Ordering::SeqCst);
+        Busy {
+            activity: self.activity.clone(),
+            watchdog: self.watchdog.clone(),
+        }
+    }
 }
 
 impl Drop for ConnectionSlot {
@@ -85,20 +184,38 @@ fn counted_as(ip: IpAddr) -> IpAddr {
 }
 
 impl ConnectionLimits {
+    /// Also starts the head watchdog's thread, which ends with the server.
     pub fn new(config: &Config) -> Self {
+        let watchdog = Arc::new(Watchdog {
+            epoch: Instant::now(),
+            head_timeout: Duration::from_secs(
+                config.settings.server.head_read_timeout_seconds as u64,
+            ),
+            connections: Mutex::default(),
+        });
+        watchdog.start();
         Self {
             open: Arc::default(),
             cap: config.settings.server.max_connections_per_address as u32,
             trusted: config.trusted_proxies.clone().into(),
+            watchdog,
         }
     }
 
     /// For `HttpServer::on_connect`: counts the connection and attaches its slot.
     pub fn on_connect(&self, io: &dyn Any, extensions: &mut Extensions) {
-        let peer = io
-            .downcast_ref::<actix_web::rt::net::TcpStream>()
-            .and_then(|s| s.peer_addr().ok())
-            .map(|a| a.ip());
+        let stream = io.downcast_ref::<actix_web::rt::net::TcpStream>();
+        let peer = stream.and_then(|s| s.peer_addr().ok()).map(|a| a.ip());
+        let activity = Arc::new(Activity {
+            socket: stream.and_then(duplicate),
+            busy: AtomicU32::new(0),
+            idle_since: AtomicU64::new(self.watchdog.now()),
+        });
+        self.watchdog
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::downgrade(&activity));
         let key = peer
             .filter(|ip| self.cap > 0 && !self.trusted.iter().any(|c| c.contains(*ip)))
             .map(counted_as);
@@ -115,8 +232,27 @@ impl ConnectionLimits {
             key,
             open: self.open.clone(),
             over_cap,
+            activity,
+            watchdog: self.watchdog.clone(),
         });
     }
+}
+
+/// A second handle on the connection's socket (a duplicated descriptor),
+/// so the watchdog can shut it down while actix owns the stream.
+#[cfg(unix)]
+fn duplicate(stream: &actix_web::rt::net::TcpStream) -> Option<std::net::TcpStream> {
+    use std::os::fd::AsFd;
+    stream
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::net::TcpStream::from)
+}
+
+#[cfg(not(unix))]
+fn duplicate(_: &actix_web::rt::net::TcpStream) -> Option<std::net::TcpStream> {
+    None
 }
 
 /// A request body that must have arrived by a deadline.
@@ -164,7 +300,8 @@ impl Stream for Deadline {
 /// connection after the answer instead of reading on.
 struct Holding {
     body: BoxBody,
-    _payload: Rc<RefCell<Payload>>,
+    _payload: Option<Rc<RefCell<Payload>>>,
+    _busy: Option<Busy>,
 }
 
 impl MessageBody for Holding {
@@ -193,9 +330,10 @@ pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let over_cap = req
-        .conn_data::<ConnectionSlot>()
-        .and_then(|slot| slot.over_cap);
+    let (over_cap, busy) = match req.conn_data::<ConnectionSlot>() {
+        Some(slot) => (slot.over_cap, Some(slot.busy())),
+        None => (None, None),
+    };
     if let Some(cap) = over_cap {
         let mut e = OAuthError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -212,7 +350,14 @@ pub async fn guard(
     let payload = req.take_payload();
     if matches!(payload, Payload::None) {
         // No body to wait for.
-        return Ok(next.call(req).await?.map_into_boxed_body());
+        let res = next.call(req).await?.map_into_boxed_body();
+        return Ok(res.map_body(|_, body| {
+            BoxBody::new(Holding {
+                body,
+                _payload: None,
+                _busy: busy,
+            })
+        }));
     }
     let seconds = req.app_data::<web::Data<AppState>>().map_or(10, |s| {
         s.config.settings.server.body_read_timeout_seconds as u64
@@ -242,7 +387,8 @@ pub async fn guard(
     Ok(res.map_body(|_, body| {
         BoxBody::new(Holding {
             body,
-            _payload: payload,
+            _payload: Some(payload),
+            _busy: busy,
         })
     }))
 }

@@ -524,3 +524,43 @@ async fn connections_over_the_per_address_cap_are_refused() {
     }
     assert_eq!(status, 200);
 }
+
+#[actix_web::test]
+async fn a_later_request_whose_head_trickles_on_a_kept_alive_connection_is_cut_off() {
+    let f = setup(&[("DRAWBRIDGE_SERVER__HEAD_READ_TIMEOUT_SECONDS", "1")]).await;
+    let port = port(&f);
+    let (first, closed_after) = actix_web::rt::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // The next request starts at once, then comes a byte every 200 ms.
+        let started = Instant::now();
+        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let next = b"GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        for byte in next.iter().cycle() {
+            if started.elapsed() > Duration::from_secs(8) {
+                return (first, None);
+            }
+            if s.write_all(&[*byte]).is_err() {
+                break;
+            }
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+        }
+        (first, Some(started.elapsed()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(status_of(&first), 200, "{first}");
+    let took = closed_after.expect("the connection was still open after 8 s");
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+}

@@ -1,8 +1,9 @@
 //! Connection hygiene: a deadline for reading request bodies, and a cap on
 //! the connections one client address holds open at once.
 //!
-//! actix reads a request's head within `client_request_timeout` (10 s) but
-//! has no deadline for its body: a client sending a byte every few seconds,
+//! actix reads a connection's first request head within
+//! `client_request_timeout` (`server.head_read_timeout_seconds`) but has no
+//! deadline for bodies: a client sending a byte every few seconds,
 //! or nothing after the head, held the connection (and a file descriptor)
 //! for ever. [`guard`] gives every request body `server.body_read_timeout_seconds`
 //! from the end of its head; a body still unread then is answered 408 and
@@ -13,13 +14,15 @@
 //! actix also times only the first request head of a connection; the
 //! watchdog in [`ConnectionLimits`] closes a connection whose next request
 //! head has not reached the handlers `server.head_read_timeout_seconds`
-//! after the previous answer (or the connection's start).
+//! after the previous answer (or the connection's start). To shut a socket
+//! down while actix owns it, the watchdog keeps a duplicate descriptor of
+//! each connection: a connection costs two file descriptors.
 //!
 //! [`ConnectionLimits::on_connect`] counts open connections per address (the
 //! TCP peer: forwarding headers are not believed here; an IPv6 client counts
 //! by its /64); requests on a connection over `server.max_connections_per_address`
 //! are answered 429 and the connection closed. Connections that never send a
-//! head are closed by `client_request_timeout`. Trusted proxies
+//! head are closed by the head time-out. Trusted proxies
 //! (`rate_limit.trusted_proxies`) are not capped: they carry many clients.
 
 use std::any::Any;

@@ -19,6 +19,7 @@ use crate::actors::vault::{Vault, VaultCore, VaultReader, WriteSnapshot};
 use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode, UpstreamProvider};
 use crate::http::admin::AdminToken;
+use crate::http::connections::{self, ConnectionLimits};
 use crate::http::rate_limit::RateLimits;
 use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
@@ -142,16 +143,22 @@ impl Application {
         let admin_server = admin_listener
             .map(|listener| start_admin_listener(listener, &state))
             .transpose()?;
+        // Connection hygiene: body-read deadline, connections per address.
+        let connections = ConnectionLimits::new(&config);
         let mut server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
+                .wrap(from_fn(connections::guard))
                 .wrap(from_fn(middleware::limit_headers))
                 .wrap(from_fn(middleware::observe))
                 .wrap(TracingLogger::<middleware::RequestSpan>::new())
                 .configure(move |cfg: &mut web::ServiceConfig| http::configure(cfg, state))
         })
+        .on_connect(move |io, ext| connections.on_connect(io, ext))
         .shutdown_timeout(server_settings.shutdown_timeout_seconds as u64)
-        .client_request_timeout(Duration::from_secs(10));
+        .client_request_timeout(Duration::from_secs(
+            server_settings.head_read_timeout_seconds as u64,
+        ));
         if server_settings.workers > 0 {
             server = server.workers(server_settings.workers as usize);
         }
@@ -309,6 +316,7 @@ fn start_admin_listener(listener: TcpListener, state: &AppState) -> Result<Serve
     let server = HttpServer::new(move || {
         let state = state.clone();
         App::new()
+            .wrap(from_fn(connections::guard))
             .wrap(from_fn(middleware::observe))
             .wrap(TracingLogger::<middleware::RequestSpan>::new())
             .configure(move |cfg: &mut web::ServiceConfig| http::configure_admin(cfg, state))

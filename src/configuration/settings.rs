@@ -96,6 +96,13 @@ pub struct ServerSettings {
     pub workers: i64,
     pub max_body_bytes: i64,
     pub shutdown_timeout_seconds: i64,
+    /// Each request's head must arrive within this long of the connection
+    /// opening or of the previous answer.
+    pub head_read_timeout_seconds: i64,
+    /// A request's body must have arrived this long after its head (else 408).
+    pub body_read_timeout_seconds: i64,
+    /// Open connections one client address may hold at once (0: no cap).
+    pub max_connections_per_address: i64,
     pub enable_https: bool,
     pub ssl_cert_file: String,
     pub ssl_key_file: String,
@@ -110,6 +117,9 @@ impl Default for ServerSettings {
             workers: 0,
             max_body_bytes: 64 * 1024,
             shutdown_timeout_seconds: 30,
+            head_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 10,
+            max_connections_per_address: 256,
             enable_https: false,
             ssl_cert_file: String::new(),
             ssl_key_file: String::new(),

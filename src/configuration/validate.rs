@@ -124,6 +124,24 @@ impl Config {
             0,
             3600,
         )?;
+        ranged(
+            "server.head_read_timeout_seconds",
+            s.server.head_read_timeout_seconds,
+            1,
+            3600,
+        )?;
+        ranged(
+            "server.body_read_timeout_seconds",
+            s.server.body_read_timeout_seconds,
+            1,
+            3600,
+        )?;
+        ranged(
+            "server.max_connections_per_address",
+            s.server.max_connections_per_address,
+            0,
+            1_000_000,
+        )?;
         let max_body_bytes = ranged(
             "server.max_body_bytes",
             s.server.max_body_bytes,

@@ -76,7 +76,8 @@ pub fn client_ip(req: &HttpRequest, trusted: &[Cidr]) -> Option<IpAddr> {
     Some(peer)
 }
 
-fn forwarded_chain(req: &HttpRequest) -> Vec<IpAddr> {
+/// The addresses in `X-Forwarded-For` (else `Forwarded`), left to right.
+pub(crate) fn forwarded_chain(req: &HttpRequest) -> Vec<IpAddr> {
     let headers = req.headers();
     let xff: Vec<IpAddr> = headers
         .get_all("x-forwarded-for")

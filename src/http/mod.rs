@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod client_addr;
+pub mod connections;
 pub mod errors;
 mod gateway;
 mod health;

@@ -312,8 +312,9 @@ fn random_delay(round: usize) -> Duration {
     let mut b = [0u8; 2];
     getrandom::fill(&mut b).unwrap();
     let jitter = u16::from_le_bytes(b) as u64 % 400;
-    // Early, middle and late kill points, each with jitter.
-    Duration::from_millis(150 + round as u64 * 450 + jitter)
+    // Early, middle and late kill points (after the round's first
+    // acknowledgements), each with jitter.
+    Duration::from_millis(round as u64 * 450 + jitter)
 }
 
 #[actix_web::test]
@@ -346,11 +347,27 @@ async fn acknowledged_registrations_codes_and_tokens_survive_kill_9() {
             (0..WORKERS).map(|n| worker(target.clone(), shared.clone(), n)),
         );
         let delay = random_delay(round);
+        let progress = shared.clone();
         let killer = async {
+            // The kill point counts from the first acknowledged registration
+            // and grant of this round, so a slow machine still kills the
+            // server mid-traffic rather than before anything was answered.
+            let waiting = std::time::Instant::now();
+            while waiting.elapsed() < Duration::from_secs(60) {
+                let answered = {
+                    let p = progress.borrow();
+                    p.regs.len() > before.0 && p.codes.len() + p.pairs.len() > before.1 + before.2
+                };
+                if answered {
+                    break;
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+            }
             actix_web::rt::time::sleep(delay).await;
             kill9(&mut server);
         };
         futures_util::future::join(workers, killer).await;
+        drop(progress);
         acked = Rc::try_unwrap(shared).ok().unwrap().into_inner();
         let added = (
             acked.regs.len() - before.0,

@@ -9,6 +9,7 @@ mod discovery;
 mod disk_faults;
 mod fake_google;
 mod gateway;
+mod gateway_hardening;
 mod health;
 mod helpers;
 mod hostile;

@@ -323,7 +323,12 @@ async fn an_oversized_state_is_answered_invalid_request_at_the_redirect_uri_and_
 
 #[actix_web::test]
 async fn four_hundred_authorize_requests_with_a_60_kb_state_store_nothing() {
-    let f = setup(&[("RATE_LIMIT_ENABLED", "false")]).await;
+    // 400 at once from one address: over the per-address connection cap too.
+    let f = setup(&[
+        ("RATE_LIMIT_ENABLED", "false"),
+        ("DRAWBRIDGE_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "0"),
+    ])
+    .await;
     let client = f.register("none").await;
     let (_, challenge) = crate::login_flow::pkce();
     let huge = "x".repeat(60_000);

@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 use super::client_auth::{parse_form, presented, FormBody};
 use super::token::authenticate;
 use super::upstream_credentials;
+use crate::actors::registry::GetClient;
 use crate::actors::token_broker::{IntrospectToken, RevokeToken, TokenKind};
 use crate::actors::vault::{DeleteUserCredentials, LoadUserCredentials, UserRef};
 use crate::audit::AuditEvent;
@@ -187,6 +188,20 @@ async fn introspect_inner(
     let Some(r) = record else {
         return Ok(HttpResponse::Ok().json(json!({"active": false})));
     };
+    // A token of a disabled or expired client is no longer active.
+    let client = GetClient {
+        client_id: r.client_id.clone(),
+        now: state.clock.now(),
+    };
+    let live = state
+        .registry
+        .read(client)
+        .await
+        .map_err(OAuthError::unavailable)?
+        .map_err(OAuthError::unavailable)?;
+    if live.is_none() {
+        return Ok(HttpResponse::Ok().json(json!({"active": false})));
+    }
     // The token names its user by the Vault's id; the identity comes from there.
     let user = state
         .vault

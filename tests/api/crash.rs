@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::binary::{start, Running};
 use crate::fake_google::{self, FakeGoogle};
-use crate::login_flow::{field, pkce};
+use crate::login_flow::{consent_form, consent_page, field, pkce};
 
 const ADMIN_TOKEN: &str = "crash-test-admin-token-0123456789abcdef";
 const INTROSPECTION_SECRET: &str = "crash-test-introspection-secret-0123456789";
@@ -430,26 +430,8 @@ async fn approve(base: &str, redirect: &str, client_id: &str) -> Approved {
         .build()
         .unwrap();
     let (verifier, challenge) = pkce();
-    let page = browser
-        .get(format!("{base}/oauth/authorize"))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", redirect),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("state", field(&page, "state").unwrap()),
-        ("csrf", field(&page, "csrf").unwrap()),
-        ("decision", "approve".to_owned()),
-    ];
+    let page = consent_page(&browser, base, client_id, redirect, &challenge, None).await;
+    let form = consent_form(&page, "approve");
     let answer = browser
         .post(format!("{base}/oauth/consent"))
         .form(&form)

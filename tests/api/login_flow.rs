@@ -103,11 +103,7 @@ impl Flow {
 
     /// Answers the consent page; the browser follows every redirect after it.
     pub async fn consent(&self, page: &str, decision: &str) -> reqwest::Response {
-        let form = [
-            ("state", hidden(page, "state")),
-            ("csrf", hidden(page, "csrf")),
-            ("decision", decision.to_owned()),
-        ];
+        let form = consent_form(page, decision);
         self.browser
             .post(self.app.url("/oauth/consent"))
             .form(&form)
@@ -213,6 +209,46 @@ impl Flow {
 }
 
 pub const INTROSPECTION_SECRET: &str = "rs-introspection-secret-0123456789";
+
+/// The consent page `browser` gets for an authorization request with
+/// `client_id`, `redirect_uri`, PKCE `challenge`, and `state` when given.
+pub async fn consent_page(
+    browser: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    challenge: &str,
+    state: Option<&str>,
+) -> String {
+    let mut query = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    if let Some(state) = state {
+        query.push(("state", state));
+    }
+    browser
+        .get(format!("{base}/oauth/authorize"))
+        .query(&query)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The consent form's fields, answering `decision` (`approve` or `deny`).
+pub fn consent_form(page: &str, decision: &str) -> [(&'static str, String); 3] {
+    [
+        ("state", hidden(page, "state")),
+        ("csrf", hidden(page, "csrf")),
+        ("decision", decision.to_owned()),
+    ]
+}
 
 pub fn hidden(page: &str, name: &str) -> String {
     field(page, name).unwrap_or_else(|| panic!("no {name} in page"))
@@ -979,27 +1015,16 @@ async fn a_sign_in_survives_a_restart_between_the_redirect_and_the_callback() {
         .redirect(Policy::none())
         .build()
         .unwrap();
-    let page = browser
-        .get(format!("{base}/oauth/authorize"))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", &client_id),
-            ("redirect_uri", &google.client_callback()),
-            ("state", "st"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("state", hidden(&page, "state")),
-        ("csrf", hidden(&page, "csrf")),
-        ("decision", "approve".to_owned()),
-    ];
+    let page = consent_page(
+        &browser,
+        &base,
+        &client_id,
+        &google.client_callback(),
+        &challenge,
+        Some("st"),
+    )
+    .await;
+    let form = consent_form(&page, "approve");
     let to_google = browser
         .post(format!("{base}/oauth/consent"))
         .form(&form)

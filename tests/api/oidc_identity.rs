@@ -340,30 +340,19 @@ async fn the_dev_providers_signed_id_tokens_validate_and_sign_the_demo_user_in()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let page = browser
-        .get(app.url("/oauth/authorize"))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", &echo.client_callback()),
-            ("state", "demo"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::login_flow::consent_page(
+        &browser,
+        &app.address,
+        client_id,
+        &echo.client_callback(),
+        &challenge,
+        Some("demo"),
+    )
+    .await;
     let location = |res: &reqwest::Response| res.headers()["location"].to_str().unwrap().to_owned();
     let res = browser
         .post(app.url("/oauth/consent"))
-        .form(&[
-            ("state", crate::login_flow::hidden(&page, "state")),
-            ("csrf", crate::login_flow::hidden(&page, "csrf")),
-            ("decision", "approve".into()),
-        ])
+        .form(&crate::login_flow::consent_form(&page, "approve"))
         .send()
         .await
         .unwrap();

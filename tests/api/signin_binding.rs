@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::fake_google::{self, Mode};
 use crate::helpers::{captured_logs, remember_secret, TestApp, ADMIN_TOKEN};
-use crate::login_flow::{hidden, setup, Client, Flow};
+use crate::login_flow::{consent_form, consent_page, setup, Client, Flow};
 
 /// A browser that keeps cookies and stops at every redirect.
 fn browser() -> reqwest::Client {
@@ -76,27 +76,16 @@ async fn run_janitor(app: &TestApp) {
 /// the consent answer (a redirect to Google) and the PKCE verifier.
 async fn approve_in(f: &Flow, browser: &reqwest::Client, client: &Client) -> reqwest::Response {
     let (_, challenge) = crate::login_flow::pkce();
-    let page = browser
-        .get(f.app.url("/oauth/authorize"))
-        .query(&[
-            ("response_type", "code"),
-            ("client_id", client.id.as_str()),
-            ("redirect_uri", client.redirect.as_str()),
-            ("state", "attacker-state"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("state", hidden(&page, "state")),
-        ("csrf", hidden(&page, "csrf")),
-        ("decision", "approve".to_owned()),
-    ];
+    let page = consent_page(
+        browser,
+        &f.app.address,
+        &client.id,
+        &client.redirect,
+        &challenge,
+        Some("attacker-state"),
+    )
+    .await;
+    let form = consent_form(&page, "approve");
     let answer = browser
         .post(f.app.url("/oauth/consent"))
         .form(&form)

@@ -129,8 +129,15 @@ impl RedirectUri {
             "https" if url.host().is_none() => return Err(RedirectUriError::NoHost),
             "http" if !is_loopback(&url) => return Err(RedirectUriError::InsecureHttp),
             "https" | "http" => {}
-            // The operator's allowlist may name any other app scheme.
-            other if !is_app_scheme(other) && !allowlisted => {
+            // The operator's allowlist may name another app scheme, by
+            // writing it out (`myapp:/cb`, `myapp:*`): a wildcard such as
+            // `*` or `h*` never opens up browser or system schemes.
+            other
+                if !is_app_scheme(other)
+                    && !allowlist.iter().any(|g| {
+                        g.as_str().starts_with(&format!("{other}:")) && g.matches(raw)
+                    }) =>
+            {
                 return Err(RedirectUriError::NotAppScheme(other.to_owned()))
             }
             _ => {}
@@ -262,6 +269,27 @@ mod tests {
         ] {
             assert!(ok(raw), "{raw}");
         }
+    }
+
+    #[test]
+    fn only_an_allowlist_pattern_that_names_a_scheme_admits_it() {
+        let named = [Glob::new("myapp:/cb")];
+        assert!(RedirectUri::parse("myapp:/cb", &named).is_ok());
+        for wide in ["*", "m*", "*:/cb"] {
+            let wide = [Glob::new(wide)];
+            assert_eq!(
+                RedirectUri::parse("mailto:a@example.com", &wide),
+                Err(RedirectUriError::NotAppScheme("mailto".into())),
+            );
+            assert_eq!(
+                RedirectUri::parse("myapp:/cb", &wide),
+                Err(RedirectUriError::NotAppScheme("myapp".into())),
+            );
+        }
+        assert_eq!(
+            RedirectUri::parse("chrome://settings", &[]),
+            Err(RedirectUriError::NotAppScheme("chrome".into())),
+        );
     }
 
     #[test]

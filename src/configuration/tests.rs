@@ -138,6 +138,19 @@ fn a_google_credentials_file_configures_google() {
     let g = c.google.unwrap();
     assert_eq!(g.client_id, "abc.apps.googleusercontent.com");
     assert_eq!(g.token_uri.as_deref(), Some("http://127.0.0.1:9/token"));
+    // A token endpoint over plain http beyond loopback would carry the real
+    // client secret and users' tokens in the clear.
+    std::fs::write(&path, r#"{"web":{"client_id":"abc.apps.googleusercontent.com","client_secret":"shh","token_uri":"http://oauth.example.com/token"}}"#).unwrap();
+    let e = load(
+        None,
+        &[
+            ("GOOGLE_OAUTH_CREDENTIALS_FILE", path.to_str().unwrap()),
+            ("UPSTREAM_PROVIDER", "google"),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("token_uri") && e.contains("https://"), "{e}");
     // Google presets expand scope aliases.
     let c = load(
         None,

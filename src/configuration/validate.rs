@@ -320,16 +320,32 @@ impl Config {
                 absolute_url(key, value)?;
             }
         }
-        // The issuer's keys decide who signs in: never fetched over plain
-        // HTTP beyond this machine.
+        // The issuer's keys decide who signs in, the token endpoint sees the
+        // real client secret and users' tokens, the authorization endpoint
+        // the user's browser: none of them over plain HTTP beyond this
+        // machine (Google's credentials.json included).
+        let from_file = |f: fn(&super::google::GoogleCredentials) -> &Option<String>| {
+            google
+                .as_ref()
+                .and_then(|g| f(g).clone())
+                .unwrap_or_default()
+        };
+        let file_auth = from_file(|g| &g.auth_uri);
+        let file_token = from_file(|g| &g.token_uri);
         for (key, value) in [
             ("upstream.issuer", &s.upstream.issuer),
             ("upstream.jwks_uri", &s.upstream.jwks_uri),
+            ("upstream.auth_uri", &s.upstream.auth_uri),
+            ("upstream.token_uri", &s.upstream.token_uri),
+            ("upstream.userinfo_uri", &s.upstream.userinfo_uri),
+            ("upstream.revocation_uri", &s.upstream.revocation_uri),
+            ("google.credentials_file (auth_uri)", &file_auth),
+            ("google.credentials_file (token_uri)", &file_token),
         ] {
             let url = Url::parse(value).ok().filter(|u| u.scheme() == "http");
             if let Some(host) = url.as_ref().and_then(|u| u.host_str()) {
                 if !is_loopback_host(host) {
-                    return Err(err(key, format!("`{value}` uses http:// on a non-loopback host: ID tokens and keys must come over https://")));
+                    return Err(err(key, format!("`{value}` uses http:// on a non-loopback host: the upstream's endpoints, ID tokens and keys must come over https://")));
                 }
             }
         }

@@ -275,6 +275,29 @@ fn a_plain_http_issuer_or_key_set_beyond_loopback_is_refused_at_start_up() {
             ],
             "upstream.jwks_uri",
         ),
+        // The token endpoint sees the real client secret and the users'
+        // Google tokens; the authorization endpoint, the user's browser.
+        (
+            vec![(
+                "DRAWBRIDGE_UPSTREAM__TOKEN_URI",
+                "http://idp.example.com/token",
+            )],
+            "upstream.token_uri",
+        ),
+        (
+            vec![(
+                "DRAWBRIDGE_UPSTREAM__AUTH_URI",
+                "http://idp.example.com/authorize",
+            )],
+            "upstream.auth_uri",
+        ),
+        (
+            vec![(
+                "DRAWBRIDGE_UPSTREAM__USERINFO_URI",
+                "http://192.0.2.8/userinfo",
+            )],
+            "upstream.userinfo_uri",
+        ),
     ];
     for (vars, key) in cases {
         let env: Vec<(&str, &str)> = base.iter().copied().chain(vars).collect();

@@ -157,7 +157,7 @@ impl Metrics {
                 "Requests refused by a rate limit, by limit",
                 &["limit"],
             ),
-            gateway_requests: counter(&r, "drawbridge_gateway_requests_total", "MCP gateway requests by outcome (forwarded, unauthorized, insufficient_scope, upstream_token, timeout, unreachable, not_configured)", &["outcome"]),
+            gateway_requests: counter(&r, "drawbridge_gateway_requests_total", "MCP gateway requests by outcome (forwarded, unauthorized, insufficient_scope, upstream_token, timeout, unreachable, not_configured, refused, upstream_unauthorized: the MCP server answered 401 and the client was told to sign in again)", &["outcome"]),
             gateway_duration: histogram(&r, "drawbridge_gateway_request_duration_seconds", "Time to the upstream MCP server's response headers, by outcome", &["outcome"], LATENCY.to_vec()),
             janitor_runs,
             janitor_removed: counter(

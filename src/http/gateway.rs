@@ -467,6 +467,22 @@ async fn forward(
         }
         Ok(Ok(r)) => r,
     };
+    if response.status().as_u16() == 401 {
+        // The MCP server refused the user's upstream token. Its own
+        // challenge would send the client to another authorization server
+        // (its `resource_metadata`); the client's way back is to sign in
+        // again here, so it gets this server's challenge instead.
+        outcome("upstream_unauthorized", started);
+        let scope = state.config.default_scopes.to_string();
+        return challenge(
+            &state,
+            Some((
+                "invalid_token",
+                "the MCP server refused the user's upstream credentials; sign in again",
+            )),
+            &scope,
+        );
+    }
     outcome("forwarded", started);
     let mut res = HttpResponse::build(
         StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
@@ -483,7 +499,12 @@ async fn forward(
     for (name, value) in response.headers() {
         // Set-Cookie: the MCP server's cookies would land on Drawbridge's
         // origin (beside its own), and are never sent back (see NOT_FORWARDED).
-        if hop_by_hop(name.as_str(), &named) || name.as_str() == "set-cookie" {
+        // WWW-Authenticate: challenges are this server's to make; the MCP
+        // server's would name another authorization server.
+        if hop_by_hop(name.as_str(), &named)
+            || name.as_str() == "set-cookie"
+            || name.as_str() == "www-authenticate"
+        {
             continue;
         }
         res.append_header((name.as_str(), value.as_bytes()));

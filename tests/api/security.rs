@@ -490,3 +490,60 @@ async fn a_registration_flood_from_one_address_never_keeps_another_address_out()
         .lines()
         .any(|l| l.contains("client_evicted") && l.contains(&created[0])));
 }
+
+/// An MCP server that refuses every request with its own challenge, naming
+/// another authorization server.
+fn refusing_upstream() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(50) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 16384];
+            let _ = stream.read(&mut buf);
+            let body = r#"{"error":"invalid_token"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer resource_metadata=\"https://evil.example/.well-known/oauth-protected-resource\"\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    address
+}
+
+#[actix_web::test]
+async fn an_mcp_servers_own_challenge_never_sends_the_client_to_another_authorization_server() {
+    let upstream = refusing_upstream();
+    let flow = crate::login_flow::setup(&[("GATEWAY_UPSTREAM_URL", upstream.as_str())]).await;
+    let client = flow.register("none").await;
+    let (status, pair) = flow.exchange(&client, &flow.login(&client).await).await;
+    assert_eq!(status, 200, "{pair}");
+    let res = flow
+        .app
+        .client
+        .post(flow.app.url("/mcp"))
+        .bearer_auth(pair["access_token"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let challenges: Vec<String> = res
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(challenges.len(), 1, "{challenges:?}");
+    assert!(!challenges[0].contains("evil.example"), "{challenges:?}");
+    assert!(
+        challenges[0].contains(&flow.app.url("/.well-known/oauth-protected-resource")),
+        "the client is sent back to this server: {challenges:?}"
+    );
+    assert!(
+        challenges[0].contains("error=\"invalid_token\""),
+        "{challenges:?}"
+    );
+}

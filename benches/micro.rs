@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use drawbridge::actors::vault::cipher::Keyring;
+use drawbridge::crypto::cipher::Keyring;
 use drawbridge::domain::SecretToken;
 use drawbridge::storage::{MemoryStore, SledStore, Store, Tree};
 

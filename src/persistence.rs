@@ -13,11 +13,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::actors::vault::cipher::{Codec, Keyring};
-use crate::actors::vault::keyfile::{self, KeySource};
 use crate::actors::vault::{restore_snapshot, VaultError};
 use crate::clock::UnixTime;
 use crate::configuration::{Config, StorageMode};
+use crate::crypto::cipher::{Codec, Keyring};
+use crate::crypto::keyfile::{self, KeySource};
 use crate::storage::{keys, MemoryStore, SharedStore, SledStore, Tree};
 
 pub const ENCRYPTED_DB: &str = "drawbridge.db";

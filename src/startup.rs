@@ -20,9 +20,9 @@ use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode, UpstreamProvider};
 use crate::http::admin::AdminToken;
 use crate::http::connections::{self, ConnectionLimits};
-use crate::http::rate_limit::RateLimits;
 use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
+use crate::rate_limit::RateLimits;
 use crate::storage::{GroupCommit, SharedStore};
 use crate::upstream::dev::DevProvider;
 use crate::upstream::Upstream;
@@ -83,7 +83,8 @@ impl Application {
         let config = Arc::new(config);
         // Group commit: actors write without flushing; answers that
         // acknowledge a write wait for a shared flush (durability immediate).
-        let commit = GroupCommit::new(opened.store.clone());
+        let commit =
+            GroupCommit::observed(opened.store.clone(), Box::new(crate::metrics::record_flush));
         let mut opened = opened;
         opened.store = commit.clone();
         let store = opened.store.clone();

@@ -25,8 +25,8 @@ use super::vault::{
 };
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
-use crate::http::rate_limit::RateLimits;
 use crate::metrics::METRICS;
+use crate::rate_limit::RateLimits;
 
 /// Records removed per message, so one purge never holds an actor for long.
 const BATCH: usize = 256;

@@ -89,7 +89,7 @@ pub struct Config {
     pub grant_lifetime: i64,
     pub upstream_connect_timeout: Duration,
     pub upstream_timeout: Duration,
-    pub trusted_proxies: Vec<crate::http::client_addr::Cidr>,
+    pub trusted_proxies: Vec<crate::domain::Cidr>,
     /// Scopes a token needs at the gateway (MCP step-up when missing).
     pub gateway_scopes: ScopeSet,
 }
@@ -193,7 +193,7 @@ impl Config {
             return Err(err("storage.encryption_key_file", "must not be empty"));
         }
         if !s.storage.encryption_key.0.is_empty() {
-            crate::actors::vault::keyfile::from_env(&s.storage.encryption_key.0).map_err(|_| {
+            crate::crypto::keyfile::from_env(&s.storage.encryption_key.0).map_err(|_| {
                 err(
                     "storage.encryption_key",
                     "expected 32 bytes in base64 (e.g. from: openssl rand -base64 32)",
@@ -411,7 +411,7 @@ impl Config {
             .trusted_proxies
             .iter()
             .map(|p| {
-                crate::http::client_addr::Cidr::parse(p).ok_or_else(|| {
+                crate::domain::Cidr::parse(p).ok_or_else(|| {
                     err(
                         "rate_limit.trusted_proxies",
                         format!("`{p}` is not an IP address or CIDR range"),

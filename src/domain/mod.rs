@@ -1,6 +1,7 @@
 //! Domain types: each parses its raw input once, so code that holds one
 //! knows it is valid.
 
+mod cidr;
 mod client_id;
 mod glob;
 mod metadata;
@@ -9,6 +10,7 @@ mod redirect_uri;
 mod scope;
 pub mod secret;
 
+pub use cidr::Cidr;
 pub use client_id::ClientId;
 pub use glob::Glob;
 pub use metadata::{

@@ -10,10 +10,10 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, HttpResponse};
 
 use super::errors::OAuthError;
-use super::rate_limit::Limit;
 use super::{client_ip, AppState};
 use crate::audit::AuditEvent;
 use crate::metrics::METRICS;
+use crate::rate_limit::Limit;
 
 /// The method as a metric label: the standard methods by name, any other
 /// token (a client may send `M0000001XXXX`) as `other`, so a client cannot

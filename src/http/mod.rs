@@ -11,8 +11,6 @@ mod metrics_endpoint;
 pub mod middleware;
 pub mod oauth;
 pub mod openapi;
-pub mod pages;
-pub mod rate_limit;
 mod register;
 mod wellknown;
 
@@ -42,7 +40,7 @@ pub struct AppState {
     pub flights: Arc<oauth::SingleFlight>,
     /// The built-in development provider, when `UPSTREAM_PROVIDER=dev`.
     pub dev: Option<Arc<DevProvider>>,
-    pub limits: Arc<rate_limit::RateLimits>,
+    pub limits: Arc<crate::rate_limit::RateLimits>,
     pub admin: admin::AdminToken,
     pub janitor: Addr<crate::actors::janitor::Janitor>,
     /// Read-only use: sizes for the metrics gauges.

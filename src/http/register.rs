@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use super::errors::{registry_error, OAuthError};
 use super::middleware::limited;
-use super::rate_limit::Limit;
 use super::{client_ip, method_not_allowed, AppState};
 use crate::actors::registry::{
     ClientView, DeleteClient, ReadClient, RegisterClient, RemoveClient, UpdateClient,
@@ -21,6 +20,7 @@ use crate::audit::AuditEvent;
 use crate::domain::{ClientId, ClientMetadata, RegistrationRequest, SecretToken};
 use crate::http::oauth::UPSTREAM_CLIENT_SECRET;
 use crate::metrics::METRICS;
+use crate::rate_limit::Limit;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

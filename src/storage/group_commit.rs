@@ -38,7 +38,13 @@ pub struct GroupCommit {
     failures: AtomicU64,
     /// When recovery was last tried (it writes a probe file; not too often).
     last_recovery: Mutex<Option<Instant>>,
+    /// Told of every flush (how long it took, whether it worked): the
+    /// server counts them in its metrics; storage itself knows no metrics.
+    observer: FlushObserver,
 }
+
+/// Receives each flush's duration and outcome.
+pub type FlushObserver = Box<dyn Fn(std::time::Duration, bool) + Send + Sync>;
 
 /// How often a failed store is checked for recovery while writes keep failing.
 const RECOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -56,6 +62,11 @@ impl Drop for LeaderGuard<'_> {
 
 impl GroupCommit {
     pub fn new(inner: SharedStore) -> Arc<Self> {
+        Self::observed(inner, Box::new(|_, _| {}))
+    }
+
+    /// A group commit that reports every flush to `observer`.
+    pub fn observed(inner: SharedStore, observer: FlushObserver) -> Arc<Self> {
         Arc::new(Self {
             inner,
             written: AtomicU64::new(0),
@@ -63,6 +74,7 @@ impl GroupCommit {
             outcome: watch::Sender::new(Outcome::default()),
             failures: AtomicU64::new(0),
             last_recovery: Mutex::new(None),
+            observer,
         })
     }
 
@@ -139,7 +151,7 @@ impl GroupCommit {
             Ok(r) => r,
             Err(e) => Err(StoreError::Engine(format!("flush task failed: {e}"))),
         };
-        crate::metrics::record_flush(started.elapsed(), result.is_ok());
+        (self.observer)(started.elapsed(), result.is_ok());
         match result {
             Ok(()) => {
                 let failed_before = self.failures.swap(0, Ordering::AcqRel);

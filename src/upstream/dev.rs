@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::Credentials;
 use crate::domain::pkce::challenge_of;
 use crate::domain::secret::random_b64;
-use crate::http::pages::{escape, page};
+use crate::pages::{escape, page};
 
 pub const AUTHORIZE: &str = "/dev/authorize";
 pub const TOKEN: &str = "/dev/token";

@@ -7,14 +7,11 @@ use crate::storage::{codec, keys, Batch, SharedStore, StoreError, Tree};
 
 use super::messages::*;
 use super::reader::RegistryReader;
-use super::record::{ClientRecord, ClientView, ExpiryPolicy};
+use super::record::{ClientRecord, ClientView, ExpiryPolicy, USE_WRITE_INTERVAL};
 use super::RegistryError;
 
 pub const CLIENT_SECRET_PREFIX: &str = "mcp_cs_";
 pub const REGISTRATION_TOKEN_PREFIX: &str = "mcp_rat_";
-/// A use is written back at most this often per client, so successful
-/// authentications do not each cost a disk write.
-pub(super) const USE_WRITE_INTERVAL: i64 = 60;
 /// How many expired clients a full registry removes before refusing.
 const INLINE_PURGE_LIMIT: usize = 1000;
 

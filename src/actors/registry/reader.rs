@@ -12,9 +12,8 @@ use crate::clock::UnixTime;
 use crate::domain::{AuthMethod, ClientId, SecretHash, SecretToken};
 use crate::storage::{codec, keys, ReadStore, SharedStore, Tree};
 
-use super::core::USE_WRITE_INTERVAL;
 use super::messages::*;
-use super::record::{ClientRecord, ClientView, ExpiryPolicy};
+use super::record::{ClientRecord, ClientView, ExpiryPolicy, USE_WRITE_INTERVAL};
 use super::{Registry, RegistryError};
 
 pub struct RegistryReader {

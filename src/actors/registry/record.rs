@@ -3,6 +3,10 @@ use serde::{Deserialize, Serialize};
 use crate::clock::UnixTime;
 use crate::domain::{AuthMethod, ClientMetadata, SecretHash};
 
+/// A use is written back at most this often per client, so successful
+/// authentications do not each cost a disk write.
+pub(super) const USE_WRITE_INTERVAL: i64 = 60;
+
 /// A proxy client as stored in [`crate::storage::Tree::Clients`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientRecord {

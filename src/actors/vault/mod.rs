@@ -2,9 +2,9 @@
 //! upstream (Google) tokens and other sealed secrets. AES-256-GCM with a key
 //! id on every ciphertext, so keys rotate (see [`cipher`]).
 
-pub mod cipher;
+pub use crate::crypto::cipher;
 mod core;
-pub mod keyfile;
+pub use crate::crypto::keyfile;
 mod records;
 
 use actix::{Actor, Handler, Message, SyncContext};

@@ -43,7 +43,7 @@ impl AdminToken {
             return Ok(Self(Some(SecretToken::presented(token.trim()).hash())));
         }
         let token = SecretToken::generate("mcp_admin_");
-        crate::actors::vault::keyfile::write_private_atomically(path, token.expose().as_bytes())
+        crate::crypto::keyfile::write_private_atomically(path, token.expose().as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))?;
         tracing::info!(path = %path.display(), "generated the admin API token; it is in this file (mode 0600)");
         Ok(Self(Some(token.hash())))

@@ -24,10 +24,10 @@ use crate::audit::AuditEvent;
 use crate::domain::pkce::{challenge_of, new_verifier};
 use crate::domain::{matches_registered, CodeChallenge, ScopeSet, SecretToken};
 use crate::http::middleware::limited;
-use crate::http::pages::{describe_scope, error_page, escape, page};
-use crate::http::rate_limit::Limit;
 use crate::http::{client_ip, AppState};
 use crate::metrics::METRICS;
+use crate::pages::{describe_scope, error_page, escape, page};
+use crate::rate_limit::Limit;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

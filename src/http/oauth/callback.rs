@@ -18,9 +18,9 @@ use crate::actors::vault::{
 };
 use crate::audit::AuditEvent;
 use crate::domain::{ClientId, SecretToken};
-use crate::http::pages::error_page;
 use crate::http::{client_ip, AppState};
 use crate::metrics::METRICS;
+use crate::pages::error_page;
 use crate::upstream::{Identity, UpstreamError, UpstreamTokenSet};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -20,9 +20,9 @@ use crate::audit::AuditEvent;
 use crate::domain::{GrantType, ScopeSet, SecretToken};
 use crate::http::errors::OAuthError;
 use crate::http::middleware::limited;
-use crate::http::rate_limit::Limit;
 use crate::http::{client_ip, AppState};
 use crate::metrics::METRICS;
+use crate::rate_limit::Limit;
 use crate::upstream::{Credentials, UpstreamError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use drawbridge::actors::vault::cipher::{sealed_key_id, Codec, DataKey, Keyring, KEY_LEN};
+use drawbridge::crypto::cipher::{sealed_key_id, Codec, DataKey, Keyring, KEY_LEN};
 use drawbridge::actors::vault::{UpstreamTokens, UserCredentials, UserRef, VaultCore};
 use drawbridge::storage::{keys, MemoryStore, SharedStore, Tree};
 use libfuzzer_sys::fuzz_target;

@@ -19,7 +19,6 @@ use super::oauth::upstream_tokens::{ensure_fresh, Freshness};
 use super::AppState;
 use crate::actors::registry::{ClientView, GetClient};
 use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
-use crate::domain::SecretToken;
 use crate::metrics::METRICS;
 
 /// Headers that belong to one connection, never forwarded in either
@@ -126,21 +125,11 @@ async fn authorize(
     req: &HttpRequest,
 ) -> Result<(TokenRecord, ClientView), HttpResponse> {
     let scope = state.config.default_scopes.to_string();
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned());
-    let Some(token) = token else {
+    let Some(token) = super::bearer(req) else {
         return Err(challenge(state, None, &scope));
     };
     let now = state.clock.now();
-    let msg = IntrospectToken {
-        token: SecretToken::presented(token),
-        now,
-    };
+    let msg = IntrospectToken { token, now };
     let unavailable = || {
         HttpResponse::ServiceUnavailable().json(serde_json::json!({"error": "temporarily_unavailable", "error_description": "try again"}))
     };

@@ -86,6 +86,20 @@ pub(crate) async fn method_not_allowed() -> HttpResponse {
     OAuthError::method_not_allowed().into_response()
 }
 
+/// The token of an `Authorization: Bearer …` header (scheme in any case,
+/// surrounding space trimmed; an empty token is returned as such).
+pub(crate) fn bearer(req: &HttpRequest) -> Option<crate::domain::SecretToken> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| crate::domain::SecretToken::presented(token.trim()))
+}
+
 /// The client's address (through trusted proxies, see [`client_addr`]).
 pub(crate) fn client_ip(req: &HttpRequest) -> String {
     let trusted = req

@@ -233,11 +233,7 @@ fn reject(state: &AppState, req: &HttpRequest, client_id: &str) -> OAuthError {
 }
 
 fn bearer_token(req: &HttpRequest) -> Option<SecretToken> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
-        .then(|| SecretToken::presented(token))
+    super::bearer(req).filter(|t| !t.expose().is_empty())
 }
 
 /// Maps a Registry failure on a client configuration request, auditing bad tokens.

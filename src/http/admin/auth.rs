@@ -5,7 +5,7 @@ use std::future::{ready, Ready};
 use std::path::Path;
 
 use actix_web::dev::Payload;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::ApiError;
@@ -103,14 +103,7 @@ fn check(req: &HttpRequest) -> Result<AdminIdentity, ApiError> {
             "the admin API is disabled on this server",
         ));
     };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| SecretToken::presented(t.trim()));
-    match presented {
+    match crate::http::bearer(req) {
         Some(token) if expected.verify(&token) => Ok(AdminIdentity { ip }),
         _ => {
             AuditEvent::AdminAction {

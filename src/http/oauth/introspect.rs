@@ -136,16 +136,10 @@ async fn introspect_inner(
     let ip = client_ip(req);
     let form = parse_form(req, body)?;
     let secret = &state.config.settings.oauth.introspection_secret.0;
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned());
-    let owner = match bearer {
+    let owner = match crate::http::bearer(req) {
         Some(t) => {
-            let ok = !secret.is_empty() && bool::from(t.as_bytes().ct_eq(secret.as_bytes()));
+            let ok =
+                !secret.is_empty() && bool::from(t.expose().as_bytes().ct_eq(secret.as_bytes()));
             if !ok {
                 let mut e = OAuthError::new(
                     StatusCode::UNAUTHORIZED,

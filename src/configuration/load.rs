@@ -110,13 +110,11 @@ fn env_target(name: &str) -> Result<Option<(String, String)>, ConfigError> {
     if !name.starts_with(GENERIC_PREFIX) || RESERVED.contains(&name) {
         return Ok(None);
     }
-    match generic_target(name) {
-        Some(t) => Ok(Some(t)),
-        None => Err(ConfigError::new(
-            name,
-            "expected the form DRAWBRIDGE_<SECTION>__<KEY>",
-        )),
-    }
+    // Only the `DRAWBRIDGE_<SECTION>__<KEY>` form is configuration (an
+    // unknown section or key in it is an error, later); other
+    // `DRAWBRIDGE_*` names belong to the tools around the server (the
+    // operator scripts' DRAWBRIDGE_URL) and must not stop it.
+    Ok(generic_target(name))
 }
 
 /// Checks every key of the file against the defaults (unknown keys and

@@ -88,7 +88,11 @@ fn problems_name_the_key_and_what_is_wrong() {
             &[("DRAWBRIDGE_SERVER__NOPE", "1")],
             "DRAWBRIDGE_SERVER__NOPE",
         ),
-        (None, &[("DRAWBRIDGE_JUNK", "1")], "DRAWBRIDGE_JUNK"),
+        (
+            None,
+            &[("DRAWBRIDGE_JUNK__KEY", "1")],
+            "DRAWBRIDGE_JUNK__KEY",
+        ),
         (
             None,
             &[("MCP_AUTH_ENABLED", "maybe")],
@@ -116,10 +120,16 @@ fn reserved_drawbridge_variables_are_not_keys() {
         None,
         &[
             ("DRAWBRIDGE_CONFIG", "x.toml"),
-            ("DRAWBRIDGE_ADMIN_TOKEN", "an-admin-token-of-16+")
+            ("DRAWBRIDGE_ADMIN_TOKEN", "an-admin-token-of-16+"),
+            // The operator scripts' own variables, set in the same shell.
+            ("DRAWBRIDGE_URL", "http://127.0.0.1:8002"),
+            ("DRAWBRIDGE_TEST_BIN", "target/release/drawbridge"),
         ]
     )
     .is_ok());
+    // The SECTION__KEY form stays checked.
+    let e = load(None, &[("DRAWBRIDGE_SERVER__NO_SUCH_KEY", "1")]).unwrap_err();
+    assert!(e.to_string().contains("server.no_such_key"), "{e}");
 }
 
 #[test]

@@ -30,10 +30,10 @@ enum Command {
     /// Rotate the encryption key: add a new key, re-seal every record under
     /// it, retire the old key. Run it again to finish an interrupted rotation.
     RotateKey,
-    /// Copy every record from one storage mode to another, re-sealing as
-    /// needed. Idempotent; the source is kept as a backup.
     /// Print the OpenAPI document of the whole HTTP surface.
     Openapi,
+    /// Copy every record from one storage mode to another, re-sealing as
+    /// needed. Idempotent; the source is kept as a backup.
     MigrateStorage {
         /// FILE_PLAINTEXT, FILE_ENCRYPTED or MEMORY_WITH_BACKUP
         #[arg(long)]

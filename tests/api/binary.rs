@@ -257,3 +257,23 @@ async fn audit_records_also_go_to_their_own_file_when_configured() {
         assert_eq!(mode, 0o600);
     }
 }
+
+#[test]
+fn help_shows_each_subcommand_with_its_own_description() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = drawbridge(dir.path(), &[]).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let line = |command: &str| {
+        help.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{command} ")))
+            .unwrap_or_else(|| panic!("{command} is not listed: {help}"))
+            .to_owned()
+    };
+    assert!(line("serve").contains("Run the service"), "{help}");
+    assert!(line("check-config").contains("effective configuration"), "{help}");
+    assert!(line("rotate-key").contains("Rotate the encryption key"), "{help}");
+    let openapi = line("openapi");
+    assert!(openapi.contains("OpenAPI") && !openapi.contains("Copy"), "{openapi}");
+    assert!(line("migrate-storage").contains("Copy every record"), "{help}");
+}

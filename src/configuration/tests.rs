@@ -35,7 +35,6 @@ fn the_source_documents_variables_override_the_file() {
             ("MAX_PROXY_CLIENTS", "7"),
             ("CREDENTIAL_STORAGE_MODE", "MEMORY_ONLY"),
             ("PROXY_CLIENT_EXPIRY_HOURS", "2"),
-            ("MCP_AUTH_ENABLED", "false"),
             ("DRAWBRIDGE_CLIENTS__UNUSED_EXPIRY_MINUTES", "5"),
             (
                 "DRAWBRIDGE_OAUTH__ALLOWED_REDIRECT_URIS",
@@ -49,7 +48,6 @@ fn the_source_documents_variables_override_the_file() {
     assert_eq!(c.max_clients, 7);
     assert_eq!(c.storage_mode, StorageMode::MemoryOnly);
     assert_eq!(c.client_expiry.as_secs(), 7200);
-    assert!(!c.settings.auth.enabled);
     assert_eq!(c.unused_client_expiry.as_secs(), 300);
     assert_eq!(c.registration.allowed_redirect_uris.len(), 2);
 }
@@ -98,6 +96,7 @@ fn problems_name_the_key_and_what_is_wrong() {
             &[("MCP_AUTH_ENABLED", "maybe")],
             "auth.enabled (MCP_AUTH_ENABLED)",
         ),
+        (None, &[("MCP_AUTH_ENABLED", "false")], "auth.enabled"),
         (None, &[("DRAWBRIDGE_GATEWAY__PATH", "mcp")], "gateway.path"),
         (None, &[("MCP_HOST", "0.0.0.0")], "upstream.provider"),
         (None, &[("TOKEN_MODE", "mirror")], "oauth.token_mode"),

@@ -222,6 +222,14 @@ impl Config {
                 &s.oauth.service_documentation,
             )?;
         }
+        // The gateway always checks tokens: an open gateway would hand any
+        // caller the users' Google tokens. `false` is refused, not ignored.
+        if !s.auth.enabled {
+            return Err(err(
+                "auth.enabled",
+                "false is not supported: the MCP gateway always requires a Drawbridge token (it forwards users' Google tokens); to serve the MCP server without authentication, point clients at it directly instead of at Drawbridge",
+            ));
+        }
         let hours = ranged("clients.expiry_hours", s.clients.expiry_hours, 1, 24 * 365)?;
         let unused = ranged(
             "clients.unused_expiry_minutes",

@@ -271,9 +271,21 @@ fn help_shows_each_subcommand_with_its_own_description() {
             .to_owned()
     };
     assert!(line("serve").contains("Run the service"), "{help}");
-    assert!(line("check-config").contains("effective configuration"), "{help}");
-    assert!(line("rotate-key").contains("Rotate the encryption key"), "{help}");
+    assert!(
+        line("check-config").contains("effective configuration"),
+        "{help}"
+    );
+    assert!(
+        line("rotate-key").contains("Rotate the encryption key"),
+        "{help}"
+    );
     let openapi = line("openapi");
-    assert!(openapi.contains("OpenAPI") && !openapi.contains("Copy"), "{openapi}");
-    assert!(line("migrate-storage").contains("Copy every record"), "{help}");
+    assert!(
+        openapi.contains("OpenAPI") && !openapi.contains("Copy"),
+        "{openapi}"
+    );
+    assert!(
+        line("migrate-storage").contains("Copy every record"),
+        "{help}"
+    );
 }

@@ -14,6 +14,10 @@ if [[ "${1:-}" == "--help" ]]; then
 fi
 
 if ! command -v prometheus >/dev/null; then
+    if [[ $(id -u) -ne 0 && "${CI:-}" != "true" ]]; then
+        echo "skipped: the Grafana dashboard check needs prometheus (apt-get install prometheus, as root); required under CI=true"
+        exit 0
+    fi
     echo "installing prometheus (Debian package)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null

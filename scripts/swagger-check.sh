@@ -12,6 +12,10 @@ if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,7p' "$0"; exit 0
 fi
 if ! command -v chromium >/dev/null; then
+    if [[ $(id -u) -ne 0 && "${CI:-}" != "true" ]]; then
+        echo "skipped: the Swagger UI check needs chromium (apt-get install chromium, as root); required under CI=true"
+        exit 0
+    fi
     echo "installing chromium (Debian package)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

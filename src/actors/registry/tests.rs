@@ -818,3 +818,19 @@ fn without_the_flood_guard_a_full_registry_refuses_and_origins_are_not_capped() 
         Err(RegistryError::Full(3))
     ));
 }
+
+#[test]
+fn a_registration_used_after_the_eviction_scan_is_not_evicted() {
+    let mut core = guarded(3);
+    let a = register_from(&mut core, "a", T0).unwrap();
+    let b = register_from(&mut core, "b", T0 + 1).unwrap();
+    let c = register_from(&mut core, "c", T0 + 2).unwrap();
+    // This eviction scans and remembers a, b and c as candidates.
+    let d = register_from(&mut core, "d", T0 + 700).unwrap();
+    assert_eq!(d.evicted.as_deref(), Some(a.client.client_id.as_str()));
+    // b signs in before the next eviction.
+    assert!(auth(&mut core, &b, None, AuthMethod::None, T0 + 701));
+    let e = register_from(&mut core, "e", T0 + 702).unwrap();
+    assert_eq!(e.evicted.as_deref(), Some(c.client.client_id.as_str()));
+    assert!(auth(&mut core, &b, None, AuthMethod::None, T0 + 703));
+}

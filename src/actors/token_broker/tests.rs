@@ -597,6 +597,7 @@ fn purge(b: &mut Broker, now: i64, limit: usize, scan: usize) -> TokenPurge {
                 cursor,
             })
             .unwrap();
+        assert!(step.total() <= limit, "one step removed {step:?}");
         total.transactions += step.transactions;
         total.codes += step.codes;
         total.tokens += step.tokens;
@@ -668,6 +669,31 @@ fn a_purge_in_small_steps_removes_exactly_what_one_big_purge_removes() {
         Tree::GrantTokens,
     ] {
         assert_eq!(small.count(tree), big.count(tree));
+    }
+}
+
+#[test]
+fn sign_ins_past_their_maximum_lifetime_are_purged_one_per_step_when_the_limit_is_one() {
+    let mut b = broker();
+    let mut grants = Vec::new();
+    for i in 0..3 {
+        let pair = b.signed_in(T0 + i);
+        // Keep the refresh token alive to the end of the sign-in.
+        let mut p = pair;
+        let mut now = T0 + i;
+        while now + 6 * 86400 < T0 + POLICY.grant_lifetime {
+            now += 6 * 86400;
+            p = b.refresh(&p, now).unwrap();
+        }
+        grants.push(p);
+    }
+    let end = T0 + 2 + POLICY.grant_lifetime;
+    let report = purge(&mut b, end, 1, 1000);
+    assert_eq!(report.grants, 3);
+    assert_eq!(b.count(Tree::Grants), 0);
+    assert_eq!(b.count(Tree::Tokens), 0);
+    for p in &grants {
+        assert!(!b.active(&p.access_token, end));
     }
 }
 

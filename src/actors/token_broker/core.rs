@@ -6,7 +6,7 @@ use crate::domain::{CodeChallenge, SecretToken};
 use crate::storage::{codec, keys, Batch, SharedStore, StoreError, Tree};
 
 use super::messages::*;
-use super::reader::BrokerReader;
+use super::reader::{BrokerReader, Refreshable};
 use super::records::*;
 use super::BrokerError;
 use crate::actors::handle::Reads;
@@ -345,40 +345,26 @@ impl TokenBrokerCore {
     pub fn refresh(&mut self, msg: RefreshTokens) -> Result<TokenPair, BrokerError> {
         let key = hash_key(&msg.refresh_token);
         let old_hash = *msg.refresh_token.hash().as_bytes();
-        let Some(mut old) = self.get::<TokenRecord>(Tree::Tokens, &key)? else {
-            return Err(BrokerError::InvalidGrant(
-                "unknown, expired or revoked refresh token",
-            ));
-        };
-        if old.kind != TokenKind::Refresh || old.client_id != msg.client_id {
-            return Err(BrokerError::InvalidGrant(
-                "not a refresh token of this client",
-            ));
-        }
-        if let Some(rotated_at) = old.rotated_at {
-            if msg.now - rotated_at <= self.policy.refresh_grace {
-                if let Some((pair, _)) = self.recent.get(&old_hash) {
-                    return Ok(pair.clone());
+        let (mut old, grant) = match self.reader.refreshable(
+            &msg.refresh_token,
+            &msg.client_id,
+            msg.now,
+        )? {
+            Refreshable::Live { record, grant } => (record, grant),
+            Refreshable::Rotated { record, at } => {
+                if msg.now - at <= self.policy.refresh_grace {
+                    if let Some((pair, _)) = self.recent.get(&old_hash) {
+                        return Ok(pair.clone());
+                    }
                 }
+                let grant_id = record.grant_id;
+                self.revoke_grant_tokens(&grant_id)?;
+                tracing::warn!(client_id = %record.client_id, grant_id, "refresh token reused after rotation; the token family is revoked");
+                return Err(BrokerError::Reuse(
+                    "refresh token already used; every token of this sign-in is revoked",
+                ));
             }
-            let grant_id = old.grant_id.clone();
-            self.revoke_grant_tokens(&grant_id)?;
-            tracing::warn!(client_id = %old.client_id, grant_id, "refresh token reused after rotation; the token family is revoked");
-            return Err(BrokerError::Reuse(
-                "refresh token already used; every token of this sign-in is revoked",
-            ));
-        }
-        if old.expires_at <= msg.now {
-            return Err(BrokerError::InvalidGrant("the refresh token expired"));
-        }
-        let Some(grant) = self.get::<GrantRecord>(Tree::Grants, old.grant_id.as_bytes())? else {
-            return Err(BrokerError::InvalidGrant("the sign-in was revoked"));
         };
-        if grant.expires_at <= msg.now {
-            return Err(BrokerError::InvalidGrant(
-                "the sign-in reached its maximum lifetime",
-            ));
-        }
         let scopes = match msg.scopes {
             Some(asked) if asked.iter().all(|s| old.scopes.contains(s)) => asked,
             Some(_) => return Err(BrokerError::InvalidScope),

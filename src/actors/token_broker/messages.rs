@@ -89,12 +89,14 @@ pub struct Redeemed {
     pub grant: GrantRecord,
 }
 
-/// Reads a refresh token without using it.
+/// Reads a refresh token without using it: refused exactly as
+/// [`RefreshTokens`] would refuse it (one check, `BrokerReader::refreshable`).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<TokenRecord, BrokerError>")]
 pub struct PeekRefresh {
     pub refresh_token: SecretToken,
     pub client_id: String,
+    pub now: UnixTime,
 }
 
 /// The `refresh_token` grant (rotation).

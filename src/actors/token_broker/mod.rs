@@ -94,3 +94,6 @@ impl Handler<RevokeGrant> for TokenBroker {
         self.core.revoke_grant_tokens(&msg.grant_id)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,7 @@
 //! redemption, refresh rotation, revocation) stays on the actor.
 
 use crate::actors::handle::Reads;
+use crate::clock::UnixTime;
 use crate::domain::SecretToken;
 use crate::storage::{codec, ReadStore, SharedStore, Tree};
 
@@ -35,6 +36,73 @@ impl BrokerReader {
             None => Ok(None),
         }
     }
+
+    fn grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, BrokerError> {
+        match self.store.get(Tree::Grants, grant_id.as_bytes())? {
+            Some(bytes) => Ok(Some(codec::decode(Tree::Grants, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The one refresh-token validity check: what `token`, presented by
+    /// `client_id` at `now`, is worth. The HTTP side asks it (through
+    /// [`PeekRefresh`]) before any upstream work, the core asks it again
+    /// before rotating, so both give the same answer. A rotated token is
+    /// handed back as such whatever its expiry: only the core decides
+    /// between the grace window and revoking the family.
+    pub(super) fn refreshable(
+        &self,
+        token: &SecretToken,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Refreshable, BrokerError> {
+        let Some(record) = self.token(token)? else {
+            return Err(BrokerError::InvalidGrant(
+                "unknown, expired or revoked refresh token",
+            ));
+        };
+        if record.kind != TokenKind::Refresh || record.client_id != client_id {
+            return Err(BrokerError::InvalidGrant(
+                "not a refresh token of this client",
+            ));
+        }
+        if let Some(at) = record.rotated_at {
+            return Ok(Refreshable::Rotated { record, at });
+        }
+        if record.expires_at <= now {
+            return Err(BrokerError::InvalidGrant("the refresh token expired"));
+        }
+        let Some(grant) = self.grant(&record.grant_id)? else {
+            return Err(BrokerError::InvalidGrant("the sign-in was revoked"));
+        };
+        if grant.expires_at <= now {
+            return Err(BrokerError::InvalidGrant(
+                "the sign-in reached its maximum lifetime",
+            ));
+        }
+        Ok(Refreshable::Live { record, grant })
+    }
+}
+
+/// A refresh token of the presenting client that [`BrokerReader::refreshable`]
+/// did not refuse.
+pub(super) enum Refreshable {
+    /// Unused, unexpired, its sign-in alive: it may be rotated.
+    Live {
+        record: TokenRecord,
+        grant: GrantRecord,
+    },
+    /// Already exchanged (at `at`): a duplicate inside the grace window, or
+    /// a reuse that revokes the family.
+    Rotated { record: TokenRecord, at: UnixTime },
+}
+
+impl Refreshable {
+    pub(super) fn record(self) -> TokenRecord {
+        match self {
+            Refreshable::Live { record, .. } | Refreshable::Rotated { record, .. } => record,
+        }
+    }
 }
 
 impl Reads<IntrospectToken> for BrokerReader {
@@ -47,12 +115,11 @@ impl Reads<IntrospectToken> for BrokerReader {
 }
 
 impl Reads<PeekRefresh> for BrokerReader {
-    /// A live refresh token of `client_id`, without using it.
+    /// A refresh token of `client_id` that the core would rotate (or judge
+    /// as a duplicate or a reuse), without using it.
     fn read(&self, msg: PeekRefresh) -> Result<TokenRecord, BrokerError> {
-        match self.token(&msg.refresh_token)? {
-            Some(r) if r.kind == TokenKind::Refresh && r.client_id == msg.client_id => Ok(r),
-            _ => Err(BrokerError::InvalidGrant("unknown refresh token")),
-        }
+        self.refreshable(&msg.refresh_token, &msg.client_id, msg.now)
+            .map(Refreshable::record)
     }
 }
 

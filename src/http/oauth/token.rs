@@ -349,6 +349,7 @@ async fn refresh_grant(
     let peek = PeekRefresh {
         refresh_token: refresh_token.clone(),
         client_id: client.client_id.clone(),
+        now: state.clock.now(),
     };
     let record = state
         .broker

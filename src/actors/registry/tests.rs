@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::core::{REGISTRATION_TOKEN_PREFIX, USE_WRITE_INTERVAL};
+use super::core::REGISTRATION_TOKEN_PREFIX;
+use super::record::USE_WRITE_INTERVAL;
 use super::*;
 use crate::actors::handle::Reads;
 use crate::domain::{AuthMethod, ClientId, ClientMetadata, GrantType, SecretToken};

@@ -97,16 +97,22 @@ mod tests {
 /// IPv6, since one subscriber holds a whole /64 and can rotate through it.
 /// Anything that is not an address (`unknown`) is its own key.
 pub fn address_key(ip: &str) -> String {
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let net = u128::from(v6) & (u128::MAX << 64);
-                format!("{}/64", std::net::Ipv6Addr::from(net))
-            }
-        },
+    match ip.parse::<IpAddr>().map(subscriber) {
+        Ok(net @ IpAddr::V6(_)) => format!("{net}/64"),
         Ok(v4) => v4.to_string(),
         Err(_) => ip.to_owned(),
+    }
+}
+
+/// The address per-address limits count: IPv4 (also IPv4-mapped IPv6) as
+/// is, IPv6 as its /64 network.
+pub fn subscriber(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & (u128::MAX << 64)).into()),
+        },
+        v4 => v4,
     }
 }
 

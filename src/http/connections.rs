@@ -174,18 +174,6 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// The address connections are counted by: IPv4 (also IPv4-mapped IPv6)
-/// as is, IPv6 by its /64 (one host usually holds a whole /64).
-fn counted_as(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
-        v4 => v4,
-    }
-}
-
 impl ConnectionLimits {
     /// Also starts the head watchdog's thread, which ends with the server.
     pub fn new(config: &Config) -> Self {
@@ -221,7 +209,7 @@ impl ConnectionLimits {
             .push(Arc::downgrade(&activity));
         let key = peer
             .filter(|ip| self.cap > 0 && !self.trusted.iter().any(|c| c.contains(*ip)))
-            .map(counted_as);
+            .map(super::client_addr::subscriber);
         let mut over_cap = None;
         if let Some(key) = key {
             let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());

@@ -64,9 +64,14 @@ fn fake_mcp() -> String {
 }
 
 async fn gateway(extra: &[(&str, &str)]) -> (Flow, String) {
-    let upstream = fake_mcp();
+    signed_in_behind(&fake_mcp(), extra).await
+}
+
+/// An app whose gateway forwards to `upstream`, and a signed-in client's
+/// access token.
+pub async fn signed_in_behind(upstream: &str, extra: &[(&str, &str)]) -> (Flow, String) {
     let mut vars = vec![
-        ("GATEWAY_UPSTREAM_URL", upstream.as_str()),
+        ("GATEWAY_UPSTREAM_URL", upstream),
         (
             "DRAWBRIDGE_OAUTH__INTROSPECTION_SECRET",
             INTROSPECTION_SECRET,
@@ -76,8 +81,11 @@ async fn gateway(extra: &[(&str, &str)]) -> (Flow, String) {
     let f = setup(&vars).await;
     let client = f.register("client_secret_post").await;
     let login = f.login(&client).await;
-    let (_, tokens) = f.exchange(&client, &login).await;
-    (f, tokens["access_token"].as_str().unwrap().to_owned())
+    let (status, tokens) = f.exchange(&client, &login).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    crate::helpers::remember_secret(&access);
+    (f, access)
 }
 
 #[actix_web::test]
@@ -308,16 +316,7 @@ async fn an_unreachable_mcp_server_is_502_and_a_slow_one_504() {
         .await
         .unwrap();
     assert_eq!(res.status(), 502);
-    let metrics = f
-        .app
-        .client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = f.app.metrics().await;
     assert!(metrics.contains("drawbridge_gateway_requests_total{outcome=\"unreachable\"}"));
     assert!(metrics.contains("drawbridge_gateway_requests_total{outcome=\"timeout\"}"));
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
-use crate::helpers::{remember_secret, ADMIN_TOKEN};
-use crate::login_flow::{setup, Flow, INTROSPECTION_SECRET};
+use crate::helpers::ADMIN_TOKEN;
+use crate::login_flow::{setup, Flow};
 
 /// What the recording MCP server received: path (with query) and headers.
 #[derive(Clone, Debug)]
@@ -75,21 +75,7 @@ fn recording_upstream() -> (String, Log) {
 /// An app in front of the recording upstream, and a signed-in client's access token.
 async fn gateway_with(extra: &[(&str, &str)]) -> (Flow, Log, String) {
     let (upstream, log) = recording_upstream();
-    let mut vars = vec![
-        ("GATEWAY_UPSTREAM_URL", upstream.as_str()),
-        (
-            "DRAWBRIDGE_OAUTH__INTROSPECTION_SECRET",
-            INTROSPECTION_SECRET,
-        ),
-    ];
-    vars.extend_from_slice(extra);
-    let f = setup(&vars).await;
-    let client = f.register("client_secret_post").await;
-    let login = f.login(&client).await;
-    let (status, tokens) = f.exchange(&client, &login).await;
-    assert_eq!(status, 200, "{tokens}");
-    let access = tokens["access_token"].as_str().unwrap().to_owned();
-    remember_secret(&access);
+    let (f, access) = crate::gateway::signed_in_behind(&upstream, extra).await;
     (f, log, access)
 }
 

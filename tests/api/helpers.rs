@@ -215,6 +215,18 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Number of clients the server reports holding.
     pub async fn client_count(&self) -> u64 {
         let (_, body) = self.get_json("/health/oauth").await;

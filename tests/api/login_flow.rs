@@ -33,20 +33,25 @@ pub async fn setup(extra: &[(&str, &str)]) -> Flow {
     let mut vars: Vec<(String, String)> = google.env();
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let app = spawn_app_with(&refs).await;
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::limited(10))
-        .build()
-        .unwrap();
-    Flow {
-        app,
-        google,
-        browser,
-    }
+    Flow::new(spawn_app_with(&refs).await, google)
 }
 
 impl Flow {
+    /// `app` with `google` as its upstream, and a browser that keeps
+    /// cookies and follows redirects.
+    pub fn new(app: TestApp, google: FakeGoogle) -> Self {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::limited(10))
+            .build()
+            .unwrap();
+        Flow {
+            app,
+            google,
+            browser,
+        }
+    }
+
     pub async fn register(&self, method: &str) -> Client {
         self.register_with(json!({"token_endpoint_auth_method": method}))
             .await

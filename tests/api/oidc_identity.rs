@@ -520,15 +520,7 @@ async fn a_user_stored_by_the_previous_release_is_taken_over_at_their_next_sign_
         (&before[0]["issuer"], &before[0]["email_verified"]),
         (&json!(""), &json!(false))
     );
-    let f = Flow {
-        app,
-        google,
-        browser: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .build()
-            .unwrap(),
-    };
+    let f = Flow::new(app, google);
     let client = f.register("client_secret_post").await;
     sign_in(
         &f,
@@ -578,15 +570,7 @@ async fn the_same_subject_from_another_issuer_is_another_user() {
             })
             .unwrap();
     }
-    let f = Flow {
-        app: crate::helpers::spawn_app_in(dir, &vars).await,
-        google,
-        browser: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .build()
-            .unwrap(),
-    };
+    let f = Flow::new(crate::helpers::spawn_app_in(dir, &vars).await, google);
     let client = f.register("client_secret_post").await;
     sign_in(
         &f,

@@ -389,16 +389,7 @@ async fn metrics_expose_each_named_metric_after_its_action() {
     f.app.register(&sample_registration()).await;
     f.app.register(&sample_registration()).await;
     f.app.janitor.send(RunJanitor).await.unwrap();
-    let text = f
-        .app
-        .client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = f.app.metrics().await;
     for needle in [
         r#"drawbridge_http_requests_total{method="POST",route="/oauth/register",status="201"}"#,
         r#"drawbridge_http_requests_total{method="GET",route="/oauth/register/{client_id}""#,

@@ -200,16 +200,9 @@ async fn a_wrong_admin_token_from_one_address_does_not_lock_out_the_operator() {
 
 /// The number of time series `/metrics` exports.
 async fn series(app: &TestApp) -> std::collections::BTreeSet<String> {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
+    app.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .filter_map(|l| l.rsplit_once(' ').map(|(name, _)| name.to_owned()))
         .collect()

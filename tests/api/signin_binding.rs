@@ -180,16 +180,7 @@ async fn a_sign_in_link_approved_by_an_attacker_and_opened_by_a_victim_gives_the
     assert!(logs.lines().any(|l| l.contains("upstream_callback")
         && l.contains("browser_mismatch")
         && l.contains(&attacker_client.id)));
-    let metrics = f
-        .app
-        .client
-        .get(f.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = f.app.metrics().await;
     assert!(
         metrics.contains("drawbridge_upstream_callbacks_total{outcome=\"browser_mismatch\"}"),
         "no browser_mismatch outcome in /metrics"
@@ -523,15 +514,7 @@ async fn the_janitor_deletes_verifiers_and_custom_secrets_whose_owners_are_gone_
         store.flush().unwrap();
     }
     let app = crate::helpers::spawn_app_in(dir, &refs).await;
-    let f = Flow {
-        app,
-        google,
-        browser: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::limited(10))
-            .build()
-            .unwrap(),
-    };
+    let f = Flow::new(app, google);
     assert_eq!(sealed_secrets(&f.app).await, 2);
     // Live owners: a client with its own upstream secret, and a sign-in
     // approved and on its way through Google.

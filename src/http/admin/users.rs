@@ -171,14 +171,7 @@ pub async fn revoke_user(
                 }
             }
         }
-        revoked_grants += state
-            .broker
-            .send(RevokeSubjectGrants {
-                user: user.uid.clone(),
-            })
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)?;
+        revoked_grants += revoke_grants_of(&state, &user.uid).await?;
         credentials_deleted |= state
             .vault
             .send(DeleteUserCredentials(UserRef::Id(user.uid.clone())))
@@ -193,6 +186,18 @@ pub async fn revoke_user(
         revoked_grants,
         credentials_deleted,
     }))
+}
+
+/// Revokes every grant (and so every token) of the user `uid`.
+async fn revoke_grants_of(state: &AppState, uid: &str) -> Result<usize, ApiError> {
+    state
+        .broker
+        .send(RevokeSubjectGrants {
+            user: uid.to_owned(),
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)
 }
 
 /// Revokes at the upstream the refresh tokens of the users signed in
@@ -325,14 +330,7 @@ pub async fn revoke_tokens(
         let users = users_with_email(&state, &email).await?;
         let mut n = 0;
         for user in &users {
-            n += state
-                .broker
-                .send(RevokeSubjectGrants {
-                    user: user.uid.clone(),
-                })
-                .await
-                .map_err(unavailable)?
-                .map_err(unavailable)?;
+            n += revoke_grants_of(&state, &user.uid).await?;
         }
         let subs: Vec<&str> = users.iter().map(|u| u.sub.as_str()).collect();
         (subs.join(","), n, n > 0)

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pages;
 pub mod persistence;
 pub mod rate_limit;
+pub mod service;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

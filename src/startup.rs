@@ -23,6 +23,7 @@ use crate::http::connections::{self, ConnectionLimits};
 use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
 use crate::rate_limit::RateLimits;
+use crate::service::Services;
 use crate::storage::{GroupCommit, SharedStore};
 use crate::upstream::dev::DevProvider;
 use crate::upstream::Upstream;
@@ -126,20 +127,23 @@ impl Application {
             snapshots.then_some(config.backup_interval),
         )
         .start();
-        let state = AppState {
+        let services = Services {
             config: config.clone(),
             registry: Handle::new(registry, commit.clone(), registry_reader),
             vault: Handle::new(vault.clone(), commit.clone(), Arc::new(vault_reader)),
             broker: Handle::new(broker, commit, broker_reader),
             upstream: Arc::new(upstream),
             flights: Arc::default(),
-            dev,
             limits,
+            clock,
+        };
+        let state = AppState {
+            services,
+            dev,
             admin,
             janitor: janitor.clone(),
             store: store.clone(),
             gateway_http,
-            clock,
         };
         let admin_server = admin_listener
             .map(|listener| start_admin_listener(listener, &state))

@@ -3,6 +3,7 @@
 
 mod cidr;
 mod client_id;
+mod error_code;
 mod glob;
 mod metadata;
 pub mod pkce;
@@ -12,6 +13,7 @@ pub mod secret;
 
 pub use cidr::Cidr;
 pub use client_id::ClientId;
+pub use error_code::ErrorCode;
 pub use glob::Glob;
 pub use metadata::{
     AuthMethod, ClientMetadata, GrantType, MetadataError, RegistrationPolicy, RegistrationRequest,

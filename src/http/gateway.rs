@@ -15,11 +15,11 @@ use url::Url;
 use super::client_addr::forwarded_chain;
 use super::errors::OAuthError;
 use super::oauth::upstream_credentials;
-use super::oauth::upstream_tokens::{ensure_fresh, Freshness};
 use super::AppState;
 use crate::actors::registry::{ClientView, GetClient};
 use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
 use crate::metrics::METRICS;
+use crate::service::session::{ensure_fresh, Freshness};
 
 /// Headers that belong to one connection, never forwarded in either
 /// direction (RFC 9110 §7.6.1), with those a `Connection` header names.

@@ -19,35 +19,31 @@ use std::sync::Arc;
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::actors::handle::Handle;
-use crate::actors::registry::Registry;
-use crate::actors::token_broker::TokenBroker;
-use crate::actors::vault::Vault;
-use crate::clock::Clock;
-use crate::configuration::Config;
+use crate::service::Services;
 use crate::upstream::dev::DevProvider;
-use crate::upstream::Upstream;
 use errors::OAuthError;
 
-/// What every handler can reach.
+/// What every handler can reach: the flows ([`Services`], which it derefs
+/// to) and what only HTTP needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub registry: Handle<Registry>,
-    pub vault: Handle<Vault>,
-    pub broker: Handle<TokenBroker>,
-    pub upstream: Arc<Upstream>,
-    pub flights: Arc<oauth::SingleFlight>,
+    pub services: Services,
     /// The built-in development provider, when `UPSTREAM_PROVIDER=dev`.
     pub dev: Option<Arc<DevProvider>>,
-    pub limits: Arc<crate::rate_limit::RateLimits>,
     pub admin: admin::AdminToken,
     pub janitor: Addr<crate::actors::janitor::Janitor>,
     /// Read-only use: sizes for the metrics gauges.
     pub store: crate::storage::SharedStore,
     /// Client for the upstream MCP server (no redirects, connect time-out).
     pub gateway_http: reqwest::Client,
-    pub clock: Clock,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// Registers every route of the public surface.

@@ -7,13 +7,10 @@ mod client_auth;
 mod cookies;
 mod introspect;
 mod token;
-pub(crate) mod upstream_tokens;
-
-use actix_web::web;
+pub(crate) use actix_web::web;
 use url::Url;
 
 pub use client_auth::parse_form_body;
-pub use upstream_tokens::SingleFlight;
 
 use super::errors::OAuthError;
 use super::AppState;

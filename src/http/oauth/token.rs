@@ -10,7 +10,6 @@ use serde_json::json;
 
 use super::client_auth::{invalid_client, parse_form, presented, Form, FormBody, Presented};
 use super::upstream_credentials;
-use super::upstream_tokens::{ensure_fresh, Freshness};
 use crate::actors::registry::{AuthenticateClient, ClientView, RegistryError};
 use crate::actors::token_broker::{
     BrokerError, PeekRefresh, RedeemCode, RefreshTokens, RevokeGrant, TokenPair,
@@ -23,6 +22,7 @@ use crate::http::middleware::limited;
 use crate::http::{client_ip, AppState};
 use crate::metrics::METRICS;
 use crate::rate_limit::Limit;
+use crate::service::session::{ensure_fresh, Freshness};
 use crate::upstream::{Credentials, UpstreamError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

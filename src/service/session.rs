@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::actors::vault::{LoadUserCredentials, StoreUserCredentials, UserCredentials, UserRef};
-use crate::http::AppState;
+use crate::service::Services;
 use crate::upstream::{Credentials, UpstreamError};
 
 /// Refresh this long before the upstream access token expires.
@@ -39,7 +39,7 @@ pub enum Freshness {
 /// expire, refreshing it at the upstream when it is; answers the user's
 /// credentials with that fresh token.
 pub async fn ensure_fresh(
-    state: &AppState,
+    state: &Services,
     uid: &str,
     creds: &Credentials,
 ) -> Result<UserCredentials, Freshness> {

@@ -1,0 +1,41 @@
+//! The flows of the product, independent of HTTP: each takes typed input,
+//! talks to the actors and the upstream provider, and answers a typed
+//! result or a typed error. The HTTP handlers parse, call one function
+//! here, and render.
+//!
+//! - [`signin`]: authorize → consent → upstream callback.
+//! - [`tokens`]: code exchange, refresh, revocation, introspection.
+//! - [`session`]: the user's upstream (Google) session — a fresh upstream
+//!   token, one upstream refresh per user at a time.
+//! - [`clients`]: client registration and administration.
+
+pub mod clients;
+pub mod session;
+pub mod signin;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use crate::actors::handle::Handle;
+use crate::actors::registry::Registry;
+use crate::actors::token_broker::TokenBroker;
+use crate::actors::vault::Vault;
+use crate::clock::Clock;
+use crate::configuration::Config;
+use crate::rate_limit::RateLimits;
+use crate::upstream::Upstream;
+
+/// What the flows reach: the actors, the upstream provider, the limits and
+/// the clock. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub registry: Handle<Registry>,
+    pub vault: Handle<Vault>,
+    pub broker: Handle<TokenBroker>,
+    pub upstream: Arc<Upstream>,
+    /// One upstream refresh per user at a time.
+    pub flights: Arc<session::SingleFlight>,
+    pub limits: Arc<RateLimits>,
+    pub clock: Clock,
+}

@@ -175,6 +175,13 @@ impl FakeGoogle {
         self.state.lock().unwrap().expires_in = seconds;
     }
 
+    /// Accepts `token` as a refresh token of user `sub` (one this fake
+    /// issued in an earlier run, kept in a data-directory fixture).
+    pub fn accept_refresh_token(&self, token: &str, sub: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.refresh_tokens.insert(token.into(), sub.into());
+    }
+
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.state.lock().unwrap())
     }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::login_flow::{setup, Flow, INTROSPECTION_SECRET};
 
 /// A stand-in MCP server: echoes what it received; streams events slowly.
-fn fake_mcp() -> String {
+pub fn fake_mcp() -> String {
     async fn echo(req: HttpRequest, body: web::Bytes) -> HttpResponse {
         let h = |n: &str| {
             req.headers()

@@ -16,6 +16,7 @@ mod hostile;
 mod login_flow;
 mod oidc_identity;
 mod operations;
+mod previous_release;
 mod refresh_check;
 mod registration;
 mod registration_input;

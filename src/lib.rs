@@ -3,6 +3,7 @@
 
 pub mod actors;
 pub mod audit;
+pub mod cimd;
 pub mod clock;
 pub mod commands;
 pub mod configuration;

@@ -79,7 +79,7 @@ impl AuthMethod {
         }
     }
 
-    fn parse(raw: &str) -> Option<Self> {
+    pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.as_str() == raw)
     }
 
@@ -103,7 +103,7 @@ impl GrantType {
         }
     }
 
-    fn parse(raw: &str) -> Option<Self> {
+    pub fn parse(raw: &str) -> Option<Self> {
         [GrantType::AuthorizationCode, GrantType::RefreshToken]
             .into_iter()
             .find(|g| g.as_str() == raw)

@@ -18,7 +18,7 @@ pub struct SingleFlight {
 }
 
 impl SingleFlight {
-    fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         // Drop locks nobody holds, so the map stays as small as the traffic.
         locks.retain(|_, l| Arc::strong_count(l) > 1);

@@ -3,6 +3,8 @@
 
 mod admin;
 mod binary;
+mod cimd;
+mod cimd_host;
 mod concurrency;
 mod crash;
 mod discovery;

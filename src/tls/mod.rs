@@ -1,0 +1,12 @@
+//! Built-in HTTPS: the certificate files, loaded with clear errors and
+//! reloaded in service.
+//!
+//! - [`certs`]: loading a chain and key, the leaf's validity.
+//! - [`reload`]: the pair in service, swapped on reload; the rustls server
+//!   settings.
+
+pub mod certs;
+pub mod reload;
+
+pub use certs::{load, CertError, LoadedCert};
+pub use reload::{server_config, ReloadableCert};

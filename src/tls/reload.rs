@@ -1,0 +1,153 @@
+//! The certificate in service, swapped without a restart and without
+//! dropping connections: handshakes ask [`ReloadableCert`] for the current
+//! pair; a reload that fails leaves the old pair in service.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use super::certs::{load, CertError, LoadedCert};
+
+#[derive(Debug)]
+pub struct ReloadableCert {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    current: RwLock<Current>,
+}
+
+#[derive(Debug, Clone)]
+struct Current {
+    loaded: LoadedCert,
+    /// The files' modification times when they were loaded.
+    stamps: (Option<SystemTime>, Option<SystemTime>),
+}
+
+fn stamp(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl ReloadableCert {
+    /// Loads the pair; an error here stops start-up.
+    pub fn open(cert_path: PathBuf, key_path: PathBuf) -> Result<Self, CertError> {
+        let stamps = (stamp(&cert_path), stamp(&key_path));
+        let loaded = load(&cert_path, &key_path)?;
+        Ok(Self {
+            cert_path,
+            key_path,
+            current: RwLock::new(Current { loaded, stamps }),
+        })
+    }
+
+    /// The pair in service.
+    pub fn loaded(&self) -> LoadedCert {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .loaded
+            .clone()
+    }
+
+    /// Whether either file changed since the pair in service was loaded.
+    pub fn files_changed(&self) -> bool {
+        let now = (stamp(&self.cert_path), stamp(&self.key_path));
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .stamps
+            != now
+    }
+
+    /// Loads the files again and puts the new pair in service; on error the
+    /// old pair stays and the error is returned (for the log line).
+    pub fn reload(&self) -> Result<LoadedCert, CertError> {
+        let stamps = (stamp(&self.cert_path), stamp(&self.key_path));
+        let result = load(&self.cert_path, &self.key_path);
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        // Remember the failed files' times too, so a watcher does not retry
+        // the same bad pair every tick.
+        current.stamps = stamps;
+        let loaded = result?;
+        current.loaded = loaded.clone();
+        Ok(loaded)
+    }
+}
+
+impl ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .loaded
+                .certified
+                .clone(),
+        )
+    }
+}
+
+/// The server's TLS settings: rustls' safe defaults (TLS 1.2 and 1.3),
+/// the reloadable certificate, HTTP/2 and HTTP/1.1 through ALPN.
+pub fn server_config(cert: Arc<ReloadableCert>) -> rustls::ServerConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the safe default protocol versions")
+        .with_no_client_auth()
+        .with_cert_resolver(cert);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tls")
+            .join(name)
+    }
+
+    #[test]
+    fn a_bad_new_pair_is_refused_and_the_old_one_stays_in_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::copy(fixture("localhost.pem"), &cert).unwrap();
+        std::fs::copy(fixture("localhost.key"), &key).unwrap();
+        let served = ReloadableCert::open(cert.clone(), key.clone()).unwrap();
+        let before = served.loaded().certified;
+        assert!(!served.files_changed());
+
+        std::fs::copy(fixture("other.key"), &key).unwrap();
+        assert!(served.reload().is_err());
+        assert!(
+            Arc::ptr_eq(&served.loaded().certified, &before),
+            "a bad pair went into service"
+        );
+        assert!(
+            !served.files_changed(),
+            "the same bad pair would be retried every tick"
+        );
+
+        std::fs::copy(fixture("localhost.key"), &key).unwrap();
+        let after = served.reload().unwrap();
+        assert!(!Arc::ptr_eq(&after.certified, &before));
+        assert!(Arc::ptr_eq(&served.loaded().certified, &after.certified));
+    }
+
+    #[test]
+    fn the_server_offers_http2_then_http1_through_alpn() {
+        let served = Arc::new(
+            ReloadableCert::open(fixture("localhost.pem"), fixture("localhost.key")).unwrap(),
+        );
+        let config = server_config(served);
+        assert_eq!(
+            config.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+}

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod open_files;
 pub mod pages;
 pub mod persistence;
 pub mod rate_limit;

@@ -10,6 +10,7 @@ pub mod configuration;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod mcp;
 pub mod metrics;
 pub mod open_files;
 pub mod pages;

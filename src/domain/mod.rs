@@ -1,6 +1,7 @@
 //! Domain types: each parses its raw input once, so code that holds one
 //! knows it is valid.
 
+pub mod access;
 mod cidr;
 mod client_id;
 mod error_code;
@@ -11,6 +12,7 @@ mod redirect_uri;
 mod scope;
 pub mod secret;
 
+pub use access::{AccessPolicy, Person, Refusal};
 pub use cidr::Cidr;
 pub use client_id::ClientId;
 pub use error_code::ErrorCode;

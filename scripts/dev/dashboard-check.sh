@@ -4,10 +4,10 @@
 # with the development provider, refreshes, registrations up to the rate
 # limit). Fails if any expression errors or returns no series.
 #
-# Usage: scripts/dashboard-check.sh [--help]
+# Usage: scripts/dev/dashboard-check.sh [--help]
 # Installs Prometheus from Debian's packages when missing (needs root).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,8p' "$0"; exit 0

@@ -3,10 +3,10 @@
 # Drawbridge and checks that the rendered page lists the admin operations;
 # leaves a screenshot in target/swagger-ui.png.
 #
-# Usage: scripts/swagger-check.sh [--help]
+# Usage: scripts/dev/swagger-check.sh [--help]
 # Installs Debian's chromium package when missing (needs root).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,7p' "$0"; exit 0

@@ -10,9 +10,9 @@
 #     authorization server's metadata and authorization-code grant
 # Versions are pinned in tests/e2e/package.json and package-lock.json.
 #
-# Usage: scripts/e2e.sh [--help]      prints `e2e: N passed, M failed`
+# Usage: scripts/dev/e2e.sh [--help]      prints `e2e: N passed, M failed`
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,13p' "$0"; exit 0

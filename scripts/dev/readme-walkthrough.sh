@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the README's walk-through, verbatim, against a fresh server built
 # from this tree, and checks what it printed.
-# Usage: scripts/readme-walkthrough.sh   (needs curl and python3)
+# Usage: scripts/dev/readme-walkthrough.sh   (needs curl and python3)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,4p' "$0"; exit 0

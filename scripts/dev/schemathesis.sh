@@ -4,9 +4,9 @@
 # admin API (with the admin token), checking that nothing answers 5xx and
 # every response matches the documented schema.
 #
-# Usage: scripts/schemathesis.sh [--help]   (SCHEMATHESIS_EXAMPLES sets examples per operation, default 25)
+# Usage: scripts/dev/schemathesis.sh [--help]   (SCHEMATHESIS_EXAMPLES sets examples per operation, default 25)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,7p' "$0"; exit 0

@@ -53,7 +53,10 @@ pub fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["msg"] == "OAuth Proxy initialized" {
+                if v["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("listening on "))
+                {
                     let _ = tx.send(v["port"].as_u64().unwrap_or(0) as u16);
                 }
             }

@@ -11,7 +11,7 @@ fi
 
 if ! command -v curl >/dev/null; then
     if [[ $(id -u) -ne 0 && "${CI:-}" != "true" ]]; then
-        echo "skipped: the README walk-through needs curl (apt-get install curl, as root); required under CI=true" >&2
+        echo "skipped: the documentation walk-throughs need curl (apt-get install curl, as root); required under CI=true" >&2
         exit 0
     fi
     apt-get update -qq && apt-get install -y -qq curl >/dev/null

@@ -46,11 +46,11 @@ if leaked:
     sys.exit(f"{len(leaked)} secrets appear in the logs, e.g. ...{leaked[0][-8:]}")
 PY
 
-step "README walk-through against the real binary"
+step "documentation walk-throughs (README.md, docs/*.md) against the real binary"
 # (On a developer's machine without curl and root it skips with one line
 # on stderr; under CI=true it installs curl and is required.)
 bash scripts/dev/readme-walkthrough.sh >/dev/null
-echo "ok: README walk-through (unless skipped above)"
+echo "ok: documentation walk-throughs (unless skipped above)"
 
 step "Grafana dashboard against a real Prometheus"
 bash scripts/dev/dashboard-check.sh

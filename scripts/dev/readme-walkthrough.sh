@@ -9,13 +9,8 @@ if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,4p' "$0"; exit 0
 fi
 
-if ! command -v curl >/dev/null; then
-    if [[ $(id -u) -ne 0 && "${CI:-}" != "true" ]]; then
-        echo "skipped: the documentation walk-throughs need curl (apt-get install curl, as root); required under CI=true" >&2
-        exit 0
-    fi
-    apt-get update -qq && apt-get install -y -qq curl >/dev/null
-fi
+source scripts/dev/lib.sh
+require_package curl curl "the documentation walk-through"
 cargo build --quiet
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT

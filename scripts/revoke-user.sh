@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Revokes a user: every Drawbridge token of every user whose VERIFIED email
 # is EMAIL, across all clients, stops working at once, and their stored
-# Google credentials are deleted (the source document's delete_credentials).
+# Google credentials are deleted.
 # A user with the same email unverified by the provider is never touched.
 #
 # Usage: revoke-user.sh [--upstream] EMAIL

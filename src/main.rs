@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,7 +9,7 @@ use drawbridge::commands;
 use drawbridge::configuration::{self, Config, Sources, StorageMode};
 use drawbridge::persistence::PersistenceError;
 use drawbridge::startup::{Application, StartupError};
-use drawbridge::telemetry::{get_subscriber, init_subscriber, subscriber_with_audit_file};
+use drawbridge::telemetry::{init_subscriber, subscriber_with_audit_file};
 
 /// OAuth 2.1 gateway for MCP servers: Dynamic Client Registration in front of Google sign-in.
 #[derive(Parser)]
@@ -111,6 +112,7 @@ fn serve(config: Config) -> ExitCode {
     let subscriber = subscriber_with_audit_file(
         "drawbridge",
         &config.settings.telemetry.log_level,
+        config.log_format.human(std::io::stdout().is_terminal()),
         stdout,
         audit_file,
     );
@@ -142,11 +144,14 @@ fn start_up_status(e: &StartupError) -> ExitCode {
     }
 }
 
+/// The commands log to standard error, in the same format as the service.
 fn init_cli_logging(config: &Config) {
-    init_subscriber(get_subscriber(
+    init_subscriber(subscriber_with_audit_file(
         "drawbridge",
         &config.settings.telemetry.log_level,
+        config.log_format.human(std::io::stderr().is_terminal()),
         std::io::stderr,
+        None,
     ));
 }
 

@@ -175,9 +175,10 @@ impl Application {
             })?
             .run();
         tracing::info!(
-            base_url = %config.base_url, port, storage_mode = config.storage_mode.as_str(),
+            listening = %config.listen_url(port), port, base_url = %config.base_url,
+            storage_mode = config.storage_mode.as_str(),
             upstream_provider = %config.settings.upstream.provider,
-            "OAuth Proxy initialized"
+            "{}", config.ready_message(port)
         );
         warn_about(&config);
         Ok(Self {

@@ -1,11 +1,15 @@
-//! Logging: bunyan-formatted JSON, one object per line, on a sink (stdout);
-//! the audit records (target `audit`) also to their own file when asked.
+//! Logging: bunyan-formatted JSON, one object per line, on a sink (stdout),
+//! or compact human-readable lines for a person at a terminal; the audit
+//! records (target `audit`) also to their own file, as JSON, when asked.
+//! Log lines name the module that wrote them (`target`), never a source
+//! file path.
 
 use std::sync::Mutex;
 
 use tracing::Subscriber;
 use tracing_bunyan_formatter::{BunyanFormattingLayer, JsonStorageLayer};
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -22,13 +26,15 @@ pub fn get_subscriber<Sink>(
 where
     Sink: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    subscriber_with_audit_file(name, default_filter, sink, None)
+    subscriber_with_audit_file(name, default_filter, false, sink, None)
 }
 
-/// As [`get_subscriber`], with the audit records also appended to `audit`.
+/// As [`get_subscriber`], with compact human-readable lines instead of JSON
+/// when `human`, and the audit records also appended to `audit` (JSON).
 pub fn subscriber_with_audit_file<Sink>(
     name: &str,
     default_filter: &str,
+    human: bool,
     sink: Sink,
     audit: Option<std::fs::File>,
 ) -> impl Subscriber + Send + Sync
@@ -39,17 +45,39 @@ where
         .or_else(|_| EnvFilter::try_new(format!("{default_filter},audit=info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let audit_layer = audit.map(|file| {
-        BunyanFormattingLayer::new(name.into(), Mutex::new(file))
+        bunyan(name, Mutex::new(file))
             .with_filter(Targets::new().with_target("audit", tracing::Level::INFO))
     });
+    let (json, readable) = if human {
+        let readable = tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(false)
+            // One line per request, when its span closes (as in JSON).
+            .with_span_events(FmtSpan::CLOSE)
+            .with_writer(sink);
+        (None, Some(readable))
+    } else {
+        (Some(WithoutSpanStart(bunyan(name, sink))), None)
+    };
     Registry::default()
         .with(filter)
         .with(JsonStorageLayer)
-        .with(WithoutSpanStart(BunyanFormattingLayer::new(
-            name.into(),
-            sink,
-        )))
+        .with(json)
+        .with(readable)
         .with(audit_layer)
+}
+
+/// A bunyan layer without the `file` and `line` fields: they name source
+/// files (a dependency's under the cargo registry, for its log records),
+/// which says nothing to an operator; `target` names the module.
+fn bunyan<Sink>(name: &str, sink: Sink) -> BunyanFormattingLayer<Sink>
+where
+    Sink: for<'a> MakeWriter<'a> + 'static,
+{
+    BunyanFormattingLayer::new(name.into(), sink)
+        .skip_fields(["file", "line"].into_iter())
+        // Only core fields (msg, level, …) are refused; these two are not.
+        .expect("file and line are optional bunyan fields")
 }
 
 /// A bunyan layer without its `[... - START]` line per span: the `END`

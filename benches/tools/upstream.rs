@@ -1,6 +1,6 @@
 //! The benchmark's stand-ins, on one port: the "hello" baseline (a bare
 //! actix-web handler answering 200), an instant OAuth provider (authorize,
-//! token, userinfo) and an instant MCP server. Used by scripts/bench.sh.
+//! token, userinfo) and an instant MCP server. Used by scripts/dev/bench.sh.
 //!
 //! Usage: bench-upstream <port>
 

@@ -1,7 +1,7 @@
 //! Environment variables that override `config.toml`.
 
-/// The source document's variable names (and DESIGN.md's fixed names), with
-/// the `section.key` each one sets.
+/// The conventional variable names (`MCP_HOST`, `BASE_URL`, `GOOGLE_*`, …)
+/// and Drawbridge's own fixed names, with the `section.key` each one sets.
 pub const NAMED: &[(&str, &str)] = &[
     ("MCP_HOST", "server.host"),
     ("MCP_PORT", "server.port"),
@@ -39,6 +39,7 @@ pub const NAMED: &[(&str, &str)] = &[
     ("RATE_LIMIT_ENABLED", "rate_limit.enabled"),
     ("DRAWBRIDGE_ADMIN_TOKEN", "admin.token"),
     ("LOG_LEVEL", "telemetry.log_level"),
+    ("LOG_FORMAT", "telemetry.log_format"),
 ];
 
 /// Prefix of the generic form `DRAWBRIDGE_<SECTION>__<KEY>`.

@@ -1,5 +1,5 @@
-//! Configuration: `config.toml`, then the environment (the source document's
-//! variable names and `DRAWBRIDGE_<SECTION>__<KEY>`), then validation into a
+//! Configuration: `config.toml`, then the environment (the named variables
+//! such as `MCP_PORT`, and `DRAWBRIDGE_<SECTION>__<KEY>`), then validation into a
 //! [`Config`]. Any problem is a [`ConfigError`] naming the key; the binary
 //! exits with status 2 on it.
 //!
@@ -10,12 +10,13 @@ mod env;
 mod google;
 mod load;
 mod settings;
+mod summary;
 mod validate;
 
 pub use google::GoogleCredentials;
 pub use load::{load, load_from, Sources};
 pub use settings::*;
-pub use validate::{Config, StorageMode, UpstreamProvider};
+pub use validate::{Config, LogFormat, StorageMode, UpstreamProvider};
 
 use std::fmt;
 

@@ -318,12 +318,15 @@ impl Default for GatewaySettings {
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetrySettings {
     pub log_level: String,
+    /// `auto` (human-readable on a terminal, JSON otherwise), `json` or `pretty`.
+    pub log_format: String,
 }
 
 impl Default for TelemetrySettings {
     fn default() -> Self {
         Self {
             log_level: "info".into(),
+            log_format: "auto".into(),
         }
     }
 }

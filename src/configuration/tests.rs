@@ -25,7 +25,7 @@ fn embedded_defaults_make_a_working_configuration() {
 }
 
 #[test]
-fn the_source_documents_variables_override_the_file() {
+fn the_named_variables_override_the_file() {
     let file = "[server]\nport = 9000\n[clients]\nmax_clients = 5\n";
     let c = load(
         Some(file),
@@ -214,12 +214,25 @@ fn the_shipped_config_toml_documents_every_key_with_its_default() {
             assert!(documented, "{section}.{key} missing from config.toml");
         }
     }
-    let readme = include_str!("../../README.md");
+    let reference = include_str!("../../docs/configuration.md");
     for (var, key) in env::NAMED {
         assert!(text.contains(var), "${var} is not mentioned in config.toml");
         assert!(
-            readme.contains(&format!("`{key}`")),
-            "{key} is not in the README's table"
+            reference.contains(&format!("`{key}`")),
+            "{key} is not in docs/configuration.md's table"
         );
     }
+}
+
+#[test]
+fn log_format_is_human_on_a_terminal_unless_forced() {
+    let auto = load(None, &[]).unwrap().log_format;
+    assert_eq!(auto, LogFormat::Auto);
+    assert!(auto.human(true) && !auto.human(false));
+    let json = load(None, &[("LOG_FORMAT", "json")]).unwrap().log_format;
+    assert!(!json.human(true));
+    let pretty = load(None, &[("LOG_FORMAT", "pretty")]).unwrap().log_format;
+    assert!(pretty.human(false));
+    let e = load(None, &[("LOG_FORMAT", "yaml")]).unwrap_err();
+    assert_eq!(e.key, "telemetry.log_format", "{e}");
 }

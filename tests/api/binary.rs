@@ -13,7 +13,7 @@ use drawbridge::domain::{AuthMethod, SecretToken};
 use drawbridge::storage::SledStore;
 use serde_json::Value;
 
-/// The binary under test: `DRAWBRIDGE_TEST_BIN` (scripts/test.sh points it
+/// The binary under test: `DRAWBRIDGE_TEST_BIN` (scripts/dev/test.sh points it
 /// at the release build) or the debug build cargo made for this test run.
 pub fn binary() -> std::path::PathBuf {
     std::env::var_os("DRAWBRIDGE_TEST_BIN")
@@ -53,7 +53,10 @@ pub fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["msg"] == "OAuth Proxy initialized" {
+                if v["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("listening on "))
+                {
                     let _ = tx.send(v["port"].as_u64().unwrap_or(0) as u16);
                 }
             }

@@ -1,4 +1,4 @@
-"""The load benchmark behind scripts/bench.sh (see there for usage).
+"""The load benchmark behind scripts/dev/bench.sh (see there for usage).
 
 Starts the release build of Drawbridge and the bench upstream (the "hello"
 baseline, an instant OAuth provider and an instant MCP server), drives them
@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.parse
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(ROOT, "target", "release")
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))

@@ -3,29 +3,22 @@
 # Drawbridge and checks that the rendered page lists the admin operations;
 # leaves a screenshot in target/swagger-ui.png.
 #
-# Usage: scripts/swagger-check.sh [--help]
+# Usage: scripts/dev/swagger-check.sh [--help]
 # Installs Debian's chromium package when missing (needs root).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,7p' "$0"; exit 0
 fi
-if ! command -v chromium >/dev/null; then
-    if [[ $(id -u) -ne 0 && "${CI:-}" != "true" ]]; then
-        echo "skipped: the Swagger UI check needs chromium (apt-get install chromium, as root); required under CI=true"
-        exit 0
-    fi
-    echo "installing chromium (Debian package)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
+source scripts/dev/lib.sh
+require_package chromium chromium "the Swagger UI check"
 
 cargo build --quiet
 work=$(mktemp -d)
 pid=""
 trap '[[ -n "$pid" ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 (cd "$work" && exec env -i PATH="$PATH" MCP_PORT="$port" CREDENTIAL_STORAGE_MODE=MEMORY_ONLY \
     "$OLDPWD/target/debug/drawbridge") >"$work/drawbridge.log" 2>&1 &
 pid=$!

@@ -5,17 +5,17 @@
 # with a million clients and a million live tokens, restart time, memory,
 # disk, and a janitor purge of a million expired clients under load.
 #
-# Usage: scripts/bench.sh
+# Usage: scripts/dev/bench.sh
 # Environment: BENCH_SECONDS (per wrk run, default 10), BENCH_CONNECTIONS
 # (default 50), BENCH_SCALE (default 1000000), BENCH_KEEP=1 keeps the
 # scratch directory. Takes about 6 minutes on 2 cores at the defaults.
 # Micro-benchmarks (criterion): cargo bench --bench micro
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if ! command -v wrk >/dev/null; then
     echo "installing wrk (Debian package)" >&2
     apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
 fi
 cargo build --release --locked --bin drawbridge --example bench-upstream --example bench-seed
-exec python3 scripts/bench.py
+exec python3 scripts/dev/bench.py

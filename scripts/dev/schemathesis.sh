@@ -4,9 +4,9 @@
 # admin API (with the admin token), checking that nothing answers 5xx and
 # every response matches the documented schema.
 #
-# Usage: scripts/schemathesis.sh [--help]   (SCHEMATHESIS_EXAMPLES sets examples per operation, default 25)
+# Usage: scripts/dev/schemathesis.sh [--help]   (SCHEMATHESIS_EXAMPLES sets examples per operation, default 25)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,7p' "$0"; exit 0
@@ -21,7 +21,8 @@ cargo build --quiet
 work=$(mktemp -d)
 pid=""
 trap '[[ -n "$pid" ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+source scripts/dev/lib.sh
+port=$(free_port)
 token="schemathesis-admin-token-0123456789"
 (cd "$work" && exec env -i PATH="$PATH" MCP_PORT="$port" CREDENTIAL_STORAGE_MODE=MEMORY_ONLY RATE_LIMIT_ENABLED=false \
     MAX_PROXY_CLIENTS=100000 DRAWBRIDGE_ADMIN_TOKEN="$token" "$OLDPWD/target/debug/drawbridge") >"$work/drawbridge.log" 2>&1 &

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, the no-OpenSSL rule, and every test.
-# Usage: scripts/test.sh   (from anywhere; CI runs exactly this)
+# Usage: scripts/dev/test.sh   (from anywhere; CI runs exactly this)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -46,23 +46,23 @@ if leaked:
     sys.exit(f"{len(leaked)} secrets appear in the logs, e.g. ...{leaked[0][-8:]}")
 PY
 
-step "README walk-through against the real binary"
+step "documentation walk-throughs (README.md, docs/*.md) against the real binary"
 # (On a developer's machine without curl and root it skips with one line
 # on stderr; under CI=true it installs curl and is required.)
-bash scripts/readme-walkthrough.sh >/dev/null
-echo "ok: README walk-through (unless skipped above)"
+bash scripts/dev/readme-walkthrough.sh >/dev/null
+echo "ok: documentation walk-throughs (unless skipped above)"
 
 step "Grafana dashboard against a real Prometheus"
-bash scripts/dashboard-check.sh
+bash scripts/dev/dashboard-check.sh
 
 step "Swagger UI in headless Chromium"
-bash scripts/swagger-check.sh
+bash scripts/dev/swagger-check.sh
 
 step "schemathesis against /openapi.json (public and admin API)"
-bash scripts/schemathesis.sh
+bash scripts/dev/schemathesis.sh
 
 step "end-to-end: oidc-provider as Google, MCP SDK server and client"
-bash scripts/e2e.sh
+bash scripts/dev/e2e.sh
 
 step "fuzzing: redirect URIs, registration JSON, token forms, vault records"
-bash scripts/fuzz.sh
+bash scripts/dev/fuzz.sh

@@ -1,21 +1,16 @@
 #!/usr/bin/env bash
-# Runs the README's walk-through, verbatim, against a fresh server built
-# from this tree, and checks what it printed.
-# Usage: scripts/readme-walkthrough.sh   (needs curl and python3)
+# Runs the documentation's tested blocks (README.md and docs/*.md), verbatim,
+# against a fresh server built from this tree, and checks what they printed.
+# Usage: scripts/dev/readme-walkthrough.sh   (needs curl and python3)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,4p' "$0"; exit 0
 fi
 
-if ! command -v curl >/dev/null; then
-    if [[ $(id -u) -ne 0 && "${CI:-}" != "true" ]]; then
-        echo "skipped: the README walk-through needs curl (apt-get install curl, as root); required under CI=true" >&2
-        exit 0
-    fi
-    apt-get update -qq && apt-get install -y -qq curl >/dev/null
-fi
+source scripts/dev/lib.sh
+require_package curl curl "the documentation walk-through"
 cargo build --quiet
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -28,7 +23,19 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-sed -n '/<!-- walkthrough:start -->/,/<!-- walkthrough:end -->/p' README.md | sed '1,2d;$d' | sed '$d' >"$work/walkthrough.sh"
+# The shell block between <!-- NAME:start --> and <!-- NAME:end -->, in
+# whichever of README.md and docs/*.md holds it (exactly one must).
+block() {
+    local files
+    mapfile -t files < <(grep -l -- "<!-- $1:start -->" README.md docs/*.md)
+    if [[ ${#files[@]} -ne 1 ]]; then
+        echo "the tested block '$1' must be in exactly one of README.md, docs/*.md (found: ${files[*]:-none})" >&2
+        return 1
+    fi
+    sed -n "/<!-- $1:start -->/,/<!-- $1:end -->/p" "${files[0]}" | sed '1,2d;$d' | sed '$d'
+}
+
+block walkthrough >"$work/walkthrough.sh"
 out=$(bash -e "$work/walkthrough.sh")
 echo "$out"
 
@@ -49,8 +56,7 @@ echo "demo-flow.sh: ok"
 
 # The admin walk-through, verbatim, from the server's directory (where the
 # admin token file is), with this repository's scripts.
-sed -n '/<!-- admin:start -->/,/<!-- admin:end -->/p' README.md | sed '1,2d;$d' | sed '$d' \
-    | sed "s|scripts/|$PWD/scripts/|g" >"$work/admin.sh"
+block admin | sed "s|scripts/|$PWD/scripts/|g" >"$work/admin.sh"
 admin=$(cd "$work" && bash -e "$work/admin.sh")
 echo "$admin"
 grep -q '^revoked mcp_' <<<"$admin" || { echo "the admin walk-through revoked no client" >&2; exit 1; }
@@ -62,11 +68,10 @@ echo "admin walk-through: ok"
 curl -sf -X POST http://127.0.0.1:8002/oauth/register -H 'Content-Type: application/json' \
     -d '{"redirect_uris": ["https://app.example/cb"]}' >/dev/null
 kill "$pid"; wait "$pid" || true
-sed -n '/<!-- storage:start -->/,/<!-- storage:end -->/p' README.md | sed '1,2d;$d' | sed '$d' \
-    | sed "s|cargo run -q --|$PWD/target/debug/drawbridge|" >"$work/storage.sh"
+block storage | sed "s|cargo run -q --|$PWD/target/debug/drawbridge|" >"$work/storage.sh"
 storage=$(cd "$work" && env -i PATH="$PATH" bash -e "$work/storage.sh")
 echo "$storage"
 grep -q "retired keys: " <<<"$storage" || { echo "rotate-key printed no report" >&2; exit 1; }
 [[ $(grep -c "total: .* 0 unreadable" <<<"$storage") == 3 ]] || { echo "migrations did not all report" >&2; exit 1; }
 grep -qE "total: 0 migrated, [1-9][0-9]* skipped" <<<"$storage" || { echo "the second migration was not idempotent" >&2; exit 1; }
-echo "README walk-through: ok"
+echo "documentation walk-throughs: ok"

@@ -4,32 +4,21 @@
 # with the development provider, refreshes, registrations up to the rate
 # limit). Fails if any expression errors or returns no series.
 #
-# Usage: scripts/dashboard-check.sh [--help]
+# Usage: scripts/dev/dashboard-check.sh [--help]
 # Installs Prometheus from Debian's packages when missing (needs root).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,8p' "$0"; exit 0
 fi
 
-if ! command -v prometheus >/dev/null; then
-    if [[ $(id -u) -ne 0 && "${CI:-}" != "true" ]]; then
-        echo "skipped: the Grafana dashboard check needs prometheus (apt-get install prometheus, as root); required under CI=true"
-        exit 0
-    fi
-    echo "installing prometheus (Debian package)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
-fi
+source scripts/dev/lib.sh
+require_package prometheus prometheus "the Grafana dashboard check"
 
 cargo build --quiet
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+with_scratch
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 app_port=$(free_port)
 prom_port=$(free_port)
 

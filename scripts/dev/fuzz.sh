@@ -4,13 +4,13 @@
 # (libFuzzer), for a bounded time per target. Fails, naming the saved input,
 # when a target crashes.
 #
-# Usage: scripts/fuzz.sh [target ...]    (from anywhere; default: every target)
+# Usage: scripts/dev/fuzz.sh [target ...]    (from anywhere; default: every target)
 #   FUZZ_SECONDS=20       seconds per target
 #   FUZZ_SANITIZER=none   or address: about half the speed, and it also checks
 #                         the unsafe code of dependencies (Drawbridge has none)
 # Reproduce a crash: cargo +nightly fuzz run --fuzz-dir tests/fuzz -s none TARGET FILE
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 CARGO_FUZZ_VERSION=0.13.2
 seconds=${FUZZ_SECONDS:-20}

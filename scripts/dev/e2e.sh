@@ -10,9 +10,9 @@
 #     authorization server's metadata and authorization-code grant
 # Versions are pinned in tests/e2e/package.json and package-lock.json.
 #
-# Usage: scripts/e2e.sh [--help]      prints `e2e: N passed, M failed`
+# Usage: scripts/dev/e2e.sh [--help]      prints `e2e: N passed, M failed`
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
     sed -n '2,13p' "$0"; exit 0
@@ -21,11 +21,8 @@ command -v node >/dev/null || { echo "e2e: Node.js is required" >&2; exit 1; }
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 cargo build --quiet
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source scripts/dev/lib.sh
+with_scratch
 idp_port=$(free_port); mcp_port=$(free_port); app_port=$(free_port)
 idp="http://127.0.0.1:$idp_port"; app="http://127.0.0.1:$app_port"
 admin_token="e2e-admin-token-0123456789abcdef"

@@ -1,0 +1,108 @@
+//! `[oauth]` and `[session]`: the scopes offered, the token mode and every
+//! lifetime.
+
+use super::rules::{absolute_url, err, ranged};
+use crate::configuration::{ConfigError, Settings};
+use crate::domain::ScopeSet;
+
+/// The scopes clients may ask for.
+pub(super) struct Scopes {
+    pub supported: ScopeSet,
+    /// Google's short scope names expand (the `google` provider).
+    pub google_aliases: bool,
+}
+
+/// `oauth.scopes` (and the documentation URL advertised beside them).
+pub(super) fn scopes(s: &Settings, google_aliases: bool) -> Result<Scopes, ConfigError> {
+    let supported = ScopeSet::parse(&s.oauth.scopes, google_aliases)
+        .map_err(|e| err("oauth.scopes", e.to_string()))?;
+    if supported.is_empty() {
+        return Err(err("oauth.scopes", "must list at least one scope"));
+    }
+    if !s.oauth.service_documentation.is_empty() {
+        absolute_url(
+            "oauth.service_documentation",
+            &s.oauth.service_documentation,
+        )?;
+    }
+    Ok(Scopes {
+        supported,
+        google_aliases,
+    })
+}
+
+/// Token handling and lifetimes, in seconds.
+pub(super) struct Tokens {
+    pub default_scopes: ScopeSet,
+    pub passthrough: bool,
+    pub access_ttl: i64,
+    pub code_ttl: i64,
+    pub transaction_ttl: i64,
+    pub refresh_grace: i64,
+    pub refresh_idle: i64,
+    pub grant_lifetime: i64,
+}
+
+/// `[session]`, the default scopes, the token mode and the lifetimes.
+pub(super) fn tokens(s: &Settings, scopes: &Scopes) -> Result<Tokens, ConfigError> {
+    ranged(
+        "session.timeout_minutes",
+        s.session.timeout_minutes,
+        1,
+        60 * 24 * 30,
+    )?;
+    ranged(
+        "session.max_lifetime_hours",
+        s.session.max_lifetime_hours,
+        1,
+        24 * 365,
+    )?;
+    let default_scopes = if s.oauth.default_scopes.trim().is_empty() {
+        scopes.supported.clone()
+    } else {
+        let d = ScopeSet::parse(&s.oauth.default_scopes, scopes.google_aliases)
+            .map_err(|e| err("oauth.default_scopes", e.to_string()))?;
+        d.ensure_within(&scopes.supported)
+            .map_err(|e| err("oauth.default_scopes", e.to_string()))?;
+        d
+    };
+    let passthrough = match s.oauth.token_mode.as_str() {
+        "proxy" => false,
+        "passthrough" => true,
+        other => {
+            return Err(err(
+                "oauth.token_mode",
+                format!("expected proxy or passthrough, got `{other}`"),
+            ))
+        }
+    };
+    let access = ranged(
+        "oauth.access_token_minutes",
+        s.oauth.access_token_minutes,
+        1,
+        24 * 60,
+    )? as i64;
+    let code_ttl = ranged("oauth.code_ttl_seconds", s.oauth.code_ttl_seconds, 10, 300)? as i64;
+    let txn = ranged(
+        "oauth.transaction_ttl_minutes",
+        s.oauth.transaction_ttl_minutes,
+        1,
+        60,
+    )? as i64;
+    let grace = ranged(
+        "oauth.refresh_grace_seconds",
+        s.oauth.refresh_grace_seconds,
+        0,
+        300,
+    )? as i64;
+    Ok(Tokens {
+        default_scopes,
+        passthrough,
+        access_ttl: access * 60,
+        code_ttl,
+        transaction_ttl: txn * 60,
+        refresh_grace: grace,
+        refresh_idle: s.session.timeout_minutes * 60,
+        grant_lifetime: s.session.max_lifetime_hours * 3600,
+    })
+}

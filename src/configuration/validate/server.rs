@@ -1,0 +1,77 @@
+//! `[server]`: the listener, its limits and the public base URL.
+
+use url::Url;
+
+use super::rules::{absolute_url, err, ranged};
+use crate::configuration::{ConfigError, Settings};
+
+/// What the rest of the configuration needs from `[server]`.
+pub(super) struct Server {
+    pub base_url: Url,
+    pub max_body_bytes: usize,
+}
+
+pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
+    if s.server.host.trim().is_empty() {
+        return Err(err("server.host", "must not be empty"));
+    }
+    let port = ranged("server.port", s.server.port, 0, 65535)?;
+    ranged("server.workers", s.server.workers, 0, 256)?;
+    ranged(
+        "server.shutdown_timeout_seconds",
+        s.server.shutdown_timeout_seconds,
+        0,
+        3600,
+    )?;
+    ranged(
+        "server.head_read_timeout_seconds",
+        s.server.head_read_timeout_seconds,
+        1,
+        3600,
+    )?;
+    ranged(
+        "server.body_read_timeout_seconds",
+        s.server.body_read_timeout_seconds,
+        1,
+        3600,
+    )?;
+    ranged(
+        "server.max_connections_per_address",
+        s.server.max_connections_per_address,
+        0,
+        1_000_000,
+    )?;
+    let max_body_bytes = ranged(
+        "server.max_body_bytes",
+        s.server.max_body_bytes,
+        1024,
+        16 << 20,
+    )? as usize;
+    if s.server.enable_https {
+        return Err(err(
+            "server.enable_https",
+            "TLS termination is not built into this version; serve plain HTTP on loopback behind a TLS proxy",
+        ));
+    }
+    Ok(Server {
+        base_url: base_url(s, port)?,
+        max_body_bytes,
+    })
+}
+
+/// `server.base_url`, or `http://<host>:<port>` when it is empty.
+fn base_url(s: &Settings, port: u64) -> Result<Url, ConfigError> {
+    if s.server.base_url.is_empty() {
+        let host = if s.server.host.contains(':') {
+            format!("[{}]", s.server.host)
+        } else {
+            s.server.host.clone()
+        };
+        return absolute_url("server.host", &format!("http://{host}:{port}"));
+    }
+    let url = absolute_url("server.base_url", &s.server.base_url)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(err("server.base_url", "must not have a query or fragment"));
+    }
+    Ok(url)
+}

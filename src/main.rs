@@ -117,6 +117,16 @@ fn serve(config: Config) -> ExitCode {
         audit_file,
     );
     init_subscriber(subscriber);
+    // Each connection costs two descriptors; systemd's default soft limit
+    // (1 024) would run out after a few hundred slow clients.
+    match drawbridge::open_files::raise_to_hard_limit() {
+        Ok(limit) => tracing::info!(
+            open_files_limit = limit.after,
+            was = limit.before,
+            "open-files limit raised to the hard limit"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
+    }
     let result = actix_web::rt::System::new().block_on(async move {
         let app = match Application::build(config, Clock::System).await {
             Ok(app) => app,

@@ -41,6 +41,10 @@ pub fn start(dir: &Path, env: &[(&str, &str)]) -> Running {
     if !env.iter().any(|(k, _)| *k == "MCP_PORT") {
         cmd.env("MCP_PORT", "0");
     }
+    spawn_and_wait(cmd)
+}
+
+fn spawn_and_wait(mut cmd: Command) -> Running {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -291,4 +295,83 @@ fn help_shows_each_subcommand_with_its_own_description() {
         line("migrate-storage").contains("Copy every record"),
         "{help}"
     );
+}
+
+/// Starts the binary with its soft open-files limit lowered to `soft`, as
+/// systemd's default of 1 024 would, but lower so the test stays small.
+fn start_with_soft_open_files_limit(dir: &Path, env: &[(&str, &str)], soft: u64) -> Running {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = drawbridge(dir, env);
+    cmd.env("MCP_PORT", "0");
+    // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = soft.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    spawn_and_wait(cmd)
+}
+
+#[actix_web::test]
+async fn a_low_soft_open_files_limit_is_raised_so_hundreds_of_connections_are_served() {
+    // This process holds the client ends: give it room too.
+    let ours = drawbridge::open_files::raise_to_hard_limit().unwrap();
+    if ours.after < 2048 {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the hard open-files limit is {} (< 2048) under CI",
+            ours.after
+        );
+        eprintln!(
+            "skipped: the hard open-files limit here is {} (< 2048)",
+            ours.after
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_soft_open_files_limit(
+        dir.path(),
+        &[
+            ("CREDENTIALS_DIR", "creds"),
+            ("DRAWBRIDGE_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "0"),
+        ],
+        256,
+    );
+    let raised = server
+        .output
+        .lock()
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["msg"] == "open-files limit raised to the hard limit")
+        .expect("the start-up log says the limit was raised");
+    assert_eq!(raised["was"], 256, "{raised}");
+    assert_eq!(raised["open_files_limit"], ours.after, "{raised}");
+    // 400 idle connections need 800 descriptors: far past the 256 it was
+    // started with.
+    let mut idle = Vec::new();
+    for _ in 0..400 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+                .await
+                .unwrap(),
+        );
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let res = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/health/live", server.port))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the server still accepts connections");
+    assert_eq!(res.status(), 200);
+    drop(idle);
+    terminate(server);
 }

@@ -85,7 +85,13 @@ impl RateLimits {
         let keyed = |q: Quota| Keyed::new(q, HashMapStateStore::default(), clock.clone());
         Self {
             enabled: s.enabled,
-            registration: keyed(per_minute(s.registrations_per_minute, s.registration_burst)),
+            registration: keyed(per_minute(
+                s.registrations_per_minute,
+                match s.registration_burst {
+                    0 => s.registrations_per_minute,
+                    set => set,
+                },
+            )),
             registration_global: Direct::direct_with_clock(
                 per_minute(
                     s.global_registrations_per_minute,

@@ -48,6 +48,8 @@ impl Default for AdminSettings {
 pub struct RateLimitSettings {
     pub enabled: bool,
     pub registrations_per_minute: i64,
+    /// Registrations one address may make at once; 0: as many as
+    /// `registrations_per_minute`.
     pub registration_burst: i64,
     pub global_registrations_per_minute: i64,
     pub token_per_minute: i64,
@@ -61,7 +63,7 @@ impl Default for RateLimitSettings {
         Self {
             enabled: true,
             registrations_per_minute: 60,
-            registration_burst: 60,
+            registration_burst: 0,
             global_registrations_per_minute: 1200,
             token_per_minute: 600,
             authorize_per_minute: 300,

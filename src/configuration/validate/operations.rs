@@ -37,11 +37,6 @@ pub(super) fn rate_limit(s: &Settings) -> Result<Vec<Cidr>, ConfigError> {
             1_000_000,
         ),
         (
-            "rate_limit.registration_burst",
-            r.registration_burst,
-            1_000_000,
-        ),
-        (
             "rate_limit.global_registrations_per_minute",
             r.global_registrations_per_minute,
             100_000_000,
@@ -64,6 +59,13 @@ pub(super) fn rate_limit(s: &Settings) -> Result<Vec<Cidr>, ConfigError> {
     ] {
         ranged(key, value, 1, hi)?;
     }
+    // 0: the burst follows registrations_per_minute.
+    ranged(
+        "rate_limit.registration_burst",
+        r.registration_burst,
+        0,
+        1_000_000,
+    )?;
     r.trusted_proxies
         .iter()
         .map(|p| {

@@ -104,10 +104,11 @@ async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
             .iter()
             .map(|m| m.as_str())
             .collect(),
+        // Values from the IANA registry of client authentication methods
+        // only; resource servers' bearer secrets are not one of them.
         introspection_endpoint_auth_methods_supported: vec![
             "client_secret_post",
             "client_secret_basic",
-            "bearer",
         ],
         scopes_supported: config.registration.supported_scopes.tokens().to_vec(),
         response_types_supported: vec!["code"],

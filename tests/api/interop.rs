@@ -24,3 +24,15 @@ async fn the_registration_burst_follows_the_per_minute_rate_unless_set_on_its_ow
     }
     assert_eq!(statuses, [201, 201, 429]);
 }
+
+#[actix_web::test]
+async fn discovery_advertises_only_registered_client_authentication_methods() {
+    let app = spawn_app_with(&[]).await;
+    let (_, doc) = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert_eq!(
+        doc["introspection_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_post", "client_secret_basic"])
+    );
+}

@@ -20,7 +20,7 @@ use super::{answers, cookies, found};
 use crate::domain::SecretToken;
 use crate::http::middleware::limited;
 use crate::http::{client_ip, AppState};
-use crate::pages::{describe_scope, error_page, escape, page};
+use crate::pages::{error_page, render, ConsentPage};
 use crate::rate_limit::Limit;
 use crate::service::signin::{self, AuthorizationRequest, ConsentAnswer, Decision, PendingConsent};
 
@@ -149,43 +149,23 @@ fn consent_answer(req: &HttpRequest, body: &[u8]) -> Result<ConsentAnswer, Unrea
 
 /// The consent page, with the cookie binding its form to this browser.
 fn consent_page(state: &AppState, pending: &PendingConsent) -> HttpResponse {
-    let PendingConsent {
-        client,
-        redirect_uri,
-        scopes,
-        state: txn_state,
-        csrf,
-    } = pending;
-    let name = client
-        .metadata
-        .client_name
-        .as_deref()
-        .unwrap_or("An unnamed application");
+    let client = &pending.client;
+    let name = client.metadata.client_name.as_deref();
+    let redirect_uri = &pending.redirect_uri;
     let host = url::Url::parse(redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| redirect_uri.to_owned());
-    let items: String = scopes
-        .tokens()
-        .iter()
-        .map(|s| format!("<li>{}</li>", escape(&describe_scope(s))))
-        .collect();
-    let body = format!(
-        r#"<p><strong>{name}</strong> wants to use your account through this server.</p>
-<p>After you sign in, you will be sent back to <span class="host">{host}</span>.</p>
-<p>It asks to:</p><ul>{items}</ul>
-<p class="muted">Only continue if you started this from {name} and trust it. Client id: <code>{id}</code></p>
-<form method="post" action="/oauth/consent">
-<input type="hidden" name="state" value="{st}"><input type="hidden" name="csrf" value="{csrf}">
-<button type="submit" name="decision" value="approve">Approve</button>
-<button type="submit" name="decision" value="deny">Deny</button></form>"#,
-        name = escape(name),
-        host = escape(&host),
-        id = escape(&client.client_id),
-        st = escape(txn_state.expose()),
-        csrf = escape(csrf.expose()),
+    let page = ConsentPage::new(
+        name.unwrap_or("An unnamed application"),
+        &host,
+        pending.scopes.tokens(),
+        &client.client_id,
+        pending.state.expose(),
+        pending.csrf.expose(),
     );
-    let mut res = page(200, "Allow access?", &body);
-    let _ = res.add_cookie(&cookies::consent_cookie(state, txn_state, csrf));
+    let mut res = render(200, &page);
+    let cookie = cookies::consent_cookie(state, &pending.state, &pending.csrf);
+    let _ = res.add_cookie(&cookie);
     res
 }

@@ -3,8 +3,8 @@
 //! must not be redirected.
 
 use actix_web::HttpResponse;
+use url::Url;
 
-use super::{found, redirect_error, with_query};
 use crate::http::AppState;
 use crate::pages::error_page;
 use crate::service::signin::{ClientRedirect, RedirectAnswer, Shown, SigninError};
@@ -56,4 +56,48 @@ pub fn shown_page(shown: Shown) -> HttpResponse {
         Shown::CallbackBusy => (503, "temporarily_unavailable", "The server is busy; start the sign-in again."),
     };
     error_page(status, error, description)
+}
+
+/// `uri` with `params` added to its query (the client's own query kept).
+fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    match Url::parse(uri) {
+        Ok(mut url) => {
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            url.into()
+        }
+        Err(_) => uri.to_owned(),
+    }
+}
+
+/// An authorization error sent back to the client's redirect URI
+/// (RFC 6749 §4.1.2.1) with its state and our issuer (RFC 9207).
+fn redirect_error(
+    state: &AppState,
+    redirect_uri: &str,
+    client_state: &str,
+    error: &str,
+    description: &str,
+) -> HttpResponse {
+    let issuer = state.config.issuer();
+    let mut params = vec![
+        ("error", error),
+        ("error_description", description),
+        ("iss", issuer.as_str()),
+    ];
+    if !client_state.is_empty() {
+        params.push(("state", client_state));
+    }
+    found(&with_query(redirect_uri, &params))
+}
+
+pub fn found(location: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
 }

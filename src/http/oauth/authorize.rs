@@ -15,8 +15,9 @@ use actix_web::http::Method;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::answers::{self, found};
 use super::client_auth::parse_form;
-use super::{answers, cookies, found};
+use super::cookies;
 use crate::domain::SecretToken;
 use crate::http::middleware::limited;
 use crate::http::{client_ip, AppState};

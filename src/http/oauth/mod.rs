@@ -9,7 +9,6 @@ mod cookies;
 mod introspect;
 mod token;
 pub(crate) use actix_web::web;
-use url::Url;
 
 pub use client_auth::parse_form_body;
 
@@ -26,50 +25,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(callback::configure)
         .configure(token::configure)
         .configure(introspect::configure);
-}
-
-/// `uri` with `params` added to its query (the client's own query kept).
-pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
-    match Url::parse(uri) {
-        Ok(mut url) => {
-            {
-                let mut q = url.query_pairs_mut();
-                for (k, v) in params {
-                    q.append_pair(k, v);
-                }
-            }
-            url.into()
-        }
-        Err(_) => uri.to_owned(),
-    }
-}
-
-/// An authorization error sent back to the client's redirect URI
-/// (RFC 6749 §4.1.2.1) with its state and our issuer (RFC 9207).
-pub fn redirect_error(
-    state: &AppState,
-    redirect_uri: &str,
-    client_state: &str,
-    error: &str,
-    description: &str,
-) -> actix_web::HttpResponse {
-    let issuer = state.config.issuer();
-    let mut params = vec![
-        ("error", error),
-        ("error_description", description),
-        ("iss", issuer.as_str()),
-    ];
-    if !client_state.is_empty() {
-        params.push(("state", client_state));
-    }
-    found(&with_query(redirect_uri, &params))
-}
-
-pub fn found(location: &str) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Found()
-        .insert_header(("Location", location))
-        .insert_header(("Cache-Control", "no-store"))
-        .finish()
 }
 
 /// The upstream client a login uses (see

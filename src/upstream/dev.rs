@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::Credentials;
 use crate::domain::pkce::challenge_of;
 use crate::domain::secret::random_b64;
-use crate::pages::{escape, page};
+use crate::pages::{message_page, render, DevSignInPage, DEV_TITLE};
 
 pub const AUTHORIZE: &str = "/dev/authorize";
 pub const TOKEN: &str = "/dev/token";
@@ -112,27 +112,21 @@ fn check_request(p: &AuthorizeParams) -> Result<(), &'static str> {
 
 async fn authorize_page(params: web::Query<AuthorizeParams>) -> HttpResponse {
     if let Err(e) = check_request(&params) {
-        return page(400, "Development sign-in", &format!("<p>{}</p>", escape(e)));
+        return message_page(400, DEV_TITLE, e);
     }
-    let hidden = |name: &str, value: &Option<String>| {
-        format!(
-            r#"<input type="hidden" name="{name}" value="{}">"#,
-            escape(value.as_deref().unwrap_or(""))
-        )
-    };
-    let body = format!(
-        r#"<p>This is Drawbridge's <strong>development</strong> identity provider. It stands in for Google and signs in one demo user.</p>
-<form method="post" action="{AUTHORIZE}">{}{}{}{}{}{}{}
-<button type="submit" name="login" value="demo">Sign in as {DEMO_EMAIL}</button></form>"#,
-        hidden("client_id", &params.client_id),
-        hidden("redirect_uri", &params.redirect_uri),
-        hidden("state", &params.state),
-        hidden("code_challenge", &params.code_challenge),
-        hidden("scope", &params.scope),
-        hidden("nonce", &params.nonce),
-        r#"<input type="hidden" name="login" value="demo">"#,
-    );
-    page(200, "Development sign-in", &body)
+    let fields = [
+        ("client_id", &params.client_id),
+        ("redirect_uri", &params.redirect_uri),
+        ("state", &params.state),
+        ("code_challenge", &params.code_challenge),
+        ("scope", &params.scope),
+        ("nonce", &params.nonce),
+    ];
+    let fields = fields
+        .into_iter()
+        .map(|(name, value)| (name, value.as_deref().unwrap_or("")))
+        .collect();
+    render(200, &DevSignInPage::new(AUTHORIZE, fields, DEMO_EMAIL))
 }
 
 async fn authorize_submit(
@@ -140,7 +134,7 @@ async fn authorize_submit(
     form: web::Form<AuthorizeParams>,
 ) -> HttpResponse {
     if let Err(e) = check_request(&form) {
-        return page(400, "Development sign-in", &format!("<p>{}</p>", escape(e)));
+        return message_page(400, DEV_TITLE, e);
     }
     let code = format!("dev_code_{}", random_b64(24));
     let redirect_uri = form.redirect_uri.clone().unwrap_or_default();
@@ -155,11 +149,7 @@ async fn authorize_submit(
         },
     );
     let Ok(mut target) = url::Url::parse(&redirect_uri) else {
-        return page(
-            400,
-            "Development sign-in",
-            "<p>redirect_uri is not a URL</p>",
-        );
+        return message_page(400, DEV_TITLE, "redirect_uri is not a URL");
     };
     target
         .query_pairs_mut()

@@ -1,5 +1,16 @@
-//! Keeping a user's upstream access token fresh: refreshed shortly before
-//! it expires, at most one refresh per user at a time (single flight).
+//! The user's session at the upstream (Google): which upstream client it
+//! uses ([`upstream_credentials`]), its access token kept fresh (refreshed
+//! shortly before it expires, at most one refresh per user at a time), and
+//! the gateway's way from a Drawbridge access token to that fresh upstream
+//! token ([`check_access`], then [`upstream_session`]).
+
+mod access;
+mod credentials;
+
+pub use access::{
+    check_access, upstream_session, Access, AccessRefusal, SessionRefusal, UpstreamSession,
+};
+pub use credentials::{upstream_credentials, CredentialsError};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

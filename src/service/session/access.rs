@@ -1,0 +1,115 @@
+//! The gateway's way from a Drawbridge access token to the user's fresh
+//! upstream token: the token must be a live access token for this resource
+//! with the gateway's scopes, and its client must still be live (checked at
+//! every use: a token of a disabled or expired client stops working at
+//! once, as a revoked one does).
+
+use super::{ensure_fresh, upstream_credentials, CredentialsError, Freshness};
+use crate::actors::registry::{ClientView, GetClient};
+use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
+use crate::domain::SecretToken;
+use crate::service::Services;
+
+/// A Drawbridge access token that may reach the gateway: its record and
+/// its client.
+#[derive(Debug)]
+pub struct Access {
+    pub record: TokenRecord,
+    pub client: ClientView,
+}
+
+/// Why a request may not pass the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessRefusal {
+    /// No bearer token was presented.
+    NoToken,
+    /// The token is unknown, expired, revoked, or not an access token.
+    UnknownToken,
+    /// The token was issued for another protected resource.
+    OtherResource,
+    /// The token's client is disabled, expired or no longer registered.
+    ClientGone,
+    /// The token lacks a scope the gateway requires.
+    InsufficientScope,
+    /// The token or its client could not be looked up now.
+    Unavailable,
+}
+
+/// The user's upstream session, as a forwarded request carries it (no
+/// `Debug`: it holds the upstream token).
+pub struct UpstreamSession {
+    /// The user's fresh upstream access token.
+    pub access_token: String,
+    /// The user as the MCP server may name them: the verified email, else
+    /// the upstream subject.
+    pub user: String,
+    /// The Drawbridge client the request comes through.
+    pub client_id: String,
+}
+
+/// Why the user's upstream token cannot be had.
+#[derive(Debug)]
+pub enum SessionRefusal {
+    /// The upstream client could not be named.
+    Credentials(CredentialsError),
+    /// The upstream withdrew access (or the user is gone): sign in again.
+    Revoked,
+    /// The upstream or storage is unavailable: try again later.
+    Unavailable,
+}
+
+/// Checks a bearer token presented at the gateway.
+pub async fn check_access(
+    services: &Services,
+    token: Option<SecretToken>,
+) -> Result<Access, AccessRefusal> {
+    let token = token.ok_or(AccessRefusal::NoToken)?;
+    let now = services.clock.now();
+    let introspect = IntrospectToken { token, now };
+    let Ok(Ok(record)) = services.broker.read(introspect).await else {
+        return Err(AccessRefusal::Unavailable);
+    };
+    let Some(record) = record.filter(|r| r.kind == TokenKind::Access) else {
+        return Err(AccessRefusal::UnknownToken);
+    };
+    let resource = services.config.resource();
+    if record.resource.as_deref().is_some_and(|r| r != resource) {
+        return Err(AccessRefusal::OtherResource);
+    }
+    let lookup = GetClient {
+        client_id: record.client_id.clone(),
+        now,
+    };
+    let client = match services.registry.read(lookup).await {
+        Ok(Ok(Some(c))) => c,
+        Ok(Ok(None)) => return Err(AccessRefusal::ClientGone),
+        _ => return Err(AccessRefusal::Unavailable),
+    };
+    let needed = services.config.gateway_scopes.tokens();
+    if needed.iter().any(|s| !record.scopes.contains(s)) {
+        return Err(AccessRefusal::InsufficientScope);
+    }
+    Ok(Access { record, client })
+}
+
+/// The user's upstream access token for a checked access, refreshed first
+/// when near expiry.
+pub async fn upstream_session(
+    services: &Services,
+    access: &Access,
+) -> Result<UpstreamSession, SessionRefusal> {
+    let creds = upstream_credentials(services, None, &access.client)
+        .await
+        .map_err(SessionRefusal::Credentials)?;
+    let user = ensure_fresh(services, &access.record.user, &creds)
+        .await
+        .map_err(|e| match e {
+            Freshness::Revoked => SessionRefusal::Revoked,
+            Freshness::Unavailable => SessionRefusal::Unavailable,
+        })?;
+    Ok(UpstreamSession {
+        user: user.verified_email().unwrap_or(&user.sub).to_owned(),
+        access_token: user.tokens.access_token,
+        client_id: access.record.client_id.clone(),
+    })
+}

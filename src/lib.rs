@@ -17,6 +17,7 @@ pub mod pages;
 pub mod persistence;
 pub mod rate_limit;
 pub mod service;
+pub mod single_flight;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -16,7 +16,7 @@ use super::fetch::{FetchError, Fetched};
 use super::url::DocumentUrl;
 use crate::clock::{Clock, UnixTime};
 use crate::domain::{ClientMetadata, RegistrationPolicy};
-use crate::service::session::SingleFlight;
+use crate::single_flight::SingleFlight;
 
 /// How long a document is kept, whatever its headers say.
 #[derive(Debug, Clone, Copy)]

@@ -35,7 +35,7 @@ pub struct Services {
     pub broker: Handle<TokenBroker>,
     pub upstream: Arc<Upstream>,
     /// One upstream refresh per user at a time.
-    pub flights: Arc<session::SingleFlight>,
+    pub flights: Arc<crate::single_flight::SingleFlight>,
     pub limits: Arc<RateLimits>,
     pub clock: Clock,
 }

@@ -12,30 +12,12 @@ pub use access::{
 };
 pub use credentials::{upstream_credentials, CredentialsError};
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use crate::actors::vault::{LoadUserCredentials, StoreUserCredentials, UserCredentials, UserRef};
 use crate::service::Services;
 use crate::upstream::{Credentials, UpstreamError};
 
 /// Refresh this long before the upstream access token expires.
 const MARGIN_SECONDS: i64 = 60;
-
-/// One async lock per user, so concurrent requests share one refresh.
-#[derive(Default)]
-pub struct SingleFlight {
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl SingleFlight {
-    pub(crate) fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        // Drop locks nobody holds, so the map stays as small as the traffic.
-        locks.retain(|_, l| Arc::strong_count(l) > 1);
-        locks.entry(key.to_owned()).or_default().clone()
-    }
-}
 
 /// Why the upstream token could not be made fresh.
 #[derive(Debug)]

@@ -22,5 +22,5 @@ pub use metadata::{
 };
 pub use pkce::{CodeChallenge, PkceError};
 pub use redirect_uri::{matches_registered, RedirectUri, RedirectUriError};
-pub use scope::{ScopeError, ScopeSet};
+pub use scope::{ScopeError, ScopeSet, OFFLINE_ACCESS};
 pub use secret::{SecretHash, SecretToken};

@@ -20,12 +20,21 @@ pub enum ScopeError {
 
 const MAX_SCOPES: usize = 64;
 
+/// OpenID Connect Core §11: asks for a refresh token. Drawbridge decides
+/// refresh-token issuance itself (and Google would refuse the scope), so
+/// the token is accepted wherever scopes are read and then dropped.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 impl ScopeSet {
     /// Parses a space-separated scope string. With `google_aliases`, short
     /// names such as `drive.file` become full Google scope URLs.
+    /// `offline_access` is accepted and left out (see [`OFFLINE_ACCESS`]).
     pub fn parse(raw: &str, google_aliases: bool) -> Result<Self, ScopeError> {
         let mut out: Vec<String> = Vec::new();
-        for token in raw.split(' ').filter(|t| !t.is_empty()) {
+        for token in raw
+            .split(' ')
+            .filter(|t| !t.is_empty() && *t != OFFLINE_ACCESS)
+        {
             let valid = token
                 .bytes()
                 .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));

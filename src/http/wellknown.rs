@@ -110,7 +110,17 @@ async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
             "client_secret_post",
             "client_secret_basic",
         ],
-        scopes_supported: config.registration.supported_scopes.tokens().to_vec(),
+        // offline_access is understood in requests (and dropped: Drawbridge
+        // decides refresh tokens itself); only the authorization server
+        // advertises it, not the resource.
+        scopes_supported: config
+            .registration
+            .supported_scopes
+            .tokens()
+            .iter()
+            .cloned()
+            .chain([crate::domain::OFFLINE_ACCESS.to_owned()])
+            .collect(),
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],
         grant_types_supported: vec!["authorization_code", "refresh_token"],

@@ -28,9 +28,11 @@ async fn authorization_server_metadata_advertises_registration_pkce_and_auth_met
             doc["grant_types_supported"],
             serde_json::json!(["authorization_code", "refresh_token"])
         );
+        // offline_access is advertised by the authorization server only
+        // (issue #14); the protected resource's list is in interop.rs.
         assert_eq!(
             doc["scopes_supported"],
-            serde_json::json!(["openid", "email", "profile"])
+            serde_json::json!(["openid", "email", "profile", "offline_access"])
         );
     }
 }

@@ -135,6 +135,8 @@ pub struct State {
     pub custom_without_secret: usize,
     pub refreshes: usize,
     pub revoked: Vec<String>,
+    /// The `scope` of the last authorization request.
+    pub last_authorize_scope: String,
     counter: usize,
 }
 
@@ -290,6 +292,7 @@ async fn authorize(state: web::Data<Mutex<State>>, q: Q) -> HttpResponse {
     assert_eq!(get("code_challenge_method"), "S256");
     assert_eq!(get("access_type"), "offline");
     let mut s = state.lock().unwrap();
+    s.last_authorize_scope = get("scope");
     if matches!(s.mode, Mode::Deny) {
         return redirect(
             &get("redirect_uri"),

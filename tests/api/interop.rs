@@ -36,3 +36,59 @@ async fn discovery_advertises_only_registered_client_authentication_methods() {
         serde_json::json!(["client_secret_post", "client_secret_basic"])
     );
 }
+
+#[actix_web::test]
+async fn offline_access_is_accepted_in_requests_and_advertised_only_by_the_authorization_server() {
+    let f = crate::login_flow::setup(&[]).await;
+    let (_, as_doc) = f
+        .app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert!(as_doc["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("offline_access")));
+    let (_, pr_doc) = f
+        .app
+        .get_json("/.well-known/oauth-protected-resource")
+        .await;
+    assert!(
+        !pr_doc["scopes_supported"]
+            .to_string()
+            .contains("offline_access"),
+        "{pr_doc}"
+    );
+
+    // A client registers with it and signs in asking for it.
+    let client = f
+        .register_with(serde_json::json!({
+            "token_endpoint_auth_method": "client_secret_post",
+            "scope": "openid email offline_access",
+        }))
+        .await;
+    let (res, verifier) = f
+        .authorize(&client, &[("scope", "openid email offline_access")])
+        .await;
+    assert_eq!(res.status(), 200, "the consent page, not invalid_scope");
+    let page = res.text().await.unwrap();
+    let landed = f.consent(&page, "approve").await;
+    let q: serde_json::Value = landed.json().await.unwrap();
+    let login = crate::login_flow::Login {
+        code: q["code"].as_str().unwrap_or_else(|| panic!("{q}")).into(),
+        verifier,
+    };
+    let (status, tokens) = f.exchange(&client, &login).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "openid email");
+    assert!(
+        tokens["refresh_token"].is_string(),
+        "Drawbridge still decides: {tokens}"
+    );
+    // Google was never asked for offline_access (it would refuse it).
+    assert!(
+        !f.google
+            .with(|s| s.last_authorize_scope.clone())
+            .contains("offline_access"),
+        "offline_access reached the upstream"
+    );
+}

@@ -9,6 +9,7 @@ mod glob;
 mod metadata;
 pub mod pkce;
 mod redirect_uri;
+mod resource;
 mod scope;
 pub mod secret;
 
@@ -22,5 +23,6 @@ pub use metadata::{
 };
 pub use pkce::{CodeChallenge, PkceError};
 pub use redirect_uri::{matches_registered, RedirectUri, RedirectUriError};
+pub use resource::names_resource;
 pub use scope::{ScopeError, ScopeSet, OFFLINE_ACCESS};
 pub use secret::{SecretHash, SecretToken};

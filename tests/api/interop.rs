@@ -92,3 +92,37 @@ async fn offline_access_is_accepted_in_requests_and_advertised_only_by_the_autho
         "offline_access reached the upstream"
     );
 }
+
+#[actix_web::test]
+async fn the_resource_may_be_spelled_with_an_uppercase_scheme_or_host_or_a_trailing_slash() {
+    let f = crate::login_flow::setup(&[("BASE_URL", "https://mcp.example.com")]).await;
+    let client = f.register("client_secret_post").await;
+    let ours = f.app.config.resource();
+    assert_eq!(ours, "https://mcp.example.com/mcp");
+    for (resource, expected) in [
+        (ours.clone(), 200),
+        (format!("{ours}/"), 200),
+        ("HTTPS://MCP.Example.COM/mcp/".to_owned(), 200),
+        ("https://mcp.example.com:443/mcp".to_owned(), 200),
+        (format!("{ours}/other"), 302),
+        (format!("{ours}//"), 302),
+    ] {
+        let (res, _) = f.authorize(&client, &[("resource", &resource)]).await;
+        let landed = res.url().clone();
+        let status = if landed.path() == "/client/callback" {
+            302
+        } else {
+            res.status().as_u16()
+        };
+        assert_eq!(status, expected, "{resource} → {landed}");
+        if expected == 302 {
+            assert!(
+                landed
+                    .query()
+                    .unwrap_or("")
+                    .contains("error=invalid_target"),
+                "{landed}"
+            );
+        }
+    }
+}

@@ -214,12 +214,12 @@ fn check(
     .map_err(AuthorizeFailure::Challenge)?;
     let scopes = requested_scopes(services, client, request.scope.as_deref())
         .map_err(AuthorizeFailure::Scope)?;
-    // This server's resource, with at most one trailing slash; stored in
-    // its canonical form (as the token endpoint compares it).
+    // This server's resource however spelled; stored in its canonical form
+    // (as the token endpoint compares it).
     let ours = services.config.resource();
     let resource = match request.resource.as_deref() {
         None => None,
-        Some(r) if r.len() <= ours.len() + 1 && r.trim_end_matches('/') == ours => Some(ours),
+        Some(r) if crate::domain::names_resource(r, &ours) => Some(ours),
         Some(_) => return Err(AuthorizeFailure::ForeignResource),
     };
     if let Some(id) = &request.upstream_client_id {

@@ -126,3 +126,49 @@ async fn the_resource_may_be_spelled_with_an_uppercase_scheme_or_host_or_a_trail
         }
     }
 }
+
+#[actix_web::test]
+async fn the_gateways_challenge_names_the_realm_and_without_a_token_no_error() {
+    let (f, access) = crate::gateway::signed_in_behind(
+        &crate::gateway::fake_mcp(),
+        &[("MCP_AUTH_REALM", "tools.example")],
+    )
+    .await;
+    let res = f.app.client.post(f.app.url("/mcp")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let header = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        header.starts_with("Bearer resource_metadata=")
+            && header.contains(", realm=\"tools.example\""),
+        "{header}"
+    );
+    assert!(!header.contains("error="), "{header}");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body.get("error").is_none(),
+        "the body names an error the header does not: {body}"
+    );
+    assert_eq!(body["error_description"], "an access token is required");
+
+    let res = f
+        .app
+        .client
+        .post(f.app.url("/mcp"))
+        .bearer_auth(format!("{access}x"))
+        .send()
+        .await
+        .unwrap();
+    let header = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        header.contains("realm=\"tools.example\"") && header.contains("error=\"invalid_token\""),
+        "{header}"
+    );
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+}

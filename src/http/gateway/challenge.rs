@@ -22,7 +22,9 @@ pub(super) fn challenge(
         "/.well-known/oauth-protected-resource{}",
         config.settings.gateway.path
     ));
-    let mut value = format!("Bearer resource_metadata=\"{metadata}\", scope=\"{scope}\"");
+    let realm = &config.settings.auth.realm;
+    let mut value =
+        format!("Bearer resource_metadata=\"{metadata}\", scope=\"{scope}\", realm=\"{realm}\"");
     if let Some((code, description)) = error {
         value.push_str(&format!(
             ", error=\"{code}\", error_description=\"{description}\""
@@ -32,12 +34,18 @@ pub(super) fn challenge(
         Some((ErrorCode::InsufficientScope, _)) => StatusCode::FORBIDDEN,
         _ => StatusCode::UNAUTHORIZED,
     };
-    let code = error.map_or(ErrorCode::InvalidToken, |(c, _)| c);
-    let description = error.map_or("an access token is required", |(_, d)| d);
+    // Without a token there is no error (RFC 6750 §3.1): the body says
+    // what is needed and, like the header, names no error code.
+    let body = match error {
+        Some((code, description)) => {
+            serde_json::json!({"error": code, "error_description": description})
+        }
+        None => serde_json::json!({"error_description": "an access token is required"}),
+    };
     HttpResponse::build(status)
         .insert_header((header::WWW_AUTHENTICATE, value))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({"error": code, "error_description": description}))
+        .json(body)
 }
 
 /// `invalid_token` for the scopes a sign-in grants by default.

@@ -95,6 +95,8 @@ macro_rules! delegate {
                 self.core.$method(msg)
             }
         }
+
+        $crate::track_writes!(Registry: $msg);
     };
 }
 

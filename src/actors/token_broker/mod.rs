@@ -72,6 +72,8 @@ macro_rules! delegate {
                 self.core.$method(msg)
             }
         }
+
+        $crate::track_writes!(TokenBroker: $msg);
     };
 }
 
@@ -96,6 +98,8 @@ impl Handler<RevokeGrant> for TokenBroker {
         self.core.revoke_grant_tokens(&msg.grant_id)
     }
 }
+
+crate::track_writes!(TokenBroker: RevokeGrant);
 
 #[cfg(test)]
 mod tests;

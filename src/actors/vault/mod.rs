@@ -151,6 +151,19 @@ impl Handler<GetVaultStatus> for Vault {
     }
 }
 
+crate::track_writes!(Vault:
+    PurgeUnreferencedUsers,
+    StoreUserCredentials,
+    DeleteUserCredentials,
+    ListUsers,
+    SealSecret,
+    DeleteSecrets,
+    SecretIds,
+    RotateKey,
+    WriteSnapshot,
+    GetVaultStatus,
+);
+
 impl crate::actors::handle::HasReader for Vault {
     type Reader = VaultReader;
 }

@@ -43,18 +43,24 @@ tree_sets! {
 }
 
 /// Read and write access to the trees of `S` only: what an owner actor's
-/// core holds.
+/// core holds. Its reads are those of [`ReadOnly`] (it derefs to one).
 pub struct Owned<S> {
-    store: SharedStore,
-    set: PhantomData<fn() -> S>,
+    reads: ReadOnly<S>,
 }
 
 impl<S> Clone for Owned<S> {
     fn clone(&self) -> Self {
         Self {
-            store: self.store.clone(),
-            set: PhantomData,
+            reads: self.reads.clone(),
         }
+    }
+}
+
+impl<S> std::ops::Deref for Owned<S> {
+    type Target = ReadOnly<S>;
+
+    fn deref(&self) -> &ReadOnly<S> {
+        &self.reads
     }
 }
 
@@ -62,13 +68,15 @@ impl<S: TreeSet> Owned<S> {
     /// Hands the trees of `S` in `store` to their owner (start-up does).
     pub fn new(store: SharedStore) -> Self {
         Self {
-            store,
-            set: PhantomData,
+            reads: ReadOnly {
+                store,
+                set: PhantomData,
+            },
         }
     }
 
-    pub fn get(&self, tree: S, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.get(tree.into(), key)
+    fn store(&self) -> &SharedStore {
+        &self.reads.store
     }
 
     /// Inserts and returns the previous value.
@@ -78,51 +86,37 @@ impl<S: TreeSet> Owned<S> {
         key: &[u8],
         value: Vec<u8>,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.insert(tree.into(), key, value)
+        self.store().insert(tree.into(), key, value)
     }
 
     /// Removes and returns the previous value.
     pub fn remove(&self, tree: S, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.remove(tree.into(), key)
+        self.store().remove(tree.into(), key)
     }
 
-    /// See [`Store::scan_prefix`].
-    pub fn scan_prefix(
-        &self,
-        tree: S,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        self.store.scan_prefix(tree.into(), prefix, after, limit)
-    }
-
-    /// Applies every write of `batch` atomically ([`Store::apply`]).
+    /// Applies every write of `batch` atomically ([`Store::apply`](super::Store::apply)).
     pub fn apply(&self, batch: OwnedBatch<S>) -> Result<(), StoreError> {
-        self.store.apply(batch.batch)
+        self.store().apply(batch.batch)
     }
 
-    /// Applies the writes one after the other ([`Store::apply_in_order`]).
+    /// Applies the writes one after the other ([`Store::apply_in_order`](super::Store::apply_in_order)).
     pub fn apply_in_order(&self, batch: OwnedBatch<S>) -> Result<(), StoreError> {
-        self.store.apply_in_order(batch.batch)
+        self.store().apply_in_order(batch.batch)
     }
 
     /// Makes every acknowledged write durable (the whole engine's).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.store.flush()
+        self.store().flush()
     }
 
     /// Answers when the engine does (a read of the schema record).
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.store.get(Tree::Meta, keys::SCHEMA_KEY).map(|_| ())
+        self.store().get(Tree::Meta, keys::SCHEMA_KEY).map(|_| ())
     }
 
     /// A view of the same trees that can only read, for the owner's reader.
     pub fn read_only(&self) -> ReadOnly<S> {
-        ReadOnly {
-            store: self.store.clone(),
-            set: PhantomData,
-        }
+        self.reads.clone()
     }
 }
 
@@ -148,7 +142,7 @@ impl<S: TreeSet> ReadOnly<S> {
         self.store.get(tree.into(), key)
     }
 
-    /// See [`Store::scan_prefix`].
+    /// See [`Store::scan_prefix`](super::Store::scan_prefix).
     pub fn scan_prefix(
         &self,
         tree: S,

@@ -42,8 +42,6 @@ pub struct Application {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("storage: {0}")]
-    Storage(String),
     #[error(transparent)]
     Persistence(#[from] persistence::PersistenceError),
     #[error("admin API: {0}")]

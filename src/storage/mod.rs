@@ -155,10 +155,7 @@ impl ReadStore {
         Self(store)
     }
 
-    pub fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(tree, key)
-    }
-
+    /// See [`Store::scan_prefix`].
     pub fn scan_prefix(
         &self,
         tree: Tree,
@@ -167,10 +164,6 @@ impl ReadStore {
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
         self.0.scan_prefix(tree, prefix, after, limit)
-    }
-
-    pub fn len(&self, tree: Tree) -> Result<usize, StoreError> {
-        self.0.len(tree)
     }
 }
 

@@ -195,9 +195,4 @@ impl TokenBrokerCore {
         self.commit(batch)?;
         Ok(code)
     }
-
-    /// Answers when the store does.
-    pub fn ping(&self) -> Result<(), BrokerError> {
-        Ok(self.trees.ping()?)
-    }
 }

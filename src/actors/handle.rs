@@ -113,6 +113,8 @@ macro_rules! track_writes {
     )+};
 }
 
+/// What the HTTP side holds of one actor: its address, its reader, and
+/// the group commit that writing answers wait for.
 pub struct Handle<A: Actor + HasReader> {
     addr: Addr<A>,
     commit: Option<Arc<GroupCommit>>,

@@ -23,6 +23,8 @@ pub const REGISTRATION_TOKEN_PREFIX: &str = "mcp_rat_";
 /// How many expired clients a full registry removes before refusing.
 const INLINE_PURGE_LIMIT: usize = 1000;
 
+/// The Registry's logic over the `clients` tree; the actor runs it on one
+/// thread, so it is the tree's only writer.
 pub struct RegistryCore {
     trees: Owned<RegistryTree>,
     expiry: ExpiryPolicy,

@@ -45,6 +45,7 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
+/// The actor: runs [`RegistryCore`] on its own thread.
 pub struct Registry {
     core: RegistryCore,
 }

@@ -16,6 +16,7 @@ use super::messages::*;
 use super::record::{ClientRecord, ClientView, ExpiryPolicy, USE_WRITE_INTERVAL};
 use super::{Registry, RegistryError};
 
+/// Client lookups and credential checks, answered on the caller's thread.
 pub struct RegistryReader {
     clients: ReadOnly<RegistryTree>,
     expiry: ExpiryPolicy,

@@ -36,6 +36,8 @@ pub struct TokenPolicy {
     pub flush_every_write: bool,
 }
 
+/// The TokenBroker's logic over its own trees; the actor runs it on one
+/// thread (see the module's comment).
 pub struct TokenBrokerCore {
     trees: Owned<BrokerTree>,
     policy: TokenPolicy,
@@ -50,6 +52,7 @@ pub struct TokenBrokerCore {
     reader: BrokerReader,
 }
 
+/// Key of a record named by a secret (state, code, token): its SHA-256.
 fn hash_key(token: &SecretToken) -> Vec<u8> {
     token.hash().as_bytes().to_vec()
 }

@@ -45,6 +45,7 @@ pub enum BrokerError {
     Store(#[from] StoreError),
 }
 
+/// The actor: runs [`TokenBrokerCore`] on its own thread.
 pub struct TokenBroker {
     core: TokenBrokerCore,
 }

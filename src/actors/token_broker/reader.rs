@@ -13,6 +13,7 @@ use super::messages::{IntrospectToken, PeekRefresh, ReferencedSubjects};
 use super::records::{CodeRecord, GrantRecord, TokenKind, TokenRecord};
 use super::BrokerError;
 
+/// Token lookups, answered on the caller's thread.
 pub struct BrokerReader {
     trees: ReadOnly<BrokerTree>,
 }

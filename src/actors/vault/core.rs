@@ -361,6 +361,7 @@ fn collect_pages(
     }
 }
 
+/// A page of users for operators, with the records that could not be opened.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct UserPage {
     pub users: Vec<UserSummary>,

@@ -57,6 +57,7 @@ pub const UPSTREAM_CLIENT_SECRET: &str = "upstream_client";
 /// sign-in's state hash); deleted at the callback or with the expired sign-in.
 pub const UPSTREAM_PKCE: &str = "upstream_pkce";
 
+/// The actor: runs [`VaultCore`] on its own thread.
 pub struct Vault {
     core: VaultCore,
 }

@@ -44,6 +44,22 @@ tree_sets! {
 
 /// Read and write access to the trees of `S` only: what an owner actor's
 /// core holds. Its reads are those of [`ReadOnly`] (it derefs to one).
+///
+/// ```
+/// use drawbridge::storage::{MemoryStore, Owned, RegistryTree, SharedStore};
+/// let store: SharedStore = std::sync::Arc::new(MemoryStore::new());
+/// let registry: Owned<RegistryTree> = Owned::new(store);
+/// registry.insert(RegistryTree::Clients, b"mcp_a", vec![1]).unwrap();
+/// ```
+///
+/// Writing another owner's tree does not compile:
+///
+/// ```compile_fail
+/// use drawbridge::storage::{BrokerTree, MemoryStore, Owned, RegistryTree, SharedStore};
+/// let store: SharedStore = std::sync::Arc::new(MemoryStore::new());
+/// let registry: Owned<RegistryTree> = Owned::new(store);
+/// registry.insert(BrokerTree::Grants, b"g_1", vec![1]).unwrap();
+/// ```
 pub struct Owned<S> {
     reads: ReadOnly<S>,
 }
@@ -123,6 +139,13 @@ impl<S: TreeSet> Owned<S> {
 /// Reads of the trees of `S`, nothing else: what an actor's reader holds,
 /// so an answer given off the actor's thread (without the group-commit
 /// barrier) cannot have written anything.
+///
+/// ```compile_fail
+/// use drawbridge::storage::{MemoryStore, Owned, RegistryTree, SharedStore};
+/// let store: SharedStore = std::sync::Arc::new(MemoryStore::new());
+/// let reader = Owned::<RegistryTree>::new(store).read_only();
+/// reader.insert(RegistryTree::Clients, b"mcp_a", vec![1]).unwrap();
+/// ```
 pub struct ReadOnly<S> {
     store: SharedStore,
     set: PhantomData<fn() -> S>,

@@ -1,10 +1,10 @@
 //! The operator commands that work on stored data while the service is
 //! stopped: `rotate-key` and `migrate-storage`.
 
-use crate::actors::vault::{RotationReport, VaultCore};
+use crate::actors::vault::RotationReport;
 use crate::clock::UnixTime;
 use crate::configuration::{Config, StorageMode};
-use crate::persistence::{self, data_path, Opened, PersistenceError};
+use crate::persistence::{self, data_path, PersistenceError};
 use crate::storage::Tree;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,16 +17,6 @@ pub enum CommandError {
     Usage(String),
     #[error(transparent)]
     Store(#[from] crate::storage::StoreError),
-}
-
-fn vault(opened: Opened) -> VaultCore {
-    VaultCore::new(
-        opened.store,
-        opened.codec,
-        opened.key_source,
-        true,
-        opened.snapshot,
-    )
 }
 
 /// Rotates the encryption key of the configured mode (or completes an
@@ -43,7 +33,7 @@ pub fn rotate_key(config: &Config, now: UnixTime) -> Result<RotationReport, Comm
     }
     let _lock = persistence::lock_dir(config)?;
     let opened = persistence::open_mode(config, config.storage_mode, false, now)?;
-    Ok(vault(opened).rotate(now)?)
+    Ok(opened.vault_core(true).rotate(now)?)
 }
 
 /// What a migration did, per kind of record.
@@ -124,9 +114,9 @@ pub fn migrate_storage(
             }
         }
     }
-    let (items, unreadable) = vault(source).export()?;
+    let (items, unreadable) = source.vault_core(true).export()?;
     report.unreadable = unreadable;
-    let mut target_vault = vault(target);
+    let mut target_vault = target.vault_core(true);
     for item in items {
         if target_vault.import(item)? {
             report.vault_migrated += 1;
@@ -134,7 +124,7 @@ pub fn migrate_storage(
             report.vault_skipped += 1;
         }
     }
-    target_vault.store().flush()?;
+    target_vault.flush()?;
     target_vault.write_snapshot()?;
     Ok(report)
 }

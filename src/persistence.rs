@@ -13,12 +13,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::actors::vault::{restore_snapshot, VaultError};
+use crate::actors::vault::{restore_snapshot, Snapshot, VaultCore, VaultError};
 use crate::clock::UnixTime;
 use crate::configuration::{Config, StorageMode};
 use crate::crypto::cipher::{Codec, Keyring};
 use crate::crypto::keyfile::{self, KeySource};
-use crate::storage::{keys, MemoryStore, SharedStore, SledStore, Tree};
+use crate::storage::{keys, MemoryStore, Owned, ReadStore, SharedStore, SledStore, Tree};
 
 pub const ENCRYPTED_DB: &str = "drawbridge.db";
 pub const PLAINTEXT_DB: &str = "drawbridge-plaintext.db";
@@ -50,6 +50,27 @@ pub struct Opened {
     pub codec: Codec,
     pub key_source: Option<KeySource>,
     pub snapshot: Option<PathBuf>,
+}
+
+impl Opened {
+    /// The Vault's core over this mode's store: handed the Vault's own
+    /// trees, and (MEMORY_WITH_BACKUP) the whole store read-only for its
+    /// snapshot.
+    pub fn vault_core(&self, flush_every_write: bool) -> VaultCore {
+        VaultCore::new(
+            Owned::new(self.store.clone()),
+            self.codec.clone(),
+            self.key_source.clone(),
+            flush_every_write,
+            self.snapshot(),
+        )
+    }
+
+    /// Where the snapshot goes and what it copies (MEMORY_WITH_BACKUP).
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        let path = self.snapshot.clone()?;
+        Some(Snapshot::new(path, ReadStore::new(self.store.clone())))
+    }
 }
 
 /// Where a mode keeps its data, if anywhere.

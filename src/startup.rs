@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, SyncArbiter};
@@ -15,7 +15,7 @@ use crate::actors::handle::Handle;
 use crate::actors::janitor::{Janitor, Owners};
 use crate::actors::registry::{ExpiryPolicy, FloodGuard, Registry, RegistryCore, RegistryReader};
 use crate::actors::token_broker::{BrokerReader, TokenBroker, TokenBrokerCore, TokenPolicy};
-use crate::actors::vault::{Vault, VaultCore, VaultReader, WriteSnapshot};
+use crate::actors::vault::{PublishedCodec, Vault, VaultCore, VaultReader, WriteSnapshot};
 use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode, UpstreamProvider};
 use crate::http::admin::AdminToken;
@@ -24,7 +24,7 @@ use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
 use crate::rate_limit::RateLimits;
 use crate::service::Services;
-use crate::storage::{GroupCommit, SharedStore};
+use crate::storage::{GroupCommit, Owned, SharedStore, Sizes};
 use crate::upstream::dev::DevProvider;
 use crate::upstream::Upstream;
 
@@ -42,8 +42,6 @@ pub struct Application {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("storage: {0}")]
-    Storage(String),
     #[error(transparent)]
     Persistence(#[from] persistence::PersistenceError),
     #[error("admin API: {0}")]
@@ -108,15 +106,17 @@ impl Application {
             .build()
             .map_err(|e| StartupError::Upstream(e.to_string()))?;
         let admin_listener = bind_admin(&config, &admin)?;
-        let (registry, registry_reader) = start_registry(&config, store.clone())?;
-        let (vault, vault_reader) = start_vault(opened);
-        let broker = start_broker(&config, store.clone());
-        let broker_reader = Arc::new(BrokerReader::new(store.clone()));
+        // Each actor is handed its own trees only; the HTTP side gets their
+        // readers, which can only read.
+        let (registry, registry_reader) = start_registry(&config, &store);
+        let (vault, vault_reader) = start_vault(&opened);
+        let (broker, broker_reader) = start_broker(&config, &store);
         let limits = Arc::new(RateLimits::new(&config.settings.rate_limit, clock.clone()));
         let server_settings = &config.settings.server;
         let janitor = Janitor::new(
             Owners {
                 registry: registry.clone(),
+                registry_reader: registry_reader.clone(),
                 broker: broker.clone(),
                 broker_reader: broker_reader.clone(),
                 vault: vault.clone(),
@@ -130,7 +130,7 @@ impl Application {
         let services = Services {
             config: config.clone(),
             registry: Handle::new(registry, commit.clone(), registry_reader),
-            vault: Handle::new(vault.clone(), commit.clone(), Arc::new(vault_reader)),
+            vault: Handle::new(vault.clone(), commit.clone(), vault_reader),
             broker: Handle::new(broker, commit, broker_reader),
             upstream: Arc::new(upstream),
             flights: Arc::default(),
@@ -142,7 +142,7 @@ impl Application {
             dev,
             admin,
             janitor: janitor.clone(),
-            store: store.clone(),
+            store: Sizes::new(store.clone()),
             gateway_http,
         };
         let admin_server = admin_listener
@@ -274,26 +274,24 @@ fn warn_about(config: &Config) {
     }
 }
 
-fn start_vault(opened: Opened) -> (Addr<Vault>, VaultReader) {
-    let core = VaultCore::new(
-        opened.store,
-        opened.codec,
-        opened.key_source,
-        false,
-        opened.snapshot,
-    );
-    let reader = core.reader();
-    let core = Mutex::new(Some(core));
-    // One thread: the Vault is the single writer of its trees and the only
-    // holder of the keyring. The factory runs once; a restarted thread after
-    // a panic would have no keyring, so it refuses to start.
+/// Starts the Vault on its own thread (the single writer of its trees and
+/// the only holder of the keyring) and answers its reader.
+fn start_vault(opened: &Opened) -> (Addr<Vault>, Arc<VaultReader>) {
+    let trees = Owned::new(opened.store.clone());
+    let codec = PublishedCodec::new(opened.codec.clone());
+    let reader = Arc::new(VaultReader::new(trees.read_only(), codec.clone()));
+    let key_source = opened.key_source.clone();
+    let snapshot = opened.snapshot();
+    // actix builds the actor once (again only if it stopped itself, which
+    // it never does), from the keyring last published.
     let addr = SyncArbiter::start(1, move || {
-        Vault::new(
-            core.lock()
-                .ok()
-                .and_then(|mut c| c.take())
-                .expect("the vault actor is started once"),
-        )
+        Vault::new(VaultCore::sharing(
+            trees.clone(),
+            codec.clone(),
+            key_source.clone(),
+            false,
+            snapshot.clone(),
+        ))
     });
     (addr, reader)
 }
@@ -338,7 +336,9 @@ fn start_admin_listener(listener: TcpListener, state: &AppState) -> Result<Serve
     Ok(server)
 }
 
-fn start_broker(config: &Arc<Config>, store: SharedStore) -> Addr<TokenBroker> {
+/// Starts the TokenBroker on its own thread: the single writer of its
+/// trees, which makes code redemption and refresh rotation atomic.
+fn start_broker(config: &Config, store: &SharedStore) -> (Addr<TokenBroker>, Arc<BrokerReader>) {
     let policy = TokenPolicy {
         transaction_ttl: config.transaction_ttl,
         code_ttl: config.code_ttl,
@@ -348,43 +348,33 @@ fn start_broker(config: &Arc<Config>, store: SharedStore) -> Addr<TokenBroker> {
         refresh_grace: config.refresh_grace,
         flush_every_write: false,
     };
-    let core = Mutex::new(Some(TokenBrokerCore::new(store.clone(), policy)));
-    // One thread: the broker is the single writer of its trees, which makes
-    // code redemption and refresh rotation atomic.
-    SyncArbiter::start(1, move || {
-        let core = core.lock().ok().and_then(|mut c| c.take());
-        TokenBroker::new(core.unwrap_or_else(|| TokenBrokerCore::new(store.clone(), policy)))
-    })
+    let trees = Owned::new(store.clone());
+    let reader = Arc::new(BrokerReader::new(trees.read_only()));
+    let addr = SyncArbiter::start(1, move || {
+        TokenBroker::new(TokenBrokerCore::new(trees.clone(), policy))
+    });
+    (addr, reader)
 }
 
-fn start_registry(
-    config: &Arc<Config>,
-    store: SharedStore,
-) -> Result<(Addr<Registry>, Arc<RegistryReader>), StartupError> {
+/// Starts the Registry on its own thread (the single writer of the
+/// `clients` tree); its reader tells it about client uses.
+fn start_registry(config: &Config, store: &SharedStore) -> (Addr<Registry>, Arc<RegistryReader>) {
     let expiry = ExpiryPolicy {
         unused_seconds: config.unused_client_expiry.as_secs() as i64,
         idle_seconds: config.client_expiry.as_secs() as i64,
     };
-    let open = {
-        let config = config.clone();
-        let guard = FloodGuard {
-            max_unused_per_origin: config.max_unused_per_address,
-            evict_unused_after: config.evict_unused_after.map(|d| d.as_secs() as i64),
-        };
-        move || {
-            RegistryCore::open(store.clone(), expiry, config.max_clients, false)
-                .map(|core| core.with_flood_guard(guard))
-        }
+    let guard = FloodGuard {
+        max_unused_per_origin: config.max_unused_per_address,
+        evict_unused_after: config.evict_unused_after.map(|d| d.as_secs() as i64),
     };
-    let first = open().map_err(|e| StartupError::Storage(e.to_string()))?;
-    let reader = first.reader();
-    let first = Mutex::new(Some(first));
-    // One thread: the Registry is the single writer of its tree. The factory
-    // runs again only if the actor's thread has to restart.
+    let max_clients = config.max_clients;
+    let trees = Owned::new(store.clone());
+    let reader = Arc::new(RegistryReader::new(trees.read_only(), expiry));
     let addr = SyncArbiter::start(1, move || {
-        let core = first.lock().ok().and_then(|mut c| c.take());
-        Registry::new(core.unwrap_or_else(|| open().expect("storage that opened at start reopens")))
+        Registry::new(
+            RegistryCore::new(trees.clone(), expiry, max_clients, false).with_flood_guard(guard),
+        )
     });
     reader.attach(addr.clone());
-    Ok((addr, reader))
+    (addr, reader)
 }

@@ -18,7 +18,7 @@ use drawbridge::clock::Clock;
 use drawbridge::configuration;
 use drawbridge::domain::{AuthMethod, ClientMetadata, GrantType, SecretToken};
 use drawbridge::persistence;
-use drawbridge::storage::{codec, keys, Batch, Tree};
+use drawbridge::storage::{codec, keys, Batch, Owned, Tree};
 
 fn metadata(name: &str, method: AuthMethod) -> ClientMetadata {
     ClientMetadata {
@@ -69,7 +69,7 @@ fn main() {
         idle_seconds: config.client_expiry.as_secs() as i64,
     };
     let counting = Instant::now();
-    let mut registry = RegistryCore::open(store.clone(), policy, usize::MAX, false).unwrap();
+    let mut registry = RegistryCore::new(Owned::new(store.clone()), policy, usize::MAX, false);
     eprintln!(
         "counted the clients in {:.2} s",
         counting.elapsed().as_secs_f64()
@@ -101,7 +101,7 @@ fn main() {
             .unwrap();
         let client_id = owner.client.client_id.clone();
         let mut broker = TokenBrokerCore::new(
-            store.clone(),
+            Owned::new(store.clone()),
             TokenPolicy {
                 transaction_ttl: config.transaction_ttl,
                 code_ttl: config.code_ttl,

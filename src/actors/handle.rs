@@ -1,25 +1,34 @@
-//! How the HTTP side talks to an actor: [`Handle::send`] sends the message
-//! and, when durability is `immediate` and the store was written while the
-//! actor answered, waits for the group commit ([`GroupCommit::barrier`])
-//! before handing back the answer. Whether a message writes is not declared
-//! anywhere: the store's own write counter is read before the message is
-//! sent and after its answer arrives, so a message that wrote always waits
-//! (a read that raced another request's write waits too, which is only
-//! conservative). Nothing is acknowledged to a client before it is on disk,
+//! How the HTTP side talks to an actor.
+//!
+//! [`Handle::send`] sends a message to the actor's thread and, when
+//! durability is `immediate` and handling that message wrote to the store,
+//! waits for the group commit ([`GroupCommit::barrier`]) before handing back
+//! the answer: nothing is acknowledged to a client before it is on disk,
 //! while the actor thread itself never waits for an fsync.
 //!
+//! Whether a message writes is derived, per message, from what its handler
+//! did, never from a hand-kept list of message types: every message goes
+//! to the actor wrapped in [`Tracked`], whose handler (generated next to
+//! each message's own by [`track_writes!`](crate::track_writes)) counts the store writes
+//! made on the actor's own thread while the message was handled
+//! ([`GroupCommit::writes_on_this_thread`]). So a message that wrote always
+//! waits for the barrier, whatever its type and even when it failed
+//! half-way, and one that only read never does — a read is not refused
+//! with 503 because another request's write could not be flushed.
+//!
 //! [`Handle::read`] answers a read-only message on the caller's own thread
-//! from the actor's [`HasReader::Reader`], a view of the same store that can
-//! only read ([`ReadStore`]): reads need no serialisation (the actor stays the
-//! only writer), and a thread hop costs more than the read itself.
+//! from the actor's [`HasReader::Reader`], a view of the actor's trees that
+//! can only read ([`ReadOnly`](crate::storage::ReadOnly)): reads need no
+//! serialisation (the actor stays the only writer), and a thread hop costs
+//! more than the read itself. A message answered this way has no handler
+//! on the actor.
 
 use std::sync::Arc;
 
-use actix::dev::ToEnvelope;
+use actix::dev::{MessageResponse, OneshotSender, ToEnvelope};
 use actix::{Actor, Addr, Handler, MailboxError, Message};
 
 use crate::storage::GroupCommit;
-pub use crate::storage::ReadStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -39,6 +48,73 @@ pub trait Reads<M: Message> {
     fn read(&self, msg: M) -> M::Result;
 }
 
+/// A message on its way to the actor through [`Handle::send`]; answered
+/// with the message's own answer and whether handling it wrote.
+pub struct Tracked<M>(pub M);
+
+impl<M: Message> Message for Tracked<M> {
+    type Result = Answered<M::Result>;
+}
+
+/// The answer to a [`Tracked`] message.
+pub struct Answered<R> {
+    pub answer: R,
+    /// Whether the handler wrote to the store (so the answer must wait
+    /// for the group commit).
+    pub wrote: bool,
+}
+
+impl<R> Answered<R> {
+    /// Runs `handle` on the actor's thread and notes whether it wrote.
+    pub fn run(handle: impl FnOnce() -> R) -> Self {
+        let before = GroupCommit::writes_on_this_thread();
+        let answer = handle();
+        Self {
+            answer,
+            wrote: GroupCommit::writes_on_this_thread() != before,
+        }
+    }
+}
+
+impl<A, M, R> MessageResponse<A, M> for Answered<R>
+where
+    A: Actor,
+    M: Message<Result = Answered<R>>,
+    R: 'static,
+{
+    fn handle(self, _: &mut A::Context, tx: Option<OneshotSender<Answered<R>>>) {
+        if let Some(tx) = tx {
+            // The caller may have gone (a client that hung up): nothing to do.
+            let _ = tx.send(self);
+        }
+    }
+}
+
+/// Lets [`Handle::send`] reach these messages of `$actor`: answers
+/// [`Tracked`]`<M>` by handling `M` and noting whether that wrote. A
+/// message left out cannot be sent through a [`Handle`] (it does not
+/// compile), so none is ever answered without the barrier it needs.
+#[macro_export]
+macro_rules! track_writes {
+    ($actor:ty: $($msg:ty),+ $(,)?) => {$(
+        impl actix::Handler<$crate::actors::handle::Tracked<$msg>> for $actor {
+            type Result = $crate::actors::handle::Answered<<$msg as actix::Message>::Result>;
+
+            fn handle(
+                &mut self,
+                msg: $crate::actors::handle::Tracked<$msg>,
+                ctx: &mut Self::Context,
+            ) -> Self::Result {
+                $crate::actors::handle::Answered::run(|| {
+                    <$actor as actix::Handler<$msg>>::handle(self, msg.0, ctx)
+                })
+            }
+        }
+    )+};
+}
+
+/// What the HTTP side holds of one actor: its address, its reader, and
+/// the group commit that writing answers wait for.
 pub struct Handle<A: Actor + HasReader> {
     addr: Addr<A>,
     commit: Option<Arc<GroupCommit>>,
@@ -79,22 +155,49 @@ impl<A: Actor + HasReader> Handle<A> {
         &self.addr
     }
 
-    /// Sends `msg` to the actor; once answered, waits until whatever the
-    /// store took in meanwhile is durable (durability `immediate`).
+    /// Sends `msg` to the actor; once answered, and if handling it wrote,
+    /// waits until that write is durable (durability `immediate`).
     pub async fn send<M>(&self, msg: M) -> Result<M::Result, CallError>
     where
         M: Message + Send + 'static,
         M::Result: Send,
-        A: Handler<M>,
-        A::Context: ToEnvelope<A, M>,
+        A: Handler<Tracked<M>>,
+        A::Context: ToEnvelope<A, Tracked<M>>,
     {
-        let before = self.commit.as_ref().map(|c| c.writes());
-        let answer = self.addr.send(msg).await?;
-        if let (Some(commit), Some(before)) = (&self.commit, before) {
-            if commit.writes() != before {
-                commit.barrier().await.map_err(|_| CallError::NotDurable)?;
-            }
+        let Answered { answer, wrote } = self.addr.send(Tracked(msg)).await?;
+        if let (Some(commit), true) = (&self.commit, wrote) {
+            commit.barrier().await.map_err(|_| CallError::NotDurable)?;
         }
         Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{MemoryStore, Store, Tree};
+
+    #[test]
+    fn a_message_that_writes_is_noted_and_one_that_only_reads_is_not() {
+        let commit = GroupCommit::new(Arc::new(MemoryStore::new()));
+        let write = Answered::run(|| commit.insert(Tree::Clients, b"k", vec![1]));
+        assert!(write.wrote);
+        let read = Answered::run(|| commit.get(Tree::Clients, b"k"));
+        assert!(!read.wrote);
+        assert_eq!(read.answer.unwrap(), Some(vec![1]));
+    }
+
+    #[test]
+    fn another_threads_write_meanwhile_is_not_this_messages() {
+        let commit = GroupCommit::new(Arc::new(MemoryStore::new()));
+        let other = commit.clone();
+        let read = Answered::run(|| {
+            std::thread::spawn(move || other.insert(Tree::Clients, b"k", vec![1]))
+                .join()
+                .unwrap()
+                .unwrap();
+            commit.get(Tree::Clients, b"k")
+        });
+        assert!(!read.wrote, "a read never waits for others' writes");
     }
 }

@@ -15,7 +15,7 @@ use actix::{
 };
 
 use super::handle::Reads;
-use super::registry::{InspectClient, PurgeExpired, Registry};
+use super::registry::{InspectClient, PurgeExpired, Registry, RegistryReader};
 use super::token_broker::{
     BrokerReader, PurgeTokens, ReferencedSubjects, RevokeClientGrants, TokenBroker,
 };
@@ -50,6 +50,8 @@ fn unhex(id: &str) -> Option<Vec<u8>> {
 #[derive(Clone)]
 pub struct Janitor {
     registry: Addr<Registry>,
+    /// Whether a client still exists, asked off the Registry's thread.
+    registry_reader: Arc<RegistryReader>,
     broker: Addr<TokenBroker>,
     /// Reads for the referenced-users scan, off the broker's thread.
     broker_reader: Arc<BrokerReader>,
@@ -78,6 +80,8 @@ pub struct JanitorReport {
 /// The actors whose records the janitor cleans.
 pub struct Owners {
     pub registry: Addr<Registry>,
+    /// Whether a client still exists, asked off the Registry's thread.
+    pub registry_reader: Arc<RegistryReader>,
     pub broker: Addr<TokenBroker>,
     /// Reads for the referenced-users scan, off the broker's thread.
     pub broker_reader: Arc<BrokerReader>,
@@ -112,12 +116,14 @@ impl Janitor {
     ) -> Self {
         let Owners {
             registry,
+            registry_reader,
             broker,
             broker_reader,
             vault,
         } = owners;
         Self {
             registry,
+            registry_reader,
             broker,
             broker_reader,
             vault,
@@ -185,7 +191,7 @@ impl Janitor {
             let msg = InspectClient {
                 client_id: id.to_owned(),
             };
-            return !matches!(self.registry.send(msg).await, Ok(Ok(None)));
+            return !matches!(self.registry_reader.read(msg), Ok(None));
         }
         let Some(key) = unhex(id) else {
             return false;

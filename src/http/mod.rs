@@ -32,8 +32,9 @@ pub struct AppState {
     pub dev: Option<Arc<DevProvider>>,
     pub admin: admin::AdminToken,
     pub janitor: Addr<crate::actors::janitor::Janitor>,
-    /// Read-only use: sizes for the metrics gauges.
-    pub store: crate::storage::SharedStore,
+    /// How big the store is (the metrics gauges, the operators' stats):
+    /// sizes only, no record.
+    pub store: crate::storage::Sizes,
     /// Client for the upstream MCP server (no redirects, connect time-out).
     pub gateway_http: reqwest::Client,
 }

@@ -10,6 +10,7 @@
 //! waiters with an error (the caller answers 503) and the next waiter tries
 //! again, so the service recovers by itself when the disk does.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -41,6 +42,12 @@ pub struct GroupCommit {
     /// Told of every flush (how long it took, whether it worked): the
     /// server counts them in its metrics; storage itself knows no metrics.
     observer: FlushObserver,
+}
+
+thread_local! {
+    /// Writes taken on this thread, by any group commit: an actor's thread
+    /// counts its own, which tells whether one message wrote.
+    static WRITES_HERE: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Receives each flush's duration and outcome.
@@ -78,14 +85,16 @@ impl GroupCommit {
         })
     }
 
-    /// How many writes the store has taken so far: a change between two
-    /// readings means something was written in between.
-    pub fn writes(&self) -> u64 {
-        self.written.load(Ordering::Acquire)
+    /// How many writes this thread has made so far (through any group
+    /// commit): a change between two readings on one thread means that
+    /// thread wrote in between — a write that failed counts too.
+    pub fn writes_on_this_thread() -> u64 {
+        WRITES_HERE.with(Cell::get)
     }
 
     fn wrote(&self) {
         self.written.fetch_add(1, Ordering::AcqRel);
+        WRITES_HERE.with(|w| w.set(w.get() + 1));
     }
 
     fn recovery_due(&self) -> bool {

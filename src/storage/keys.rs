@@ -14,12 +14,18 @@
 //! | `codes`   | TokenBroker | SHA-256 of the code        | `CodeRecord` (single use, ≤ 5 min)      |
 //! | `tokens`  | TokenBroker | SHA-256 of the token       | `TokenRecord` (access and refresh)      |
 //! | `grants`  | TokenBroker | grant id                   | `GrantRecord` (a user's consent to a client) |
+//! | `grant_tokens` | TokenBroker | grant id `/` token hash | empty (index: a grant's tokens)       |
+//! | `client_grants` | TokenBroker | client id `/` grant id | empty (index: a client's grants)      |
+//!
+//! The owners' sets of trees are types (`RegistryTree`, `VaultTree`,
+//! `BrokerTree` in `storage::trees`): each actor is handed an `Owned` over
+//! its own set, so writing another owner's tree does not compile. Its reader
+//! gets a `ReadOnly` view of the same set; the Vault's snapshot alone reads
+//! every tree (read-only), and the metrics see sizes only (`Sizes`).
 //!
 //! The TokenBroker's records name users only by the Vault's random user id
 //! (`u_…`), never by subject or email, so they reveal no identity and stay
 //! valid when a migration re-keys the Vault's user records.
-//! | `grant_tokens` | TokenBroker | grant id `/` token hash | empty (index: a grant's tokens)       |
-//! | `client_grants` | TokenBroker | client id `/` grant id | empty (index: a client's grants)      |
 //!
 //! Secrets never appear in keys: client secrets and registration access
 //! tokens are stored as SHA-256 hashes inside the client record.

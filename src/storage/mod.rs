@@ -1,7 +1,8 @@
 //! Storage: a small key-value [`Store`] trait with named trees, and its engines.
 //!
-//! Actors own their trees (see [`keys`]) and talk to storage only through
-//! [`Store`]; record encoding lives in [`codec`], so no other module knows how
+//! Actors own their trees (see [`keys`]): each is handed an [`Owned`] over
+//! its own set of trees only ([`TreeSet`]), so writing another actor's
+//! tree does not compile; record encoding lives in [`codec`], so no other module knows how
 //! bytes on disk look. A shared backend can be added behind the same trait.
 
 pub mod codec;
@@ -9,6 +10,7 @@ mod group_commit;
 pub mod keys;
 mod memory;
 mod sled_engine;
+mod trees;
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ pub use group_commit::GroupCommit;
 pub use keys::Tree;
 pub use memory::MemoryStore;
 pub use sled_engine::SledStore;
+pub use trees::{BrokerTree, Owned, OwnedBatch, ReadOnly, RegistryTree, Sizes, TreeSet, VaultTree};
 
 /// A key/value pair as stored.
 pub type Entry = (Vec<u8>, Vec<u8>);
@@ -142,9 +145,8 @@ pub trait Store: Send + Sync + 'static {
 
 pub type SharedStore = Arc<dyn Store>;
 
-/// A store that can only be read: what actors' readers hold, so an answer
-/// given off the actor's thread (without the group-commit barrier) cannot
-/// have written anything.
+/// A whole store that can only be read: what the Vault's snapshot of
+/// every tree reads (an actor's own reads go through [`ReadOnly`]).
 #[derive(Clone)]
 pub struct ReadStore(SharedStore);
 
@@ -153,10 +155,7 @@ impl ReadStore {
         Self(store)
     }
 
-    pub fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(tree, key)
-    }
-
+    /// See [`Store::scan_prefix`].
     pub fn scan_prefix(
         &self,
         tree: Tree,
@@ -165,10 +164,6 @@ impl ReadStore {
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
         self.0.scan_prefix(tree, prefix, after, limit)
-    }
-
-    pub fn len(&self, tree: Tree) -> Result<usize, StoreError> {
-        self.0.len(tree)
     }
 }
 

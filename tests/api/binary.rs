@@ -7,10 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use drawbridge::actors::handle::Reads;
 use drawbridge::actors::registry::{AuthenticateClient, ExpiryPolicy, RegistryCore};
 use drawbridge::clock::Clock;
 use drawbridge::domain::{AuthMethod, SecretToken};
-use drawbridge::storage::SledStore;
+use drawbridge::storage::{Owned, SledStore};
 use serde_json::Value;
 
 /// The binary under test: `DRAWBRIDGE_TEST_BIN` (scripts/dev/test.sh points it
@@ -144,15 +145,15 @@ async fn a_registration_survives_sigterm_and_restart_and_still_authenticates() {
         unused_seconds: 3600,
         idle_seconds: 86400,
     };
-    let mut core = RegistryCore::open(store, policy, 100, true).unwrap();
+    let core = RegistryCore::new(Owned::new(store), policy, 100, true).reader();
     let auth = |secret: &str| AuthenticateClient {
         client_id: id.clone(),
         method: AuthMethod::ClientSecretPost,
         secret: Some(SecretToken::presented(secret)),
         now: Clock::System.now(),
     };
-    assert!(core.authenticate(auth(&secret)).is_ok());
-    assert!(core.authenticate(auth("mcp_cs_wrong")).is_err());
+    assert!(core.read(auth(&secret)).is_ok());
+    assert!(core.read(auth("mcp_cs_wrong")).is_err());
 }
 
 #[test]

@@ -541,6 +541,7 @@ async fn a_user_stored_by_the_previous_release_is_taken_over_at_their_next_sign_
 #[actix_web::test]
 async fn the_same_subject_from_another_issuer_is_another_user() {
     use drawbridge::actors::vault::{UpstreamTokens, UserCredentials, VaultCore};
+    use drawbridge::storage::Owned;
     let google = crate::fake_google::start();
     let env = google.env();
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -550,7 +551,13 @@ async fn the_same_subject_from_another_issuer_is_another_user() {
         // A user of another issuer (an earlier upstream) with the same sub.
         let _lock = drawbridge::persistence::lock_dir(&cfg).unwrap();
         let opened = drawbridge::persistence::open_mode(&cfg, cfg.storage_mode, false, 1).unwrap();
-        let mut vault = VaultCore::new(opened.store, opened.codec, opened.key_source, true, None);
+        let mut vault = VaultCore::new(
+            Owned::new(opened.store),
+            opened.codec,
+            opened.key_source,
+            true,
+            None,
+        );
         vault
             .store_user(UserCredentials {
                 uid: String::new(),

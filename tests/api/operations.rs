@@ -6,7 +6,7 @@ use drawbridge::actors::janitor::RunJanitor;
 use drawbridge::actors::registry::{ClientRecord, ExpiryPolicy, RegistryCore};
 use drawbridge::domain::{AuthMethod, ClientMetadata, GrantType, SecretToken};
 use drawbridge::persistence;
-use drawbridge::storage::{codec, Batch, Tree};
+use drawbridge::storage::{codec, Batch, Owned, Tree};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -137,10 +137,14 @@ async fn a_purge_of_100_000_expired_clients_runs_while_requests_keep_being_serve
             idle_seconds: 86400,
         };
         assert_eq!(
-            RegistryCore::open(Arc::clone(&opened.store), policy, 1_000_000, false)
-                .unwrap()
-                .count(drawbridge::actors::registry::CountClients)
-                .unwrap(),
+            RegistryCore::new(
+                Owned::new(Arc::clone(&opened.store)),
+                policy,
+                1_000_000,
+                false
+            )
+            .count(drawbridge::actors::registry::CountClients)
+            .unwrap(),
             100_000
         );
     }

@@ -477,7 +477,7 @@ async fn a_registration_whose_upstream_secret_the_vault_refuses_leaves_no_client
 #[actix_web::test]
 async fn the_janitor_deletes_verifiers_and_custom_secrets_whose_owners_are_gone_and_keeps_the_rest()
 {
-    use drawbridge::actors::vault::{VaultCore, UPSTREAM_CLIENT_SECRET, UPSTREAM_PKCE};
+    use drawbridge::actors::vault::{UPSTREAM_CLIENT_SECRET, UPSTREAM_PKCE};
     // What an earlier release left behind: a verifier of a sign-in long
     // finished, and the custom secret of a client long deleted.
     let dir = tempfile::tempdir().unwrap();
@@ -498,13 +498,7 @@ async fn the_janitor_deletes_verifiers_and_custom_secrets_whose_owners_are_gone_
         )
         .unwrap();
         let store = opened.store.clone();
-        let mut vault = VaultCore::new(
-            opened.store,
-            opened.codec,
-            opened.key_source,
-            true,
-            opened.snapshot,
-        );
+        let mut vault = opened.vault_core(true);
         vault
             .seal_secret(UPSTREAM_PKCE, &"ab".repeat(32), b"an old verifier")
             .unwrap();

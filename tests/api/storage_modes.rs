@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use drawbridge::actors::handle::Reads;
 use drawbridge::actors::registry::{
     AuthenticateClient, ExpiryPolicy, RegisterClient, RegistryCore,
 };
-use drawbridge::actors::vault::{UpstreamTokens, UserCredentials, UserRef, VaultCore};
+use drawbridge::actors::vault::{UpstreamTokens, UserCredentials, UserRef};
 use drawbridge::configuration::{load_from, Config};
 use drawbridge::domain::{AuthMethod, ClientMetadata, GrantType, SecretToken};
 use drawbridge::persistence;
+use drawbridge::storage::Owned;
 use serde_json::Value;
 
 use crate::binary::{drawbridge, start, terminate};
@@ -225,7 +227,7 @@ fn seed(cfg: &Config) -> Vec<(String, String)> {
         unused_seconds: 86400 * 365 * 100,
         idle_seconds: 86400,
     };
-    let mut registry = RegistryCore::open(opened.store.clone(), policy, 100, true).unwrap();
+    let mut registry = RegistryCore::new(Owned::new(opened.store.clone()), policy, 100, true);
     let clients = (0..2)
         .map(|_| {
             let r = registry
@@ -241,13 +243,7 @@ fn seed(cfg: &Config) -> Vec<(String, String)> {
             )
         })
         .collect();
-    let mut vault = VaultCore::new(
-        opened.store,
-        opened.codec,
-        opened.key_source,
-        true,
-        opened.snapshot,
-    );
+    let mut vault = opened.vault_core(true);
     for n in 0..3 {
         vault.store_user(user(n)).unwrap();
     }
@@ -265,7 +261,7 @@ fn verify(cfg: &Config, clients: &[(String, String)]) {
         unused_seconds: 86400 * 365 * 100,
         idle_seconds: 86400,
     };
-    let mut registry = RegistryCore::open(opened.store.clone(), policy, 100, true).unwrap();
+    let registry = RegistryCore::new(Owned::new(opened.store.clone()), policy, 100, true);
     for (id, secret) in clients {
         let auth = AuthenticateClient {
             client_id: id.clone(),
@@ -274,18 +270,13 @@ fn verify(cfg: &Config, clients: &[(String, String)]) {
             now: drawbridge::clock::Clock::System.now(),
         };
         assert!(
-            registry.authenticate(auth).is_ok(),
+            registry.reader().read(auth).is_ok(),
             "{} client {id}",
             cfg.storage_mode.as_str()
         );
     }
-    let vault = VaultCore::new(
-        opened.store,
-        opened.codec,
-        opened.key_source,
-        true,
-        opened.snapshot,
-    );
+    // Read as the HTTP side reads: through the Vault's reader.
+    let vault = opened.vault_core(true).reader();
     for n in 0..3 {
         let got = vault
             .load_user(&UserRef::Subject {

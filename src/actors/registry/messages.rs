@@ -3,7 +3,7 @@
 
 use actix::Message;
 
-use super::record::ClientView;
+use super::record::{ClientRecord, ClientView};
 use super::RegistryError;
 use crate::clock::UnixTime;
 use crate::domain::{AuthMethod, ClientId, ClientMetadata, SecretToken};
@@ -134,6 +134,27 @@ pub struct ClientFilter {
     pub created_after: Option<UnixTime>,
     pub expired: Option<bool>,
     pub auth_method: Option<AuthMethod>,
+}
+
+impl ClientFilter {
+    /// Whether `record` (expired or not, as said) passes every filter set.
+    pub(super) fn keeps(&self, record: &ClientRecord, expired: bool) -> bool {
+        let name = record
+            .metadata
+            .client_name
+            .as_deref()
+            .unwrap_or("")
+            .to_lowercase();
+        self.name_contains
+            .as_ref()
+            .is_none_or(|n| name.contains(&n.to_lowercase()))
+            && self.created_before.is_none_or(|t| record.issued_at < t)
+            && self.created_after.is_none_or(|t| record.issued_at > t)
+            && self.expired.is_none_or(|e| e == expired)
+            && self
+                .auth_method
+                .is_none_or(|m| m == record.metadata.auth_method)
+    }
 }
 
 /// A page of clients for operators (cursor pagination).

@@ -1,10 +1,14 @@
 //! The Registry owns proxy clients: RFC 7591 registration, RFC 7592 read,
 //! update and delete, credential checks, the client cap and expiry.
 //!
-//! The logic lives in [`RegistryCore`], a plain struct over a [`Store`];
-//! [`Registry`] is the actor that runs it on its own thread (`SyncArbiter`),
-//! so blocking disk I/O never stalls an HTTP worker, and so every write to
-//! the `clients` tree is made by one writer, in order.
+//! The logic lives in [`RegistryCore`], a plain struct over the Registry's
+//! own tree ([`RegistryTree`](crate::storage::RegistryTree)); [`Registry`]
+//! is the actor that runs it on its own thread (`SyncArbiter`), so blocking
+//! disk I/O never stalls an HTTP worker, and so every write to the
+//! `clients` tree is made by one writer, in order. Lookups and credential
+//! checks ([`GetClient`], [`InspectClient`], [`ReadClient`],
+//! [`AuthenticateClient`]) are answered by [`RegistryReader`] on the
+//! caller's thread and have no handler here.
 
 mod core;
 pub mod messages;
@@ -41,6 +45,7 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
+/// The actor: runs [`RegistryCore`] on its own thread.
 pub struct Registry {
     core: RegistryCore,
 }
@@ -91,21 +96,19 @@ macro_rules! delegate {
                 self.core.$method(msg)
             }
         }
+
+        $crate::track_writes!(Registry: $msg);
     };
 }
 
 delegate!(RegisterClient, register);
-delegate!(ReadClient, read);
 delegate!(UpdateClient, update);
 delegate!(DeleteClient, delete);
-delegate!(AuthenticateClient, authenticate);
 delegate!(RecordClientUse, record_use);
 delegate!(CountClients, count);
 delegate!(PurgeExpired, purge_expired);
 delegate!(PingStore, ping);
-delegate!(GetClient, get);
 delegate!(ListClients, list);
-delegate!(InspectClient, inspect);
 delegate!(SetClientDisabled, set_disabled);
 delegate!(RemoveClient, remove_client);
 

@@ -1,7 +1,7 @@
 //! The Registry's read side: answers lookups and credential checks on the
-//! caller's thread from the shared store (see `actors::handle`). Only the
-//! Registry actor writes the `clients` tree; a check that finds the client's
-//! last-use time stale asks the actor to record the use.
+//! caller's thread from a read-only view of the `clients` tree (see
+//! `actors::handle`). Only the Registry actor writes it; a check that finds
+//! the client's last-use time stale asks the actor to record the use.
 
 use std::sync::OnceLock;
 
@@ -10,14 +10,15 @@ use actix::Addr;
 use crate::actors::handle::Reads;
 use crate::clock::UnixTime;
 use crate::domain::{AuthMethod, ClientId, SecretHash, SecretToken};
-use crate::storage::{codec, keys, ReadStore, SharedStore, Tree};
+use crate::storage::{codec, keys, ReadOnly, RegistryTree};
 
 use super::messages::*;
 use super::record::{ClientRecord, ClientView, ExpiryPolicy, USE_WRITE_INTERVAL};
 use super::{Registry, RegistryError};
 
+/// Client lookups and credential checks, answered on the caller's thread.
 pub struct RegistryReader {
-    store: ReadStore,
+    clients: ReadOnly<RegistryTree>,
     expiry: ExpiryPolicy,
     /// A hash compared against when the client is unknown, so a miss costs
     /// the same as a wrong secret.
@@ -27,9 +28,9 @@ pub struct RegistryReader {
 }
 
 impl RegistryReader {
-    pub fn new(store: SharedStore, expiry: ExpiryPolicy) -> Self {
+    pub fn new(clients: ReadOnly<RegistryTree>, expiry: ExpiryPolicy) -> Self {
         Self {
-            store: ReadStore::new(store),
+            clients,
             expiry,
             decoy: SecretToken::generate("").hash(),
             registry: OnceLock::new(),
@@ -42,9 +43,12 @@ impl RegistryReader {
     }
 
     pub(super) fn load(&self, client_id: &str) -> Result<Option<ClientRecord>, RegistryError> {
-        match self.store.get(Tree::Clients, &keys::client(client_id))? {
+        match self
+            .clients
+            .get(RegistryTree::Clients, &keys::client(client_id))?
+        {
             None => Ok(None),
-            Some(bytes) => Ok(Some(codec::decode(Tree::Clients, &bytes)?)),
+            Some(bytes) => Ok(Some(codec::decode(RegistryTree::Clients.into(), &bytes)?)),
         }
     }
 
@@ -78,7 +82,7 @@ impl RegistryReader {
     }
 
     /// The client whose credentials these are (enabled and live).
-    pub(super) fn verify(&self, msg: &AuthenticateClient) -> Result<ClientRecord, RegistryError> {
+    fn verify(&self, msg: &AuthenticateClient) -> Result<ClientRecord, RegistryError> {
         let record = ClientId::parse(&msg.client_id)
             .map(|id| self.live(id.as_str(), msg.now))
             .transpose()?

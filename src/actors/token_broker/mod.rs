@@ -1,6 +1,11 @@
 //! The TokenBroker owns the login flow's state: pending transactions,
 //! authorization codes, grants and Drawbridge's access and refresh tokens
-//! (stored only as SHA-256 hashes).
+//! (stored only as SHA-256 hashes), in its own trees
+//! ([`BrokerTree`](crate::storage::BrokerTree)). [`TokenBrokerCore`] holds
+//! the logic; [`TokenBroker`] runs it on its own thread. Token lookups
+//! ([`IntrospectToken`], [`PeekRefresh`], [`ReferencedSubjects`]) are
+//! answered by [`BrokerReader`] on the caller's thread and have no handler
+//! here.
 
 mod core;
 pub mod messages;
@@ -40,6 +45,7 @@ pub enum BrokerError {
     Store(#[from] StoreError),
 }
 
+/// The actor: runs [`TokenBrokerCore`] on its own thread.
 pub struct TokenBroker {
     core: TokenBrokerCore,
 }
@@ -67,6 +73,8 @@ macro_rules! delegate {
                 self.core.$method(msg)
             }
         }
+
+        $crate::track_writes!(TokenBroker: $msg);
     };
 }
 
@@ -75,13 +83,10 @@ delegate!(DecideConsent, decide);
 delegate!(CompleteTransaction, complete);
 delegate!(IssueCode, issue_code);
 delegate!(RedeemCode, redeem);
-delegate!(PeekRefresh, peek_refresh);
 delegate!(RefreshTokens, refresh);
-delegate!(IntrospectToken, introspect);
 delegate!(RevokeToken, revoke);
 delegate!(PurgeTokens, purge_expired);
 delegate!(RevokeClientGrants, revoke_client);
-delegate!(ReferencedSubjects, referenced_subjects);
 delegate!(ClientTokenCounts, client_counts);
 delegate!(GrantsPerSubject, grants_per_subject);
 delegate!(RevokeSubjectGrants, revoke_subject);
@@ -94,6 +99,8 @@ impl Handler<RevokeGrant> for TokenBroker {
         self.core.revoke_grant_tokens(&msg.grant_id)
     }
 }
+
+crate::track_writes!(TokenBroker: RevokeGrant);
 
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,11 @@
 //! The TokenBroker's read side: token lookups on the caller's thread from
-//! the shared store (see `actors::handle`). Every read-check-write (code
+//! a read-only view of the broker's trees (see `actors::handle`). Every read-check-write (code
 //! redemption, refresh rotation, revocation) stays on the actor.
 
 use crate::actors::handle::Reads;
 use crate::clock::UnixTime;
 use crate::domain::SecretToken;
-use crate::storage::{codec, ReadStore, SharedStore, Tree};
+use crate::storage::{codec, BrokerTree, ReadOnly};
 
 use std::collections::HashSet;
 
@@ -13,41 +13,43 @@ use super::messages::{IntrospectToken, PeekRefresh, ReferencedSubjects};
 use super::records::{CodeRecord, GrantRecord, TokenKind, TokenRecord};
 use super::BrokerError;
 
+/// Token lookups, answered on the caller's thread.
 pub struct BrokerReader {
-    store: ReadStore,
+    trees: ReadOnly<BrokerTree>,
 }
 
 impl BrokerReader {
-    pub fn new(store: SharedStore) -> Self {
-        Self {
-            store: ReadStore::new(store),
-        }
+    pub fn new(trees: ReadOnly<BrokerTree>) -> Self {
+        Self { trees }
     }
 
     /// Whether a sign-in is still pending under this key (its state's hash),
     /// expired or not.
     pub fn has_transaction(&self, key: &[u8]) -> Result<bool, BrokerError> {
-        Ok(self.store.get(Tree::Transactions, key)?.is_some())
+        Ok(self.trees.get(BrokerTree::Transactions, key)?.is_some())
     }
 
     pub(super) fn token(&self, token: &SecretToken) -> Result<Option<TokenRecord>, BrokerError> {
-        match self.store.get(Tree::Tokens, token.hash().as_bytes())? {
-            Some(bytes) => Ok(Some(codec::decode(Tree::Tokens, &bytes)?)),
+        match self
+            .trees
+            .get(BrokerTree::Tokens, token.hash().as_bytes())?
+        {
+            Some(bytes) => Ok(Some(codec::decode(BrokerTree::Tokens.into(), &bytes)?)),
             None => Ok(None),
         }
     }
 
     fn grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, BrokerError> {
-        match self.store.get(Tree::Grants, grant_id.as_bytes())? {
-            Some(bytes) => Ok(Some(codec::decode(Tree::Grants, &bytes)?)),
+        match self.trees.get(BrokerTree::Grants, grant_id.as_bytes())? {
+            Some(bytes) => Ok(Some(codec::decode(BrokerTree::Grants.into(), &bytes)?)),
             None => Ok(None),
         }
     }
 
     /// The one refresh-token validity check: what `token`, presented by
     /// `client_id` at `now`, is worth. The HTTP side asks it (through
-    /// [`PeekRefresh`]) before any upstream work, the core asks it again
-    /// before rotating, so both give the same answer. A rotated token is
+    /// [`PeekRefresh`], answered here) before any upstream work, the core
+    /// asks it again before rotating, so both give the same answer. A rotated token is
     /// handed back as such whatever its expiry: only the core decides
     /// between the grace window and revoking the family.
     pub(super) fn refreshable(
@@ -129,15 +131,17 @@ impl Reads<ReferencedSubjects> for BrokerReader {
     fn read(&self, _: ReferencedSubjects) -> Result<HashSet<String>, BrokerError> {
         let mut users = HashSet::new();
         let mut after: Option<Vec<u8>> = None;
-        for tree in [Tree::Grants, Tree::Codes] {
+        for tree in [BrokerTree::Grants, BrokerTree::Codes] {
             loop {
-                let page = self.store.scan_prefix(tree, b"", after.as_deref(), 4096)?;
+                let page = self.trees.scan_prefix(tree, b"", after.as_deref(), 4096)?;
                 let Some((last, _)) = page.last() else { break };
                 after = Some(last.clone());
                 for (_, v) in &page {
                     let user = match tree {
-                        Tree::Grants => codec::decode::<GrantRecord>(tree, v).map(|g| g.user),
-                        _ => codec::decode::<CodeRecord>(tree, v).map(|c| c.user),
+                        BrokerTree::Grants => {
+                            codec::decode::<GrantRecord>(tree.into(), v).map(|g| g.user)
+                        }
+                        _ => codec::decode::<CodeRecord>(tree.into(), v).map(|c| c.user),
                     };
                     if let Ok(u) = user {
                         users.insert(u);

@@ -1,20 +1,27 @@
 //! The Vault owns every secret that must be readable again: users'
-//! upstream (Google) tokens and other sealed secrets. AES-256-GCM with a key
-//! id on every ciphertext, so keys rotate (see [`cipher`]).
+//! upstream (Google) tokens and other sealed secrets, in its own trees
+//! ([`VaultTree`](crate::storage::VaultTree)). AES-256-GCM with a key id on
+//! every ciphertext, so keys rotate (see [`cipher`]). [`VaultCore`] holds
+//! the logic, [`Vault`] runs it on its own thread; reads of users and
+//! secrets are answered by [`VaultReader`] on the caller's thread and have
+//! no handler here.
 
 pub use crate::crypto::cipher;
 mod core;
 pub use crate::crypto::keyfile;
+pub mod messages;
+mod reader;
 mod records;
 
-use actix::{Actor, Handler, Message, SyncContext};
+use actix::{Actor, Handler, SyncContext};
 
 pub use self::core::{
-    restore_snapshot, scan_all, RotationReport, UserPage, VaultCore, VaultItem, VaultReader,
+    restore_snapshot, scan_all, RotationReport, Snapshot, UserPage, VaultCore, VaultItem,
 };
+pub use messages::*;
+pub use reader::{PublishedCodec, VaultReader};
 pub use records::{UpstreamTokens, UserCredentials, UserCredentialsV1, UserRef, UserSummary};
 
-use crate::clock::UnixTime;
 use crate::storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +57,7 @@ pub const UPSTREAM_CLIENT_SECRET: &str = "upstream_client";
 /// sign-in's state hash); deleted at the callback or with the expired sign-in.
 pub const UPSTREAM_PKCE: &str = "upstream_pkce";
 
+/// The actor: runs [`VaultCore`] on its own thread.
 pub struct Vault {
     core: VaultCore,
 }
@@ -64,92 +72,6 @@ impl Actor for Vault {
     type Context = SyncContext<Self>;
 }
 
-/// Stores (or replaces) a user's upstream credentials.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<String, VaultError>")]
-pub struct StoreUserCredentials(pub UserCredentials);
-
-/// Loads a user's credentials by issuer and subject, or by id.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Option<UserCredentials>, VaultError>")]
-pub struct LoadUserCredentials(pub UserRef);
-
-/// Every user whose email is this one and verified by their issuer (a user
-/// with the same email unverified is never among them).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<UserCredentials>, VaultError>")]
-pub struct LoadUsersByVerifiedEmail(pub String);
-
-/// Deletes a user's credentials; answers whether there were any.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<bool, VaultError>")]
-pub struct DeleteUserCredentials(pub UserRef);
-
-/// A page of users with stored credentials.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<UserPage, VaultError>")]
-pub struct ListUsers {
-    pub after: Option<Vec<u8>>,
-    pub limit: usize,
-}
-
-/// Seals and stores a secret under `kind`/`id` (e.g. a custom upstream client secret).
-#[derive(Message)]
-#[rtype(result = "Result<(), VaultError>")]
-pub struct SealSecret {
-    pub kind: String,
-    pub id: String,
-    pub plaintext: Vec<u8>,
-}
-
-/// Deletes secrets sealed under `kind` (those of `ids` that exist);
-/// answers how many there were.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<usize, VaultError>")]
-pub struct DeleteSecrets {
-    pub kind: String,
-    pub ids: Vec<String>,
-}
-
-/// A page of the ids of the secrets sealed under `kind`, in key order,
-/// after `after`.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<String>, VaultError>")]
-pub struct SecretIds {
-    pub kind: String,
-    pub after: Option<String>,
-    pub limit: usize,
-}
-
-/// Opens a secret stored with [`SealSecret`].
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Option<Vec<u8>>, VaultError>")]
-pub struct OpenSecret {
-    pub kind: String,
-    pub id: String,
-}
-
-/// Rotates the encryption key (or completes an interrupted rotation).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<RotationReport, VaultError>")]
-pub struct RotateKey {
-    pub now: UnixTime,
-}
-
-/// Writes the MEMORY_WITH_BACKUP snapshot now; answers the records written.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<usize, VaultError>")]
-pub struct WriteSnapshot;
-
-/// Deletes users no grant references any more, idle since `idle_before`.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<usize, VaultError>")]
-pub struct PurgeUnreferencedUsers {
-    pub keep: std::collections::HashSet<String>,
-    pub idle_before: UnixTime,
-    pub limit: usize,
-}
-
 impl Handler<PurgeUnreferencedUsers> for Vault {
     type Result = Result<usize, VaultError>;
     fn handle(&mut self, msg: PurgeUnreferencedUsers, _: &mut Self::Context) -> Self::Result {
@@ -157,35 +79,10 @@ impl Handler<PurgeUnreferencedUsers> for Vault {
     }
 }
 
-/// Whether values are sealed, and under which key.
-#[derive(Debug, Message)]
-#[rtype(result = "VaultStatus")]
-pub struct GetVaultStatus;
-
-#[derive(Debug, Clone, PartialEq, Eq, actix::MessageResponse)]
-pub struct VaultStatus {
-    pub encryption_enabled: bool,
-    pub key_id: Option<String>,
-}
-
 impl Handler<StoreUserCredentials> for Vault {
     type Result = Result<String, VaultError>;
     fn handle(&mut self, msg: StoreUserCredentials, _: &mut Self::Context) -> Self::Result {
         self.core.store_user(msg.0)
-    }
-}
-
-impl Handler<LoadUserCredentials> for Vault {
-    type Result = Result<Option<UserCredentials>, VaultError>;
-    fn handle(&mut self, msg: LoadUserCredentials, _: &mut Self::Context) -> Self::Result {
-        self.core.load_user(&msg.0)
-    }
-}
-
-impl Handler<LoadUsersByVerifiedEmail> for Vault {
-    type Result = Result<Vec<UserCredentials>, VaultError>;
-    fn handle(&mut self, msg: LoadUsersByVerifiedEmail, _: &mut Self::Context) -> Self::Result {
-        self.core.users_by_email(&msg.0)
     }
 }
 
@@ -228,13 +125,6 @@ impl Handler<SecretIds> for Vault {
     }
 }
 
-impl Handler<OpenSecret> for Vault {
-    type Result = Result<Option<Vec<u8>>, VaultError>;
-    fn handle(&mut self, msg: OpenSecret, _: &mut Self::Context) -> Self::Result {
-        self.core.open_secret(&msg.kind, &msg.id)
-    }
-}
-
 impl Handler<RotateKey> for Vault {
     type Result = Result<RotationReport, VaultError>;
     fn handle(&mut self, msg: RotateKey, _: &mut Self::Context) -> Self::Result {
@@ -262,27 +152,22 @@ impl Handler<GetVaultStatus> for Vault {
     }
 }
 
-#[cfg(test)]
-mod tests;
+crate::track_writes!(Vault:
+    PurgeUnreferencedUsers,
+    StoreUserCredentials,
+    DeleteUserCredentials,
+    ListUsers,
+    SealSecret,
+    DeleteSecrets,
+    SecretIds,
+    RotateKey,
+    WriteSnapshot,
+    GetVaultStatus,
+);
 
 impl crate::actors::handle::HasReader for Vault {
     type Reader = VaultReader;
 }
 
-impl crate::actors::handle::Reads<LoadUserCredentials> for VaultReader {
-    fn read(&self, msg: LoadUserCredentials) -> Result<Option<UserCredentials>, VaultError> {
-        self.load_user(&msg.0)
-    }
-}
-
-impl crate::actors::handle::Reads<OpenSecret> for VaultReader {
-    fn read(&self, msg: OpenSecret) -> Result<Option<Vec<u8>>, VaultError> {
-        self.open_secret(&msg.kind, &msg.id)
-    }
-}
-
-impl crate::actors::handle::Reads<LoadUsersByVerifiedEmail> for VaultReader {
-    fn read(&self, msg: LoadUsersByVerifiedEmail) -> Result<Vec<UserCredentials>, VaultError> {
-        self.users_by_email(&msg.0)
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock};
 
 use drawbridge::crypto::cipher::{sealed_key_id, Codec, DataKey, Keyring, KEY_LEN};
 use drawbridge::actors::vault::{UpstreamTokens, UserCredentials, UserRef, VaultCore};
-use drawbridge::storage::{keys, MemoryStore, SharedStore, Tree};
+use drawbridge::storage::{keys, MemoryStore, Owned, SharedStore, Tree};
 use libfuzzer_sys::fuzz_target;
 
 const KEY_ID: &str = "fuzz-key";
@@ -50,7 +50,7 @@ fn hostile_records_fail_cleanly(codec: Codec, data: &[u8]) {
     let store: SharedStore = Arc::new(MemoryStore::new());
     let user_key = codec.identity_key("sub", SUB);
     let sealed = codec.is_encrypted();
-    let core = VaultCore::new(store.clone(), codec, None, false, None);
+    let core = VaultCore::new(Owned::new(store.clone()), codec, None, false, None);
     store
         .insert(Tree::Secrets, &keys::secret(KIND, ID), data.to_vec())
         .expect("memory store");
@@ -84,7 +84,7 @@ fn hostile_records_fail_cleanly(codec: Codec, data: &[u8]) {
 
 fn sealed_secrets_round_trip(codec: Codec, data: &[u8]) {
     let store: SharedStore = Arc::new(MemoryStore::new());
-    let mut core = VaultCore::new(store, codec, None, false, None);
+    let mut core = VaultCore::new(Owned::new(store), codec, None, false, None);
     core.seal_secret(KIND, ID, data).expect("memory store");
     assert_eq!(
         core.open_secret(KIND, ID).expect("opens").as_deref(),
@@ -111,7 +111,7 @@ fn stored_users_round_trip(codec: Codec, data: &[u8]) {
         updated_at: 2,
     };
     let store: SharedStore = Arc::new(MemoryStore::new());
-    let mut core = VaultCore::new(store, codec, None, false, None);
+    let mut core = VaultCore::new(Owned::new(store), codec, None, false, None);
     let uid = core.store_user(creds.clone()).expect("stores");
     let back = core
         .load_user(&UserRef::Id(uid.clone()))

@@ -1,0 +1,76 @@
+//! Removal of expired clients, in bounded steps (the janitor's and a full
+//! registry's).
+
+use super::RegistryCore;
+use crate::actors::registry::record::ClientRecord;
+use crate::actors::registry::{PurgeExpired, PurgeReport, RegistryError};
+use crate::storage::{codec, OwnedBatch, RegistryTree};
+
+impl RegistryCore {
+    /// Scans clients in key order from `msg.after`, at most `msg.scan` of
+    /// them, and removes up to `msg.limit` expired ones, one atomic batch per
+    /// page. Answers where to go on (`next`), so the janitor walks a large
+    /// registry in bounded steps while registrations are served between
+    /// them. Records that cannot be decoded are reported and left in place.
+    pub fn purge_expired(&mut self, msg: PurgeExpired) -> Result<PurgeReport, RegistryError> {
+        const PAGE: usize = 512;
+        let mut report = PurgeReport::default();
+        let mut after = msg.after.clone();
+        let mut finished = false;
+        'pages: while report.removed.len() < msg.limit && report.scanned < msg.scan {
+            let want = PAGE.min(msg.scan - report.scanned);
+            let page =
+                self.trees
+                    .scan_prefix(RegistryTree::Clients, b"", after.as_deref(), want)?;
+            let at_end = page.len() < want;
+            let mut expired = Vec::new();
+            for (key, bytes) in &page {
+                if report.removed.len() + expired.len() >= msg.limit {
+                    self.remove_expired(expired, &mut report)?;
+                    break 'pages;
+                }
+                after = Some(key.clone());
+                report.scanned += 1;
+                match codec::decode::<ClientRecord>(RegistryTree::Clients.into(), bytes) {
+                    Ok(r) if r.is_expired(msg.now, self.expiry) => {
+                        expired.push((key.clone(), r.client_id));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, key = %String::from_utf8_lossy(key), "unreadable client record left in place")
+                    }
+                }
+            }
+            self.remove_expired(expired, &mut report)?;
+            if at_end {
+                finished = true;
+                break;
+            }
+        }
+        report.next = if finished { None } else { after };
+        if !report.removed.is_empty() {
+            self.durable()?;
+        }
+        Ok(report)
+    }
+
+    /// Removes expired clients (store key, client id). Each removal stands
+    /// alone, so no transaction (a sled transaction would cost two
+    /// log-buffer writes per page).
+    fn remove_expired(
+        &mut self,
+        expired: Vec<(Vec<u8>, String)>,
+        report: &mut PurgeReport,
+    ) -> Result<(), RegistryError> {
+        let mut batch = OwnedBatch::new();
+        for (key, _) in &expired {
+            batch.remove(RegistryTree::Clients, key.clone());
+        }
+        self.trees.apply_in_order(batch)?;
+        for (key, client_id) in expired {
+            self.removed(&key);
+            report.removed.push(client_id);
+        }
+        Ok(())
+    }
+}

@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.config.max_body_bytes;
     let admin_here = state.config.settings.admin.listen.is_empty();
     let gateway_path = state.config.settings.gateway.path.clone();
+    let base_path = state.config.base_path().to_owned();
     let gateway_limit = state.config.settings.gateway.max_body_bytes as usize;
     if let Some(dev) = state.dev.clone() {
         cfg.configure(|c| crate::upstream::dev::configure(c, dev));
@@ -60,7 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .app_data(errors::json_config(max_body))
         .app_data(web::PayloadConfig::new(max_body))
         .app_data(web::FormConfig::default().limit(max_body))
-        .configure(wellknown::configure)
+        .configure(|c| wellknown::configure(c, &base_path))
         .configure(register::configure)
         .configure(oauth::configure)
         .configure(health::configure)

@@ -9,7 +9,14 @@ use super::AppState;
 use crate::configuration::Config;
 use crate::domain::AuthMethod;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The discovery documents. With an issuer that has a path
+/// (`BASE_URL=https://host/drawbridge`), the authorization server's
+/// metadata is also served where RFC 8414 §3.1 puts it
+/// (`/.well-known/oauth-authorization-server/drawbridge`) and at both
+/// OpenID locations clients try (`/.well-known/openid-configuration/drawbridge`,
+/// `/drawbridge/.well-known/openid-configuration`); the root locations stay
+/// for a proxy that strips the path.
+pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
     cfg.route(
         "/.well-known/oauth-protected-resource",
         web::get().to(protected_resource_root),
@@ -17,15 +24,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/.well-known/oauth-protected-resource/{path:.*}",
         web::get().to(protected_resource),
-    )
-    .route(
-        "/.well-known/oauth-authorization-server",
-        web::get().to(authorization_server),
-    )
-    .route(
-        "/.well-known/openid-configuration",
-        web::get().to(authorization_server),
     );
+    let mut metadata = vec![
+        "/.well-known/oauth-authorization-server".to_owned(),
+        "/.well-known/openid-configuration".to_owned(),
+    ];
+    if !base_path.is_empty() {
+        metadata.extend([
+            format!("/.well-known/oauth-authorization-server{base_path}"),
+            format!("/.well-known/openid-configuration{base_path}"),
+            format!("{base_path}/.well-known/openid-configuration"),
+        ]);
+    }
+    for path in metadata {
+        cfg.route(&path, web::get().to(authorization_server));
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -47,7 +60,7 @@ fn resource_metadata(config: &Config, resource_path: &str) -> HttpResponse {
         scopes_supported: config.registration.supported_scopes.tokens().to_vec(),
         // Tokens in query strings or form bodies leak into logs (OAuth 2.1 §5).
         bearer_methods_supported: vec!["header"],
-        oauth_authorization_server: config.public_url("/.well-known/oauth-authorization-server"),
+        oauth_authorization_server: config.authorization_server_metadata_url(),
         resource_documentation: documentation(config),
     };
     HttpResponse::Ok().json(body)
@@ -60,13 +73,16 @@ async fn protected_resource_root(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `/.well-known/oauth-protected-resource/{path}` (RFC 9728 §3.1): only for
-/// resources this server protects; any other path is unknown.
+/// resources this server protects (the gateway's path after the issuer's,
+/// or without it behind a proxy that strips it); any other is unknown.
 async fn protected_resource(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let requested = format!("/{}", path.into_inner());
-    if requested != state.config.settings.gateway.path {
+    let gateway = &state.config.settings.gateway.path;
+    let full = format!("{}{gateway}", state.config.base_path());
+    if requested != *gateway && requested != full {
         return OAuthError::not_found().into_response();
     }
-    resource_metadata(&state.config, &requested)
+    resource_metadata(&state.config, gateway)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

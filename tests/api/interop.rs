@@ -172,3 +172,57 @@ async fn the_gateways_challenge_names_the_realm_and_without_a_token_no_error() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
 }
+
+#[actix_web::test]
+async fn an_issuer_with_a_path_is_discovered_at_every_location_clients_try() {
+    let app = spawn_app_with(&[("BASE_URL", "https://host.example/drawbridge")]).await;
+    for path in [
+        "/.well-known/oauth-authorization-server/drawbridge",
+        "/.well-known/openid-configuration/drawbridge",
+        "/drawbridge/.well-known/openid-configuration",
+        // A proxy that strips the path forwards these.
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let (status, doc) = app.get_json(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(doc["issuer"], "https://host.example/drawbridge", "{path}");
+        assert_eq!(
+            doc["token_endpoint"],
+            "https://host.example/drawbridge/oauth/token"
+        );
+    }
+    // The resource is https://host.example/drawbridge/mcp: its metadata is
+    // where RFC 9728 puts it, and the gateway's challenge points there.
+    for path in [
+        "/.well-known/oauth-protected-resource/drawbridge/mcp",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let (status, doc) = app.get_json(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(doc["resource"], "https://host.example/drawbridge/mcp");
+        assert_eq!(
+            doc["authorization_servers"],
+            serde_json::json!(["https://host.example/drawbridge"])
+        );
+        assert_eq!(
+            doc["oauth_authorization_server"],
+            "https://host.example/.well-known/oauth-authorization-server/drawbridge"
+        );
+    }
+    let (status, _) = app
+        .get_json("/.well-known/oauth-protected-resource/drawbridge/other")
+        .await;
+    assert_eq!(status, 404);
+    let res = app.client.post(app.url("/mcp")).send().await.unwrap();
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.starts_with(
+            "Bearer resource_metadata=\"https://host.example/.well-known/oauth-protected-resource/drawbridge/mcp\""
+        ),
+        "{challenge}"
+    );
+}

@@ -134,6 +134,31 @@ impl Config {
         self.public_url("")
     }
 
+    /// The path of `BASE_URL` without a trailing slash (`""` at the root):
+    /// an issuer with a path (`https://host/drawbridge`).
+    pub fn base_path(&self) -> &str {
+        self.base_url.path().trim_end_matches('/')
+    }
+
+    /// A well-known URI for something at `path` of this origin (RFC 8414
+    /// §3.1, RFC 9728 §3.1): the well-known segment goes between the origin
+    /// and the path.
+    pub fn well_known_url(&self, name: &str, path: &str) -> String {
+        let origin = self.base_url.origin().ascii_serialization();
+        format!("{origin}/.well-known/{name}{path}")
+    }
+
+    /// Where the authorization server's metadata is (RFC 8414 §3.1).
+    pub fn authorization_server_metadata_url(&self) -> String {
+        self.well_known_url("oauth-authorization-server", self.base_path())
+    }
+
+    /// Where the gateway's protected-resource metadata is (RFC 9728 §3.1).
+    pub fn resource_metadata_url(&self) -> String {
+        let path = format!("{}{}", self.base_path(), self.settings.gateway.path);
+        self.well_known_url("oauth-protected-resource", &path)
+    }
+
     /// The protected resource (RFC 8707 / RFC 9728): the gateway's URL.
     pub fn resource(&self) -> String {
         self.public_url(&self.settings.gateway.path)

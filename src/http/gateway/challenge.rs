@@ -18,10 +18,7 @@ pub(super) fn challenge(
     error: Option<(ErrorCode, &str)>,
     scope: &str,
 ) -> HttpResponse {
-    let metadata = config.public_url(&format!(
-        "/.well-known/oauth-protected-resource{}",
-        config.settings.gateway.path
-    ));
+    let metadata = config.resource_metadata_url();
     let realm = &config.settings.auth.realm;
     let mut value =
         format!("Bearer resource_metadata=\"{metadata}\", scope=\"{scope}\", realm=\"{realm}\"");

@@ -18,6 +18,7 @@ use super::oauth::upstream_credentials;
 use super::AppState;
 use crate::actors::registry::{ClientView, GetClient};
 use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
+use crate::domain::ErrorCode;
 use crate::metrics::METRICS;
 use crate::service::session::{ensure_fresh, Freshness};
 
@@ -180,7 +181,7 @@ async fn authorize(
 const BUFFER_UP_TO: u64 = 256 * 1024;
 
 fn refuse(status: StatusCode, description: impl Into<String>) -> HttpResponse {
-    OAuthError::new(status, "invalid_request", description).into_response()
+    OAuthError::new(status, ErrorCode::InvalidRequest, description).into_response()
 }
 
 /// The part of the raw request path (as the client wrote it, before any

@@ -76,13 +76,13 @@ pub async fn stats(
         .registry
         .send(CountClients)
         .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
+        .map_err(unavailable("stats"))?
+        .map_err(unavailable("stats"))?;
     let vault = state
         .vault
         .send(GetVaultStatus)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable("stats"))?;
     let store = state.store.clone();
     let (grants, tokens, users, pending_sign_ins, sealed_secrets, size) = web::block(move || {
         let n = |t| store.len(t).unwrap_or(0);
@@ -96,12 +96,12 @@ pub async fn stats(
         )
     })
     .await
-    .map_err(unavailable)?;
+    .map_err(unavailable("stats"))?;
     let last = state
         .janitor
         .send(LastJanitorRun)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable("stats"))?;
     admin.audit("stats", "server");
     Ok(HttpResponse::Ok().json(Stats {
         clients,
@@ -124,7 +124,11 @@ pub async fn run_janitor(
     admin: AdminIdentity,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let report = state.janitor.send(RunJanitor).await.map_err(unavailable)?;
+    let report = state
+        .janitor
+        .send(RunJanitor)
+        .await
+        .map_err(unavailable("run_janitor"))?;
     admin.audit("run_janitor", "server");
     Ok(HttpResponse::Ok().json(JanitorRun::new(report, state.clock.now())))
 }
@@ -151,7 +155,7 @@ pub async fn rotate_key(
             now: state.clock.now(),
         })
         .await
-        .map_err(unavailable)?
+        .map_err(unavailable("rotate_key"))?
     {
         Ok(r) => r,
         Err(e @ (VaultError::Rotation(_) | VaultError::NoEncryption)) => {
@@ -161,7 +165,7 @@ pub async fn rotate_key(
                 e.to_string(),
             ))
         }
-        Err(e) => return Err(unavailable(e)),
+        Err(e) => return Err(unavailable("rotate_key")(e)),
     };
     admin.audit("rotate_key", &report.new_key_id);
     Ok(HttpResponse::Ok().json(KeyRotation {

@@ -389,7 +389,7 @@ async fn consent(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes)
                 &state,
                 &txn.redirect_uri,
                 &txn.client_state,
-                e.error,
+                e.error.as_str(),
                 &e.error_description,
             )
         }

@@ -229,7 +229,7 @@ async fn finish(
     };
     let creds = upstream_credentials(state, txn.upstream_client_id.as_deref(), &client)
         .await
-        .map_err(|e| (e.error, e.error_description))?;
+        .map_err(|e| (e.error.as_str(), e.error_description))?;
     let tokens = state
         .upstream
         .exchange_code(&creds, code, verifier, &state.config.callback_url())

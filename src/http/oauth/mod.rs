@@ -15,10 +15,9 @@ pub use client_auth::parse_form_body;
 use super::errors::OAuthError;
 use super::AppState;
 use crate::actors::registry::ClientView;
-use crate::actors::vault::OpenSecret;
 use crate::upstream::Credentials;
 
-pub use crate::actors::vault::{UPSTREAM_CLIENT_SECRET, UPSTREAM_PKCE};
+pub use crate::actors::vault::UPSTREAM_PKCE;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(authorize::configure)
@@ -71,45 +70,15 @@ pub fn found(location: &str) -> actix_web::HttpResponse {
         .finish()
 }
 
-/// The upstream client a login uses: the transaction's custom client id
-/// (public, PKCE only), else the client's registered custom client (secret
-/// from the Vault), else the operator's default.
+/// The upstream client a sign-in uses
+/// ([`crate::service::clients::upstream_credentials`]), refused as an
+/// OAuth error.
 pub async fn upstream_credentials(
     state: &AppState,
     transaction_client_id: Option<&str>,
     client: &ClientView,
 ) -> Result<Credentials, OAuthError> {
-    if let Some(id) = transaction_client_id {
-        return Ok(Credentials {
-            client_id: id.to_owned(),
-            client_secret: None,
-        });
-    }
-    if let Some(id) = &client.metadata.upstream_client_id {
-        let secret = state
-            .vault
-            .read(OpenSecret { kind: UPSTREAM_CLIENT_SECRET.into(), id: client.client_id.clone() })
-            .await
-            .map_err(OAuthError::unavailable)?
-            .map_err(|e| {
-                tracing::error!(error = %e, client_id = %client.client_id, "custom upstream client secret unreadable");
-                OAuthError::server_error()
-            })?;
-        let secret = secret.and_then(|s| String::from_utf8(s).ok());
-        return Ok(Credentials {
-            client_id: id.clone(),
-            client_secret: secret,
-        });
-    }
-    state
-        .upstream
-        .default_credentials()
-        .cloned()
-        .ok_or_else(|| {
-            OAuthError::new(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "no upstream client is configured (GOOGLE_CLIENT_ID / GOOGLE_OAUTH_CREDENTIALS_FILE)",
-        )
-        })
+    crate::service::clients::upstream_credentials(state, transaction_client_id, client)
+        .await
+        .map_err(OAuthError::from)
 }

@@ -211,3 +211,69 @@ fn describe_json_error(e: &serde_json::Error) -> String {
         e.column()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(res: &HttpResponse, name: header::HeaderName) -> Option<&str> {
+        res.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn a_refused_client_is_challenged_for_basic_credentials_in_the_realm() {
+        let e = ServiceError::invalid_client("client authentication failed");
+        let res = OAuthError::from_service(e, "drawbridge").into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let challenge = header(&res, header::WWW_AUTHENTICATE);
+        assert_eq!(challenge, Some("Basic realm=\"drawbridge\""));
+        assert_eq!(header(&res, header::CACHE_CONTROL), Some("no-store"));
+    }
+
+    #[test]
+    fn a_bad_token_is_challenged_for_a_bearer_token_with_its_error() {
+        let res = OAuthError::invalid_token("r", "unknown").into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let challenge = header(&res, header::WWW_AUTHENTICATE);
+        assert_eq!(
+            challenge,
+            Some("Bearer realm=\"r\", error=\"invalid_token\"")
+        );
+    }
+
+    #[test]
+    fn rate_limits_and_storage_failures_say_when_to_retry_and_nothing_else_does() {
+        let limited = OAuthError::from(ServiceError::rate_limited(7, "slow down"));
+        let res = limited.into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&res, header::RETRY_AFTER), Some("7"));
+        let res = OAuthError::unavailable("disk full").into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&res, header::RETRY_AFTER), Some("1"));
+        let res = OAuthError::from(ServiceError::invalid_grant("expired")).into_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(header(&res, header::RETRY_AFTER).is_none());
+        assert!(header(&res, header::WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn the_body_names_the_code_as_a_string_and_leaves_out_an_empty_description() {
+        let e = OAuthError::from(ServiceError::invalid_grant("the code expired"));
+        let body = serde_json::to_value(&e).unwrap();
+        let expected =
+            serde_json::json!({"error": "invalid_grant", "error_description": "the code expired"});
+        assert_eq!(body, expected);
+        let bare = OAuthError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, "");
+        let body = serde_json::to_value(&bare).unwrap();
+        assert_eq!(body, serde_json::json!({"error": "invalid_request"}));
+    }
+
+    #[test]
+    fn a_resource_servers_challenge_lists_its_parameters_in_order() {
+        let value = bearer_challenge(&[("resource_metadata", "https://x/m"), ("scope", "openid")]);
+        assert_eq!(
+            value,
+            "Bearer resource_metadata=\"https://x/m\", scope=\"openid\""
+        );
+    }
+}

@@ -8,7 +8,8 @@
 //! a flow writes `?` and the refusal is the same wherever it happens:
 //!
 //! - [`CallError`] (an actor's mailbox, or a write that could not be made
-//!   durable) → 503 `temporarily_unavailable` with `Retry-After`, logged;
+//!   durable), [`actix::MailboxError`], [`StoreError`] → 503
+//!   `temporarily_unavailable` with `Retry-After`, the cause logged;
 //! - [`RegistryError`], [`BrokerError`], [`VaultError`] → their RFC codes
 //!   (a storage failure among them as [`CallError`]);
 //! - [`UpstreamError`] and [`Freshness`] → `invalid_grant` when the
@@ -25,6 +26,7 @@ use crate::actors::token_broker::BrokerError;
 use crate::actors::vault::VaultError;
 use crate::domain::{ErrorCode, MetadataError};
 use crate::service::session::Freshness;
+use crate::storage::StoreError;
 use crate::upstream::UpstreamError;
 
 /// A refused request: what went wrong ([`code`](Self::code),
@@ -203,6 +205,18 @@ impl std::error::Error for ServiceError {}
 
 impl From<CallError> for ServiceError {
     fn from(e: CallError) -> Self {
+        Self::storage(e)
+    }
+}
+
+impl From<actix::MailboxError> for ServiceError {
+    fn from(e: actix::MailboxError) -> Self {
+        Self::storage(e)
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
         Self::storage(e)
     }
 }

@@ -98,36 +98,7 @@ pub fn presented(req: &HttpRequest, form: &Form) -> Result<Presented, ServiceErr
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
     if let Some((_, encoded)) = basic {
-        if form.contains_key("client_secret") {
-            return Err(ServiceError::invalid_request(
-                "use one client authentication method, not two",
-            ));
-        }
-        let decoded = STANDARD
-            .decode(encoded.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| ServiceError::invalid_client("malformed Basic credentials"))?;
-        let (id, secret) = decoded
-            .split_once(':')
-            .ok_or_else(|| ServiceError::invalid_client("malformed Basic credentials"))?;
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
-        let client_id = decode(id);
-        if form.get("client_id").is_some_and(|f| *f != client_id) {
-            return Err(ServiceError::invalid_request(
-                "client_id in the form differs from the Authorization header",
-            ));
-        }
-        return Ok(Presented {
-            client_id,
-            secret: Some(SecretToken::presented(decode(secret))),
-            method: AuthMethod::ClientSecretBasic,
-        });
+        return client_secret_basic(encoded, form);
     }
     let client_id = form
         .get("client_id")
@@ -146,4 +117,38 @@ pub fn presented(req: &HttpRequest, form: &Form) -> Result<Presented, ServiceErr
             method: AuthMethod::None,
         }),
     }
+}
+
+/// `client_secret_basic` (RFC 6749 §2.3.1): id and secret form-encoded,
+/// joined by `:`, in base64; never together with a secret in the form.
+fn client_secret_basic(encoded: &str, form: &Form) -> Result<Presented, ServiceError> {
+    if form.contains_key("client_secret") {
+        return Err(ServiceError::invalid_request(
+            "use one client authentication method, not two",
+        ));
+    }
+    let malformed = || ServiceError::invalid_client("malformed Basic credentials");
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(malformed)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let client_id = decode(id);
+    if form.get("client_id").is_some_and(|f| *f != client_id) {
+        return Err(ServiceError::invalid_request(
+            "client_id in the form differs from the Authorization header",
+        ));
+    }
+    Ok(Presented {
+        client_id,
+        secret: Some(SecretToken::presented(decode(secret))),
+        method: AuthMethod::ClientSecretBasic,
+    })
 }

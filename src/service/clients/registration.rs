@@ -59,16 +59,7 @@ pub async fn register(
     }
     let client_id = &registered.client.client_id;
     if let Err(e) = seal_upstream_secret(services, client_id, upstream_secret).await {
-        // All or nothing: a client whose secret could not be kept is removed
-        // again, and the registrant (who never saw its id) is refused. A
-        // crash between the two writes leaves a client nobody knows, which
-        // expires as never used (`unused_expiry_minutes`).
-        let msg = RemoveClient {
-            client_id: client_id.clone(),
-        };
-        if let Err(cause) = services.registry.send(msg).await.answered() {
-            tracing::error!(%client_id, error = %cause, "a registration whose upstream secret could not be stored was not rolled back; it expires unused");
-        }
+        roll_back(services, client_id).await;
         return Err(refused(ip, e));
     }
     METRICS.registrations.with_label_values(&["created"]).inc();
@@ -79,6 +70,19 @@ pub async fn register(
     }
     .emit();
     Ok(registered)
+}
+
+/// All or nothing: a client whose upstream secret could not be kept is
+/// removed again, and the registrant (who never saw its id) is refused. A
+/// crash between the two writes leaves a client nobody knows, which
+/// expires as never used (`unused_expiry_minutes`).
+async fn roll_back(services: &Services, client_id: &str) {
+    let msg = RemoveClient {
+        client_id: client_id.to_owned(),
+    };
+    if let Err(e) = services.registry.send(msg).await.answered() {
+        tracing::error!(%client_id, error = %e, "a registration whose upstream secret could not be stored was not rolled back; it expires unused");
+    }
 }
 
 /// A refused registration, audited and counted.
@@ -172,26 +176,9 @@ pub async fn update(
     mut request: RegistrationRequest,
 ) -> Result<(Updated, SecretToken), ServiceError> {
     let (client_id, token) = m.credentials()?;
-    if request
-        .client_id
-        .as_deref()
-        .is_some_and(|id| id != client_id.as_str())
-    {
-        return Err(ServiceError::invalid(
-            ErrorCode::InvalidClientMetadata,
-            "client_id in the body does not match the URL",
-        ));
-    }
     let presented_secret = request.client_secret.take().map(SecretToken::presented);
     let upstream_secret = request.upstream_client_secret.clone();
-    // A registration is rolled back when the Vault refuses its secret; an
-    // update cannot be, so the Vault's limit is checked before anything changes.
-    if upstream_secret
-        .as_ref()
-        .is_some_and(|s| s.len() > MAX_SECRET_BYTES)
-    {
-        return Err(secret_too_long());
-    }
+    check_update(&request, &client_id)?;
     let metadata = ClientMetadata::parse(request, &services.config.registration)?;
     let msg = UpdateClient {
         client_id: client_id.clone(),
@@ -217,6 +204,28 @@ pub async fn update(
     }
     .emit();
     Ok((updated, token))
+}
+
+/// What an update is refused for before anything changes: a body naming
+/// another client, or a custom upstream client secret the Vault would
+/// refuse (a registration is rolled back when the Vault refuses its
+/// secret; an update cannot be).
+fn check_update(request: &RegistrationRequest, client_id: &ClientId) -> Result<(), ServiceError> {
+    if request
+        .client_id
+        .as_deref()
+        .is_some_and(|id| id != client_id.as_str())
+    {
+        return Err(ServiceError::invalid(
+            ErrorCode::InvalidClientMetadata,
+            "client_id in the body does not match the URL",
+        ));
+    }
+    let secret = request.upstream_client_secret.as_ref();
+    if secret.is_some_and(|s| s.len() > MAX_SECRET_BYTES) {
+        return Err(secret_too_long());
+    }
+    Ok(())
 }
 
 /// Deletes the client (RFC 7592 §2.3) with every token it holds and its

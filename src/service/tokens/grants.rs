@@ -6,7 +6,7 @@
 use super::{code_required, refresh_token_required, CodeGrant, Issued, RefreshGrant};
 use crate::actors::registry::ClientView;
 use crate::actors::token_broker::{
-    BrokerError, PeekRefresh, RedeemCode, RefreshTokens, RevokeGrant,
+    BrokerError, PeekRefresh, RedeemCode, RefreshTokens, RevokeGrant, TokenRecord,
 };
 use crate::actors::vault::{LoadUserCredentials, UserRef};
 use crate::audit::AuditEvent;
@@ -87,17 +87,7 @@ pub(super) async fn refresh(
             .await?;
         return Ok((Issued::Relayed(tokens.raw), String::new()));
     }
-    let aliases = services.config.registration.google_scope_aliases;
-    let scopes = grant
-        .scope
-        .map(|raw| match ScopeSet::parse(&raw, aliases) {
-            Ok(set) => Ok(set.tokens().to_vec()),
-            Err(e) => Err(ServiceError::invalid(
-                ErrorCode::InvalidScope,
-                e.to_string(),
-            )),
-        })
-        .transpose()?;
+    let scopes = requested_scopes(services, grant.scope)?;
     let peek = PeekRefresh {
         refresh_token: refresh_token.clone(),
         client_id: client.client_id.clone(),
@@ -109,13 +99,9 @@ pub(super) async fn refresh(
         .await?
         .map_err(|e| reuse_aware(e, client, ip))?;
     if record.rotated_at.is_none() {
-        let creds = upstream_credentials(services, None, client).await?;
-        if let Err(freshness) = ensure_fresh(services, &record.user, &creds).await {
-            if matches!(freshness, Freshness::Revoked) {
-                revoke_withdrawn(services, &record.grant_id).await;
-            }
-            return Err(freshness.into());
-        }
+        // Not a retry within the grace window: the user's upstream session
+        // must still be alive.
+        keep_upstream_fresh(services, client, &record).await?;
     }
     let msg = RefreshTokens {
         refresh_token,
@@ -130,6 +116,41 @@ pub(super) async fn refresh(
         .map_err(|e| reuse_aware(e, client, ip))?;
     let grant_id = pair.grant_id.clone();
     Ok((Issued::Minted(pair), grant_id))
+}
+
+/// A narrower scope asked for at a refresh (RFC 6749 §6), parsed.
+fn requested_scopes(
+    services: &Services,
+    scope: Option<String>,
+) -> Result<Option<Vec<String>>, ServiceError> {
+    let aliases = services.config.registration.google_scope_aliases;
+    let parse = |raw: String| match ScopeSet::parse(&raw, aliases) {
+        Ok(set) => Ok(set.tokens().to_vec()),
+        Err(e) => Err(ServiceError::invalid(
+            ErrorCode::InvalidScope,
+            e.to_string(),
+        )),
+    };
+    scope.map(parse).transpose()
+}
+
+/// Refreshes the user's upstream token when it is about to expire; a
+/// withdrawn upstream access revokes the grant (its tokens could never
+/// refresh again) and refuses the refresh.
+async fn keep_upstream_fresh(
+    services: &Services,
+    client: &ClientView,
+    record: &TokenRecord,
+) -> Result<(), ServiceError> {
+    let creds = upstream_credentials(services, None, client).await?;
+    match ensure_fresh(services, &record.user, &creds).await {
+        Ok(_) => Ok(()),
+        Err(Freshness::Revoked) => {
+            revoke_withdrawn(services, &record.grant_id).await;
+            Err(Freshness::Revoked.into())
+        }
+        Err(unavailable) => Err(unavailable.into()),
+    }
 }
 
 /// Whether the client registered the `refresh_token` grant.
@@ -157,8 +178,8 @@ fn check_resource(
     }
 }
 
-/// The grant of a user whose upstream access was withdrawn is revoked: its
-/// tokens could never refresh again. The refusal stands either way.
+/// Revokes the grant of a user whose upstream access was withdrawn; the
+/// refusal stands either way.
 async fn revoke_withdrawn(services: &Services, grant_id: &str) {
     let msg = RevokeGrant {
         grant_id: grant_id.to_owned(),

@@ -6,7 +6,7 @@ use subtle::ConstantTimeEq;
 
 use super::{authenticate, Presented};
 use crate::actors::registry::GetClient;
-use crate::actors::token_broker::{IntrospectToken, TokenKind};
+use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
 use crate::actors::vault::{LoadUserCredentials, UserRef};
 use crate::clock::UnixTime;
 use crate::domain::SecretToken;
@@ -56,21 +56,7 @@ pub async fn introspect(
     token: Option<SecretToken>,
     ip: &str,
 ) -> Result<Introspection, ServiceError> {
-    let owner = match who {
-        Introspector::ResourceServer(presented) => {
-            let secret = &services.config.settings.oauth.introspection_secret.0;
-            let matches = bool::from(presented.expose().as_bytes().ct_eq(secret.as_bytes()));
-            if secret.is_empty() || !matches {
-                return Err(ServiceError::invalid_token(
-                    "unknown introspection credential",
-                ));
-            }
-            None
-        }
-        Introspector::Client(presented) => {
-            Some(authenticate(services, &presented, ip).await?.client_id)
-        }
-    };
+    let owner = owner_asked_for(services, who, ip).await?;
     let token = token.ok_or_else(|| ServiceError::invalid_request("token is required"))?;
     let now = services.clock.now();
     let record = services
@@ -90,7 +76,37 @@ pub async fn introspect(
     if services.registry.read(client).await.answered()?.is_none() {
         return Ok(Introspection::Inactive);
     }
-    // The token names its user by the Vault's id; the identity comes from there.
+    Ok(Introspection::Active(describe(services, r).await))
+}
+
+/// Whose tokens the caller may ask about: any (`None`) for a resource
+/// server whose secret matches (compared in constant time), else its own
+/// once the client is authenticated.
+async fn owner_asked_for(
+    services: &Services,
+    who: Introspector,
+    ip: &str,
+) -> Result<Option<String>, ServiceError> {
+    match who {
+        Introspector::ResourceServer(presented) => {
+            let secret = &services.config.settings.oauth.introspection_secret.0;
+            let matches = bool::from(presented.expose().as_bytes().ct_eq(secret.as_bytes()));
+            if secret.is_empty() || !matches {
+                return Err(ServiceError::invalid_token(
+                    "unknown introspection credential",
+                ));
+            }
+            Ok(None)
+        }
+        Introspector::Client(presented) => Ok(Some(
+            authenticate(services, &presented, ip).await?.client_id,
+        )),
+    }
+}
+
+/// A live token's description, with its user's identity from the Vault
+/// (the token names its user by the Vault's id only).
+async fn describe(services: &Services, r: TokenRecord) -> ActiveToken {
     let load = LoadUserCredentials(UserRef::Id(r.user.clone()));
     let user = match services.vault.read(load).await.answered() {
         Ok(user) => user,
@@ -106,7 +122,7 @@ pub async fn introspect(
         .filter(|_| grants_email(&r.scopes))
         .and_then(|u| u.verified_email())
         .map(str::to_owned);
-    Ok(Introspection::Active(ActiveToken {
+    ActiveToken {
         scope: r.scopes.join(" "),
         sub: user.map_or(r.user, |u| u.sub),
         username,
@@ -119,7 +135,7 @@ pub async fn introspect(
         iss: services.config.issuer(),
         aud: r.resource,
         client_id: r.client_id,
-    }))
+    }
 }
 
 /// Whether a grant's scopes include the user's email (`email`, or Google's

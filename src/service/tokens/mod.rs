@@ -75,8 +75,7 @@ impl GrantRequest {
     }
 }
 
-/// What a token request is answered with.
-#[derive(Debug)]
+/// What a token request is answered with. `Debug` never shows a token.
 pub enum Issued {
     /// Drawbridge's own tokens.
     Minted(TokenPair),
@@ -89,6 +88,16 @@ pub enum Issued {
     /// The upstream's own answer, relayed as it came (a passthrough
     /// refresh, or direct upstream credentials).
     Relayed(serde_json::Value),
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Minted(pair) => write!(f, "Minted({pair:?})"),
+            Self::Stored { tokens, .. } => write!(f, "Stored({tokens:?})"),
+            Self::Relayed(_) => f.write_str("Relayed(***)"),
+        }
+    }
 }
 
 /// Answers one token request: authenticates the client, runs its grant,

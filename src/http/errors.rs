@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::domain::ErrorCode;
-use crate::service::error::{Challenge, Refusal, ServiceError};
+use crate::service::error::{Challenge, ErrorKind, ServiceError};
 
 // An RFC 6749 §5.2 error answer: its status, its body and its headers.
 // Flows refuse with a `ServiceError`; `OAuthError::from_service` is where
@@ -45,7 +45,7 @@ impl OAuthError {
     /// 401 or 403 the challenge in `realm` (`Basic` for a client's
     /// credentials, `Bearer` with the error code for a token).
     pub fn from_service(e: ServiceError, realm: &str) -> Self {
-        let mut answer = Self::new(status_of(e.refusal), e.code, e.description.clone());
+        let mut answer = Self::new(status_of(e.kind), e.code, e.description.clone());
         answer.retry_after = e.retry_after();
         answer.www_authenticate = e.challenge().map(|scheme| match scheme {
             Challenge::Basic => format!("Basic realm=\"{realm}\""),
@@ -106,16 +106,16 @@ impl OAuthError {
 }
 
 /// The status that answers a refusal.
-pub fn status_of(refusal: Refusal) -> StatusCode {
-    match refusal {
-        Refusal::Invalid => StatusCode::BAD_REQUEST,
-        Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Refusal::Forbidden => StatusCode::FORBIDDEN,
-        Refusal::NotFound => StatusCode::NOT_FOUND,
-        Refusal::Conflict => StatusCode::CONFLICT,
-        Refusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Refusal::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

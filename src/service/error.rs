@@ -1,5 +1,5 @@
 //! The one error of the flows: [`ServiceError`], an RFC error code with a
-//! description and the [`Refusal`] that says how the refusal is answered.
+//! description and the [`ErrorKind`] that says how the refusal is answered.
 //!
 //! It carries everything the HTTP side needs and nothing of HTTP itself:
 //! `http::errors` turns it into a status, the `WWW-Authenticate` challenge
@@ -31,17 +31,17 @@ use crate::upstream::UpstreamError;
 
 /// A refused request: what went wrong ([`code`](Self::code),
 /// [`description`](Self::description)) and how to answer it
-/// ([`refusal`](Self::refusal)).
+/// ([`kind`](Self::kind)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
-    pub refusal: Refusal,
+    pub kind: ErrorKind,
 }
 
 /// How a refusal is answered; each maps to one HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub enum ErrorKind {
     /// The request itself is wrong (400).
     Invalid,
     /// The caller did not prove who it is (401, with the challenge of
@@ -73,20 +73,20 @@ pub enum Challenge {
 
 impl ServiceError {
     pub fn new(
-        refusal: Refusal,
+        kind: ErrorKind,
         code: ErrorCode,
         description: impl Into<Cow<'static, str>>,
     ) -> Self {
         Self {
             code,
             description: description.into(),
-            refusal,
+            kind,
         }
     }
 
     /// 400 with this code.
     pub fn invalid(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Refusal::Invalid, code, description)
+        Self::new(ErrorKind::Invalid, code, description)
     }
 
     /// 400 `invalid_request`.
@@ -102,7 +102,7 @@ impl ServiceError {
     /// 401 `invalid_client` (challenge: Basic).
     pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(
-            Refusal::Unauthenticated,
+            ErrorKind::Unauthenticated,
             ErrorCode::InvalidClient,
             description,
         )
@@ -111,7 +111,7 @@ impl ServiceError {
     /// 401 `invalid_token` (challenge: Bearer).
     pub fn invalid_token(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(
-            Refusal::Unauthenticated,
+            ErrorKind::Unauthenticated,
             ErrorCode::InvalidToken,
             description,
         )
@@ -120,7 +120,7 @@ impl ServiceError {
     /// 403 `insufficient_scope` (challenge: Bearer).
     pub fn insufficient_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(
-            Refusal::Forbidden,
+            ErrorKind::Forbidden,
             ErrorCode::InsufficientScope,
             description,
         )
@@ -128,20 +128,20 @@ impl ServiceError {
 
     /// 404 `not_found`.
     pub fn not_found(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(Refusal::NotFound, ErrorCode::NotFound, description)
+        Self::new(ErrorKind::NotFound, ErrorCode::NotFound, description)
     }
 
     /// 429 `temporarily_unavailable`, to retry in `retry_after` seconds.
     pub fn rate_limited(retry_after: u64, description: impl Into<Cow<'static, str>>) -> Self {
-        let refusal = Refusal::RateLimited { retry_after };
-        Self::new(refusal, ErrorCode::TemporarilyUnavailable, description)
+        let kind = ErrorKind::RateLimited { retry_after };
+        Self::new(kind, ErrorCode::TemporarilyUnavailable, description)
     }
 
     /// 503 `temporarily_unavailable` without `Retry-After`: a dependency
     /// (the identity provider, a cap) that may take a while.
     pub fn unavailable(description: impl Into<Cow<'static, str>>) -> Self {
-        let refusal = Refusal::Unavailable { retry_after: None };
-        Self::new(refusal, ErrorCode::TemporarilyUnavailable, description)
+        let kind = ErrorKind::Unavailable { retry_after: None };
+        Self::new(kind, ErrorCode::TemporarilyUnavailable, description)
     }
 
     /// 503 with `Retry-After: 1`: an actor or the disk could not take the
@@ -150,7 +150,7 @@ impl ServiceError {
     pub fn storage(cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, "request refused: storage or actor unavailable");
         Self::new(
-            Refusal::Unavailable {
+            ErrorKind::Unavailable {
                 retry_after: Some(1),
             },
             ErrorCode::TemporarilyUnavailable,
@@ -161,7 +161,7 @@ impl ServiceError {
     /// 500 `server_error`; log the cause where it happens.
     pub fn server_error() -> Self {
         Self::new(
-            Refusal::Internal,
+            ErrorKind::Internal,
             ErrorCode::ServerError,
             "the server could not complete the request",
         )
@@ -176,7 +176,7 @@ impl ServiceError {
     /// The scheme a 401 or 403 challenges for: Basic for a client's
     /// credentials, Bearer for a token; `None` for other refusals.
     pub fn challenge(&self) -> Option<Challenge> {
-        if !matches!(self.refusal, Refusal::Unauthenticated | Refusal::Forbidden) {
+        if !matches!(self.kind, ErrorKind::Unauthenticated | ErrorKind::Forbidden) {
             return None;
         }
         match self.code {
@@ -187,9 +187,9 @@ impl ServiceError {
 
     /// Seconds for `Retry-After`, when a retry is expected to work.
     pub fn retry_after(&self) -> Option<u64> {
-        match self.refusal {
-            Refusal::RateLimited { retry_after } => Some(retry_after),
-            Refusal::Unavailable { retry_after } => retry_after,
+        match self.kind {
+            ErrorKind::RateLimited { retry_after } => Some(retry_after),
+            ErrorKind::Unavailable { retry_after } => retry_after,
             _ => None,
         }
     }
@@ -339,10 +339,10 @@ mod tests {
     fn a_reused_token_is_invalid_grant_and_a_registry_cap_is_429() {
         let reuse = ServiceError::from(BrokerError::Reuse("reused"));
         assert_eq!(
-            (reuse.code, reuse.refusal),
-            (ErrorCode::InvalidGrant, Refusal::Invalid)
+            (reuse.code, reuse.kind),
+            (ErrorCode::InvalidGrant, ErrorKind::Invalid)
         );
         let capped = ServiceError::from(RegistryError::TooManyUnused(3));
-        assert_eq!(capped.refusal, Refusal::RateLimited { retry_after: 60 });
+        assert_eq!(capped.kind, ErrorKind::RateLimited { retry_after: 60 });
     }
 }

@@ -12,7 +12,7 @@ use actix_web::{web, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::service::error::{Refusal, ServiceError};
+use crate::service::error::{ErrorKind, ServiceError};
 
 pub use auth::{AdminIdentity, AdminToken};
 
@@ -118,10 +118,10 @@ pub fn failed(operation: &'static str) -> impl Fn(ServiceError) -> ApiError {
     move |e| {
         tracing::warn!(operation, error = %e, "admin operation failed");
         let message = e.description.into_owned();
-        match e.refusal {
-            Refusal::NotFound => ApiError::not_found(message),
-            Refusal::Invalid => ApiError::bad_request(message),
-            Refusal::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+        match e.kind {
+            ErrorKind::NotFound => ApiError::not_found(message),
+            ErrorKind::Invalid => ApiError::bad_request(message),
+            ErrorKind::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             _ => ApiError::unavailable(),
         }
     }

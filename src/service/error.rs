@@ -13,7 +13,9 @@
 //! - [`RegistryError`], [`BrokerError`], [`VaultError`] → their RFC codes
 //!   (a storage failure among them as [`CallError`]);
 //! - [`UpstreamError`] and [`Freshness`] → `invalid_grant` when the
-//!   identity provider withdrew access, else 503.
+//!   identity provider refused the grant or withdrew access,
+//!   `invalid_request` for its other refusals, 503 (without `Retry-After`)
+//!   when it cannot be reached.
 //!
 //! Descriptions are shown to the caller: never put a secret in one.
 

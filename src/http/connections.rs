@@ -51,6 +51,7 @@ use super::client_addr::Cidr;
 use super::errors::OAuthError;
 use super::AppState;
 use crate::configuration::Config;
+use crate::domain::ErrorCode;
 
 /// Open connections per client address, shared by every worker.
 #[derive(Clone)]
@@ -328,7 +329,7 @@ pub async fn guard(
     if let Some(cap) = over_cap {
         let mut e = OAuthError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             format!(
                 "too many open connections from this address (at most {cap}); close some and retry"
             ),
@@ -368,7 +369,7 @@ pub async fn guard(
     if fired.get() {
         let e = OAuthError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("the request body did not arrive within {seconds} s"),
         );
         let mut answer = e.into_response();

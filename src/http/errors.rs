@@ -6,25 +6,32 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::actors::registry::RegistryError;
+use super::AppState;
+use crate::domain::ErrorCode;
+use crate::service::error::{Challenge, ErrorKind, ServiceError};
 
+// An RFC 6749 §5.2 error answer: its status, its body and its headers.
+// Flows refuse with a `ServiceError`; `OAuthError::from_service` is where
+// that becomes an answer. (A plain comment: a doc comment would become the
+// schema's description in the committed OpenAPI document.)
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OAuthError {
     #[serde(skip)]
     pub status: StatusCode,
-    pub error: &'static str,
+    #[schema(value_type = String)]
+    pub error: ErrorCode,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error_description: String,
-    /// Value of `WWW-Authenticate`, for 401 answers.
+    /// Value of `WWW-Authenticate`, for 401 and 403 answers.
     #[serde(skip)]
     pub www_authenticate: Option<String>,
-    /// Seconds for `Retry-After` (429 answers).
+    /// Seconds for `Retry-After` (429 and 503 answers).
     #[serde(skip)]
     pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
-    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, error: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             status,
             error,
@@ -34,52 +41,101 @@ impl OAuthError {
         }
     }
 
+    /// The answer to a refused flow: its status, `Retry-After`, and for a
+    /// 401 or 403 the challenge in `realm` (`Basic` for a client's
+    /// credentials, `Bearer` with the error code for a token).
+    pub fn from_service(e: ServiceError, realm: &str) -> Self {
+        let mut answer = Self::new(status_of(e.kind), e.code, e.description.clone());
+        answer.retry_after = e.retry_after();
+        answer.www_authenticate = e.challenge().map(|scheme| match scheme {
+            Challenge::Basic => format!("Basic realm=\"{realm}\""),
+            Challenge::Bearer => bearer_challenge(&[("realm", realm), ("error", e.code.as_str())]),
+        });
+        answer
+    }
+
+    /// The same answer with another `WWW-Authenticate` value (a resource
+    /// server's challenge names its metadata, see [`bearer_challenge`]).
+    pub fn with_challenge(mut self, value: String) -> Self {
+        self.www_authenticate = Some(value);
+        self
+    }
+
     pub fn invalid_request(description: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            description,
+        )
     }
 
     /// RFC 6750 §3.1: a missing or bad bearer token.
     pub fn invalid_token(realm: &str, description: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description);
-        e.www_authenticate = Some(format!("Bearer realm=\"{realm}\", error=\"invalid_token\""));
-        e
+        Self::from_service(ServiceError::invalid_token(description.into()), realm)
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such endpoint",
+        )
     }
 
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "method not allowed on this endpoint",
         )
     }
 
     pub fn server_error() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "the server could not complete the request",
-        )
+        Self::from_service(ServiceError::server_error(), "")
     }
 
     /// 503 with `Retry-After`: an actor or the disk could not take the
     /// request now (nothing was acknowledged; the client may retry).
     pub fn unavailable(e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "request refused: storage or actor unavailable");
-        let mut err = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "the server cannot store this change right now; try again shortly",
-        );
-        err.retry_after = Some(1);
-        err
+        Self::from_service(ServiceError::storage(e), "")
     }
 
     pub fn into_response(self) -> HttpResponse {
         self.error_response()
+    }
+}
+
+/// The status that answers a refusal.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A `WWW-Authenticate: Bearer` value with these parameters, in this order
+/// (RFC 6750 §3), e.g. `[("realm", r), ("error", "invalid_token")]`.
+pub fn bearer_challenge(params: &[(&str, &str)]) -> String {
+    let params: Vec<String> = params.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("Bearer {}", params.join(", "))
+}
+
+/// Maps a flow's refusal to the answer of this server's OAuth endpoints
+/// (challenges in the configured realm): `.map_err(refusal(&state))`.
+pub fn refusal(state: &AppState) -> impl Fn(ServiceError) -> OAuthError + '_ {
+    |e| OAuthError::from_service(e, &state.config.settings.auth.realm)
+}
+
+impl From<ServiceError> for OAuthError {
+    /// Without a realm: for refusals that challenge nothing.
+    fn from(e: ServiceError) -> Self {
+        Self::from_service(e, "")
     }
 }
 
@@ -107,37 +163,6 @@ impl ResponseError for OAuthError {
     }
 }
 
-/// Maps a Registry failure for the registration endpoints (RFC 7591/7592).
-pub fn registry_error(e: RegistryError, realm: &str) -> OAuthError {
-    match e {
-        RegistryError::InvalidToken => OAuthError::invalid_token(realm, e.to_string()),
-        RegistryError::InvalidClient => {
-            let mut err =
-                OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.to_string());
-            err.www_authenticate = Some(format!("Basic realm=\"{realm}\""));
-            err
-        }
-        RegistryError::Metadata(m) => {
-            OAuthError::new(StatusCode::BAD_REQUEST, m.code(), m.to_string())
-        }
-        RegistryError::Full(_) => OAuthError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            e.to_string(),
-        ),
-        RegistryError::TooManyUnused(_) => {
-            let mut err = OAuthError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "temporarily_unavailable",
-                e.to_string(),
-            );
-            err.retry_after = Some(60);
-            err
-        }
-        RegistryError::Store(store) => OAuthError::unavailable(store),
-    }
-}
-
 /// The JSON extractor's limits, with its failures in RFC 7591 shape.
 pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()
@@ -149,17 +174,17 @@ pub fn json_config(limit: usize) -> actix_web::web::JsonConfig {
                 JsonPayloadError::Overflow { limit }
                 | JsonPayloadError::OverflowKnownLength { limit, .. } => OAuthError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     format!("request body is larger than {limit} bytes"),
                 ),
                 JsonPayloadError::ContentType => OAuthError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "Content-Type must be application/json",
                 ),
                 JsonPayloadError::Deserialize(de) => OAuthError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_client_metadata",
+                    ErrorCode::InvalidClientMetadata,
                     describe_json_error(de),
                 ),
                 other => {
@@ -185,4 +210,70 @@ fn describe_json_error(e: &serde_json::Error) -> String {
         e.line(),
         e.column()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(res: &HttpResponse, name: header::HeaderName) -> Option<&str> {
+        res.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn a_refused_client_is_challenged_for_basic_credentials_in_the_realm() {
+        let e = ServiceError::invalid_client("client authentication failed");
+        let res = OAuthError::from_service(e, "drawbridge").into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let challenge = header(&res, header::WWW_AUTHENTICATE);
+        assert_eq!(challenge, Some("Basic realm=\"drawbridge\""));
+        assert_eq!(header(&res, header::CACHE_CONTROL), Some("no-store"));
+    }
+
+    #[test]
+    fn a_bad_token_is_challenged_for_a_bearer_token_with_its_error() {
+        let res = OAuthError::invalid_token("r", "unknown").into_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let challenge = header(&res, header::WWW_AUTHENTICATE);
+        assert_eq!(
+            challenge,
+            Some("Bearer realm=\"r\", error=\"invalid_token\"")
+        );
+    }
+
+    #[test]
+    fn rate_limits_and_storage_failures_say_when_to_retry_and_nothing_else_does() {
+        let limited = OAuthError::from(ServiceError::rate_limited(7, "slow down"));
+        let res = limited.into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&res, header::RETRY_AFTER), Some("7"));
+        let res = OAuthError::unavailable("disk full").into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&res, header::RETRY_AFTER), Some("1"));
+        let res = OAuthError::from(ServiceError::invalid_grant("expired")).into_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(header(&res, header::RETRY_AFTER).is_none());
+        assert!(header(&res, header::WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn the_body_names_the_code_as_a_string_and_leaves_out_an_empty_description() {
+        let e = OAuthError::from(ServiceError::invalid_grant("the code expired"));
+        let body = serde_json::to_value(&e).unwrap();
+        let expected =
+            serde_json::json!({"error": "invalid_grant", "error_description": "the code expired"});
+        assert_eq!(body, expected);
+        let bare = OAuthError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, "");
+        let body = serde_json::to_value(&bare).unwrap();
+        assert_eq!(body, serde_json::json!({"error": "invalid_request"}));
+    }
+
+    #[test]
+    fn a_resource_servers_challenge_lists_its_parameters_in_order() {
+        let value = bearer_challenge(&[("resource_metadata", "https://x/m"), ("scope", "openid")]);
+        assert_eq!(
+            value,
+            "Bearer resource_metadata=\"https://x/m\", scope=\"openid\""
+        );
+    }
 }

@@ -12,6 +12,7 @@ use actix_web::{web, Error, HttpMessage, HttpResponse};
 use super::errors::OAuthError;
 use super::{client_ip, AppState};
 use crate::audit::AuditEvent;
+use crate::domain::ErrorCode;
 use crate::metrics::METRICS;
 use crate::rate_limit::Limit;
 
@@ -75,7 +76,7 @@ pub async fn limit_headers(
     if size > MAX_HEADER_BYTES {
         let e = OAuthError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("the request's header fields are larger than {MAX_HEADER_BYTES} bytes"),
         );
         return Ok(req.into_response(e.into_response()));
@@ -88,7 +89,7 @@ pub fn too_many(wait: std::time::Duration) -> HttpResponse {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     let mut e = OAuthError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "temporarily_unavailable",
+        ErrorCode::TemporarilyUnavailable,
         format!("rate limit exceeded; retry in {seconds} s"),
     );
     e.retry_after = Some(seconds);

@@ -8,8 +8,10 @@
 //! - [`session`]: the user's upstream (Google) session — a fresh upstream
 //!   token, one upstream refresh per user at a time.
 //! - [`clients`]: client registration and administration.
+//! - [`error`]: the one error every flow answers, [`ServiceError`].
 
 pub mod clients;
+pub mod error;
 pub mod session;
 pub mod signin;
 pub mod tokens;
@@ -24,6 +26,8 @@ use crate::clock::Clock;
 use crate::configuration::Config;
 use crate::rate_limit::RateLimits;
 use crate::upstream::Upstream;
+
+pub use error::{Answered, ServiceError};
 
 /// What the flows reach: the actors, the upstream provider, the limits and
 /// the clock. Cheap to clone.

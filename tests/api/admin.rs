@@ -499,3 +499,23 @@ fn every_served_route_is_in_the_openapi_document() {
         .collect();
     assert!(missing.is_empty(), "served but not documented: {missing:?}");
 }
+
+#[actix_web::test]
+async fn a_failed_admin_operation_is_logged_with_the_operation_and_the_reason() {
+    let app = spawn_app().await;
+    let absent = "mcp_absentFromThisRegistry0042";
+    let path = format!("/admin/v1/clients/{absent}");
+    let (status, body) = admin(&app, reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "not_found");
+    let logged = captured_logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|e| {
+            e["operation"] == "get_client"
+                && e["error"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!("no client {absent}")))
+        });
+    assert!(logged, "the refusal is logged, not swallowed");
+}

@@ -14,6 +14,7 @@ use crate::configuration::{Config, StorageMode};
 use crate::domain::{SecretHash, SecretToken};
 use crate::http::{client_ip, AppState};
 use crate::metrics::METRICS;
+use crate::service::clients::admin::Operator;
 
 /// The admin token's hash; `None` means the admin API is off.
 #[derive(Clone, Debug)]
@@ -74,22 +75,15 @@ fn check_private(_: &Path) -> Result<(), String> {
 }
 
 /// Proof that a request carries the admin token; extract it in every admin
-/// handler. Holds who acted and from where, for the audit record.
-pub struct AdminIdentity {
-    pub ip: String,
-}
+/// handler. It is the [`Operator`] who acts (and from where) that the
+/// admin operations audit.
+pub struct AdminIdentity(pub Operator);
 
-impl AdminIdentity {
-    /// Emits the `admin_action` audit record.
-    pub fn audit(&self, action: &str, target: &str) {
-        AuditEvent::AdminAction {
-            admin: "admin-token",
-            ip: &self.ip,
-            action,
-            target,
-            success: true,
-        }
-        .emit();
+impl std::ops::Deref for AdminIdentity {
+    type Target = Operator;
+
+    fn deref(&self) -> &Operator {
+        &self.0
     }
 }
 
@@ -104,7 +98,7 @@ fn check(req: &HttpRequest) -> Result<AdminIdentity, ApiError> {
         ));
     };
     match crate::http::bearer(req) {
-        Some(token) if expected.verify(&token) => Ok(AdminIdentity { ip }),
+        Some(token) if expected.verify(&token) => Ok(AdminIdentity(Operator { ip })),
         _ => {
             AuditEvent::AdminAction {
                 admin: "unauthenticated",

@@ -4,13 +4,11 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{unavailable, AdminIdentity, ApiError};
-use crate::actors::registry::{
-    ClientFilter, ClientView, InspectClient, ListClients, RemoveClient, SetClientDisabled,
-};
-use crate::actors::token_broker::{ClientTokenCounts, RevokeClientGrants};
+use super::{failed, AdminIdentity, ApiError};
+use crate::actors::registry::{ClientFilter, ClientView};
 use crate::domain::AuthMethod;
 use crate::http::AppState;
+use crate::service::clients::admin;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/clients", web::get().to(list_clients))
@@ -130,47 +128,43 @@ pub async fn list_clients(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
     }
-    let auth_method = match q.auth_method.as_deref() {
-        None => None,
-        Some(m) => Some(
-            AuthMethod::ALL
-                .into_iter()
-                .find(|a| a.as_str() == m)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "auth_method must be none, client_secret_post or client_secret_basic",
-                    )
-                })?,
-        ),
-    };
-    let filter = ClientFilter {
-        name_contains: q.name_contains.clone(),
-        created_before: q.created_before,
-        created_after: q.created_after,
-        expired: q.expired,
-        auth_method,
-    };
-    let now = state.clock.now();
-    let page = state
-        .registry
-        .send(ListClients {
-            after: q.cursor.clone(),
-            limit: limit as usize,
-            filter,
-            now,
-        })
+    let filter = q.filter()?;
+    let after = q.cursor.clone();
+    let page = admin::list_clients(&state, &admin, after, limit as usize, filter)
         .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    admin.audit("list_clients", "clients");
+        .map_err(failed("list_clients"))?;
+    let now = state.clock.now();
+    let clients = page.clients.into_iter();
     Ok(HttpResponse::Ok().json(ClientList {
-        clients: page
-            .clients
-            .into_iter()
-            .map(|c| AdminClient::from_view(c, now))
-            .collect(),
+        clients: clients.map(|c| AdminClient::from_view(c, now)).collect(),
         next_cursor: page.next,
     }))
+}
+
+impl ClientQuery {
+    /// The listing's filters, or 400 for an unknown `auth_method`.
+    fn filter(&self) -> Result<ClientFilter, ApiError> {
+        let auth_method = match self.auth_method.as_deref() {
+            None => None,
+            Some(m) => Some(
+                AuthMethod::ALL
+                    .into_iter()
+                    .find(|a| a.as_str() == m)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "auth_method must be none, client_secret_post or client_secret_basic",
+                        )
+                    })?,
+            ),
+        };
+        Ok(ClientFilter {
+            name_contains: self.name_contains.clone(),
+            created_before: self.created_before,
+            created_after: self.created_after,
+            expired: self.expired,
+            auth_method,
+        })
+    }
 }
 
 #[utoipa::path(get, path = "/admin/v1/clients/{client_id}", tag = "admin: clients",
@@ -181,30 +175,13 @@ pub async fn get_client(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let client_id = path.into_inner();
-    let view = state
-        .registry
-        .read(InspectClient {
-            client_id: client_id.clone(),
-        })
+    let detail = admin::client_detail(&state, &admin, &path)
         .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::not_found(format!("no client {client_id}")))?;
-    let (live_grants, live_tokens) = state
-        .broker
-        .send(ClientTokenCounts {
-            client_id: client_id.clone(),
-        })
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    admin.audit("get_client", &client_id);
-    let client = AdminClient::from_view(view, state.clock.now());
+        .map_err(failed("get_client"))?;
     Ok(HttpResponse::Ok().json(AdminClientDetail {
-        client,
-        live_grants,
-        live_tokens,
+        client: AdminClient::from_view(detail.client, state.clock.now()),
+        live_grants: detail.live_grants,
+        live_tokens: detail.live_tokens,
     }))
 }
 
@@ -219,38 +196,10 @@ pub async fn revoke_client(
     q: web::Query<RevokeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = path.into_inner();
-    let view = state
-        .registry
-        .read(InspectClient {
-            client_id: client_id.clone(),
-        })
+    let upstream = q.upstream.unwrap_or(false);
+    let revoked_grants = admin::remove_client(&state, &admin, &client_id, upstream)
         .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    let Some(view) = view else {
-        return Err(ApiError::not_found(format!("no client {client_id}")));
-    };
-    if q.upstream.unwrap_or(false) {
-        super::users::revoke_upstream_for_client(&state, &view).await;
-    }
-    let revoked_grants = state
-        .broker
-        .send(RevokeClientGrants {
-            client_ids: vec![client_id.clone()],
-        })
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    state
-        .registry
-        .send(RemoveClient {
-            client_id: client_id.clone(),
-        })
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    crate::http::register::forget_upstream_secret(&state, &client_id).await;
-    admin.audit("revoke_client", &client_id);
+        .map_err(failed("revoke_client"))?;
     Ok(HttpResponse::Ok().json(RevokedClient {
         client_id,
         revoked_grants,
@@ -263,38 +212,16 @@ async fn set_disabled(
     client_id: String,
     disabled: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let found = state
-        .registry
-        .send(SetClientDisabled {
-            client_id: client_id.clone(),
-            disabled,
-        })
+    let operation = if disabled {
+        "disable_client"
+    } else {
+        "enable_client"
+    };
+    let view = admin::set_disabled(&state, &admin, &client_id, disabled)
         .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    if !found {
-        return Err(ApiError::not_found(format!("no client {client_id}")));
-    }
-    admin.audit(
-        if disabled {
-            "disable_client"
-        } else {
-            "enable_client"
-        },
-        &client_id,
-    );
-    let view = state
-        .registry
-        .read(InspectClient {
-            client_id: client_id.clone(),
-        })
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    let view = view.ok_or_else(|| ApiError::not_found(format!("no client {client_id}")))?;
+        .map_err(failed(operation))?;
     Ok(HttpResponse::Ok().json(AdminClient::from_view(view, state.clock.now())))
 }
-
 #[utoipa::path(post, path = "/admin/v1/clients/{client_id}/disable", tag = "admin: clients",
     params(("client_id" = String, Path, description = "The mcp_… client id")), security(("admin_token" = [])),
     responses((status = 200, description = "The client can no longer authenticate or sign in", body = AdminClient),

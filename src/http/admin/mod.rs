@@ -12,6 +12,8 @@ use actix_web::{web, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::service::error::{ErrorKind, ServiceError};
+
 pub use auth::{AdminIdentity, AdminToken};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -108,9 +110,29 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Maps an actor mailbox failure or storage failure.
-pub fn unavailable<E>(_: E) -> ApiError {
-    ApiError::unavailable()
+/// The answer to an admin operation that failed, logged with the
+/// operation's name: `.map_err(failed("get_client"))`. The admin API's
+/// codes are its own (`not_found`, `bad_request`, `conflict`,
+/// `unavailable`), whatever the flow's RFC code.
+pub fn failed(operation: &'static str) -> impl Fn(ServiceError) -> ApiError {
+    move |e| {
+        tracing::warn!(operation, error = %e, "admin operation failed");
+        let message = e.description.into_owned();
+        match e.kind {
+            ErrorKind::NotFound => ApiError::not_found(message),
+            ErrorKind::Invalid => ApiError::bad_request(message),
+            ErrorKind::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            _ => ApiError::unavailable(),
+        }
+    }
+}
+
+/// An actor's failure in an admin operation: logged, answered 503.
+pub fn unavailable<E: std::fmt::Display>(operation: &'static str) -> impl Fn(E) -> ApiError {
+    move |e| {
+        tracing::error!(operation, error = %e, "admin operation failed: a backing service is unavailable");
+        ApiError::unavailable()
+    }
 }
 
 /// Names the problem without echoing submitted values.

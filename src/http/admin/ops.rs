@@ -72,50 +72,63 @@ pub async fn stats(
     admin: AdminIdentity,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let clients = state
-        .registry
-        .send(CountClients)
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    let vault = state
-        .vault
-        .send(GetVaultStatus)
-        .await
-        .map_err(unavailable)?;
-    let store = state.store.clone();
-    let (grants, tokens, users, pending_sign_ins, sealed_secrets, size) = web::block(move || {
-        let n = |t| store.len(t).unwrap_or(0);
-        (
-            n(Tree::Grants),
-            n(Tree::Tokens),
-            n(Tree::Users),
-            n(Tree::Transactions),
-            n(Tree::Secrets),
-            store.size_on_disk(),
-        )
-    })
-    .await
-    .map_err(unavailable)?;
-    let last = state
-        .janitor
-        .send(LastJanitorRun)
-        .await
-        .map_err(unavailable)?;
+    let clients = state.registry.send(CountClients).await;
+    let clients = clients
+        .map_err(unavailable("stats"))?
+        .map_err(unavailable("stats"))?;
+    let vault = state.vault.send(GetVaultStatus).await;
+    let vault = vault.map_err(unavailable("stats"))?;
+    let counts = store_counts(&state).await?;
+    let last = state.janitor.send(LastJanitorRun).await;
+    let last = last.map_err(unavailable("stats"))?;
     admin.audit("stats", "server");
     Ok(HttpResponse::Ok().json(Stats {
         clients,
-        grants,
-        tokens,
-        users,
-        pending_sign_ins,
-        sealed_secrets,
+        grants: counts.grants,
+        tokens: counts.tokens,
+        users: counts.users,
+        pending_sign_ins: counts.pending_sign_ins,
+        sealed_secrets: counts.sealed_secrets,
         storage_mode: state.config.storage_mode.as_str().to_owned(),
         encryption_enabled: vault.encryption_enabled,
         key_id: vault.key_id,
-        store_size_bytes: size,
+        store_size_bytes: counts.size_on_disk,
         janitor_last_run: last.map(|(at, r)| JanitorRun::new(r, at)),
     }))
+}
+
+/// Entries per tree, and bytes on disk.
+struct StoreCounts {
+    grants: usize,
+    tokens: usize,
+    users: usize,
+    pending_sign_ins: usize,
+    sealed_secrets: usize,
+    size_on_disk: u64,
+}
+
+/// Counts the store off the async workers; a tree that cannot be counted
+/// counts 0, logged.
+async fn store_counts(state: &AppState) -> Result<StoreCounts, ApiError> {
+    let store = state.store.clone();
+    web::block(move || {
+        let n = |tree| {
+            store.len(tree).unwrap_or_else(|e| {
+                tracing::warn!(?tree, error = %e, "stats: a tree could not be counted");
+                0
+            })
+        };
+        StoreCounts {
+            grants: n(Tree::Grants),
+            tokens: n(Tree::Tokens),
+            users: n(Tree::Users),
+            pending_sign_ins: n(Tree::Transactions),
+            sealed_secrets: n(Tree::Secrets),
+            size_on_disk: store.size_on_disk(),
+        }
+    })
+    .await
+    .map_err(unavailable("stats"))
 }
 
 #[utoipa::path(post, path = "/admin/v1/janitor/run", tag = "admin: operations", security(("admin_token" = [])),
@@ -124,7 +137,11 @@ pub async fn run_janitor(
     admin: AdminIdentity,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let report = state.janitor.send(RunJanitor).await.map_err(unavailable)?;
+    let report = state
+        .janitor
+        .send(RunJanitor)
+        .await
+        .map_err(unavailable("run_janitor"))?;
     admin.audit("run_janitor", "server");
     Ok(HttpResponse::Ok().json(JanitorRun::new(report, state.clock.now())))
 }
@@ -145,23 +162,18 @@ pub async fn rotate_key(
     admin: AdminIdentity,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let report = match state
-        .vault
-        .send(RotateKey {
-            now: state.clock.now(),
-        })
-        .await
-        .map_err(unavailable)?
-    {
-        Ok(r) => r,
-        Err(e @ (VaultError::Rotation(_) | VaultError::NoEncryption)) => {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::CONFLICT,
-                "conflict",
-                e.to_string(),
-            ))
+    let rotate = RotateKey {
+        now: state.clock.now(),
+    };
+    let report = match state.vault.send(rotate).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(e @ (VaultError::Rotation(_) | VaultError::NoEncryption))) => {
+            tracing::warn!(operation = "rotate_key", error = %e, "admin operation refused");
+            let conflict = actix_web::http::StatusCode::CONFLICT;
+            return Err(ApiError::new(conflict, "conflict", e.to_string()));
         }
-        Err(e) => return Err(unavailable(e)),
+        Ok(Err(e)) => return Err(unavailable("rotate_key")(e)),
+        Err(e) => return Err(unavailable("rotate_key")(e)),
     };
     admin.audit("rotate_key", &report.new_key_id);
     Ok(HttpResponse::Ok().json(KeyRotation {

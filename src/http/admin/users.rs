@@ -4,19 +4,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{unavailable, AdminIdentity, ApiError};
-use crate::actors::registry::ClientView;
-use crate::actors::token_broker::{
-    ClientSubjects, GrantsPerSubject, RevokeClientGrants, RevokeGrant, RevokeSubjectGrants,
-    RevokeToken,
-};
-use crate::actors::vault::{
-    DeleteUserCredentials, ListUsers, LoadUserCredentials, LoadUsersByVerifiedEmail,
-    UserCredentials, UserRef,
-};
+use super::{failed, AdminIdentity, ApiError};
 use crate::domain::SecretToken;
-use crate::http::oauth::upstream_credentials;
 use crate::http::AppState;
+use crate::service::clients::admin::{self, RevokeTarget};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", web::get().to(list_users))
@@ -72,41 +63,23 @@ pub async fn list_users(
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
     }
     let after = q.cursor.as_ref().map(|c| c.clone().into_bytes());
-    let page = state
-        .vault
-        .send(ListUsers {
-            after,
-            limit: limit as usize,
-        })
+    let (page, grants) = admin::list_users(&state, &admin, after, limit as usize)
         .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    let grants = state
-        .broker
-        .send(GrantsPerSubject)
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    admin.audit("list_users", "users");
+        .map_err(failed("list_users"))?;
+    let full = page.users.len() + page.unreadable.len() == limit as usize;
+    let users = page.users.into_iter().map(|u| AdminUser {
+        grants: grants.get(&u.uid).copied().unwrap_or(0),
+        issuer: u.issuer,
+        sub: u.sub,
+        email: u.email,
+        email_verified: u.email_verified,
+        has_refresh_token: u.has_refresh_token,
+        last_refresh: u.updated_at,
+    });
     Ok(HttpResponse::Ok().json(UserList {
         unreadable: page.unreadable.len(),
-        next_cursor: page
-            .next
-            .filter(|_| page.users.len() + page.unreadable.len() == limit as usize)
-            .map(|n| String::from_utf8_lossy(&n).into_owned()),
-        users: page
-            .users
-            .into_iter()
-            .map(|u| AdminUser {
-                grants: grants.get(&u.uid).copied().unwrap_or(0),
-                issuer: u.issuer,
-                sub: u.sub,
-                email: u.email,
-                email_verified: u.email_verified,
-                has_refresh_token: u.has_refresh_token,
-                last_refresh: u.updated_at,
-            })
-            .collect(),
+        next_cursor: (page.next.filter(|_| full)).map(|n| String::from_utf8_lossy(&n).into_owned()),
+        users: users.collect(),
     }))
 }
 
@@ -118,23 +91,6 @@ pub struct RevokedUser {
     pub users: usize,
     pub revoked_grants: usize,
     pub credentials_deleted: bool,
-}
-
-/// Every user whose verified email is `email` (never one whose email is
-/// unverified); 404 when there is none.
-async fn users_with_email(state: &AppState, email: &str) -> Result<Vec<UserCredentials>, ApiError> {
-    let users = state
-        .vault
-        .read(LoadUsersByVerifiedEmail(email.to_owned()))
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)?;
-    if users.is_empty() {
-        return Err(ApiError::not_found(
-            "no stored credentials for this verified email",
-        ));
-    }
-    Ok(users)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -157,83 +113,16 @@ pub async fn revoke_user(
     q: web::Query<RevokeUserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let email = path.into_inner();
-    let users = users_with_email(&state, &email).await?;
-    let mut revoked_grants = 0;
-    let mut credentials_deleted = false;
-    for user in &users {
-        if q.upstream.unwrap_or(false) {
-            if let (Some(rt), Some(creds)) = (
-                &user.tokens.refresh_token,
-                state.upstream.default_credentials(),
-            ) {
-                if let Err(e) = state.upstream.revoke(creds, rt).await {
-                    tracing::warn!(error = %e, "upstream revocation failed");
-                }
-            }
-        }
-        revoked_grants += revoke_grants_of(&state, &user.uid).await?;
-        credentials_deleted |= state
-            .vault
-            .send(DeleteUserCredentials(UserRef::Id(user.uid.clone())))
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)?;
-        admin.audit("revoke_user", &user.sub);
-    }
+    let upstream = q.upstream.unwrap_or(false);
+    let revoked = admin::revoke_user(&state, &admin, &email, upstream)
+        .await
+        .map_err(failed("revoke_user"))?;
     Ok(HttpResponse::Ok().json(RevokedUser {
         email,
-        users: users.len(),
-        revoked_grants,
-        credentials_deleted,
+        users: revoked.users,
+        revoked_grants: revoked.revoked_grants,
+        credentials_deleted: revoked.credentials_deleted,
     }))
-}
-
-/// Revokes every grant (and so every token) of the user `uid`.
-async fn revoke_grants_of(state: &AppState, uid: &str) -> Result<usize, ApiError> {
-    state
-        .broker
-        .send(RevokeSubjectGrants {
-            user: uid.to_owned(),
-        })
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)
-}
-
-/// Revokes at the upstream the refresh tokens of the users signed in
-/// through `client`, and forgets their upstream credentials (their other
-/// clients will have to sign in again: upstream tokens are per user).
-pub async fn revoke_upstream_for_client(state: &AppState, client: &ClientView) {
-    let Ok(Ok(subs)) = state
-        .broker
-        .send(ClientSubjects {
-            client_id: client.client_id.clone(),
-        })
-        .await
-    else {
-        return;
-    };
-    let Ok(creds) = upstream_credentials(state, None, client).await else {
-        return;
-    };
-    for uid in subs {
-        let user = state
-            .vault
-            .read(LoadUserCredentials(UserRef::Id(uid.clone())))
-            .await
-            .ok()
-            .and_then(|r| r.ok())
-            .flatten();
-        if let Some(rt) = user.and_then(|u| u.tokens.refresh_token) {
-            if let Err(e) = state.upstream.revoke(&creds, &rt).await {
-                tracing::warn!(error = %e, "upstream revocation failed");
-            }
-        }
-        let _ = state
-            .vault
-            .send(DeleteUserCredentials(UserRef::Id(uid)))
-            .await;
-    }
 }
 
 /// Which tokens to revoke: exactly one of the fields.
@@ -265,79 +154,30 @@ pub async fn revoke_tokens(
     state: web::Data<AppState>,
     body: web::Json<RevokeTokens>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
-    let given = [
-        b.token.is_some(),
-        b.grant_id.is_some(),
-        b.client_id.is_some(),
-        b.email.is_some(),
-    ]
-    .iter()
-    .filter(|x| **x)
-    .count();
-    if given != 1 {
-        return Err(ApiError::bad_request(
-            "give exactly one of token, grant_id, client_id, email",
-        ));
-    }
-    let (target, revoked_grants, revoked) = if let Some(token) = b.token {
-        let msg = RevokeToken {
-            token: SecretToken::presented(token),
-            client_id: None,
-            now: state.clock.now(),
-        };
-        let record = state
-            .broker
-            .send(msg)
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)?;
-        let families = usize::from(
-            record
-                .as_ref()
-                .is_some_and(|r| r.kind == crate::actors::token_broker::TokenKind::Refresh),
-        );
-        let revoked = record.is_some();
-        (
-            record
-                .map(|r| r.grant_id)
-                .unwrap_or_else(|| "unknown token".into()),
-            families,
-            revoked,
-        )
-    } else if let Some(grant_id) = b.grant_id {
-        let n = state
-            .broker
-            .send(RevokeGrant {
-                grant_id: grant_id.clone(),
-            })
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)?;
-        (grant_id, 1, n > 0)
-    } else if let Some(client_id) = b.client_id {
-        let n = state
-            .broker
-            .send(RevokeClientGrants {
-                client_ids: vec![client_id.clone()],
-            })
-            .await
-            .map_err(unavailable)?
-            .map_err(unavailable)?;
-        (client_id, n, n > 0)
-    } else {
-        let email = b.email.unwrap_or_default();
-        let users = users_with_email(&state, &email).await?;
-        let mut n = 0;
-        for user in &users {
-            n += revoke_grants_of(&state, &user.uid).await?;
-        }
-        let subs: Vec<&str> = users.iter().map(|u| u.sub.as_str()).collect();
-        (subs.join(","), n, n > 0)
-    };
-    admin.audit("revoke_tokens", &target);
+    let target = body.into_inner().target()?;
+    let revoked = admin::revoke_tokens(&state, &admin, target)
+        .await
+        .map_err(failed("revoke_tokens"))?;
     Ok(HttpResponse::Ok().json(RevokedTokens {
-        revoked_grants,
-        revoked,
+        revoked_grants: revoked.revoked_grants,
+        revoked: revoked.revoked,
     }))
+}
+
+impl RevokeTokens {
+    /// The one target named, or 400 when not exactly one is.
+    fn target(self) -> Result<RevokeTarget, ApiError> {
+        let target = match (self.token, self.grant_id, self.client_id, self.email) {
+            (Some(token), None, None, None) => RevokeTarget::Token(SecretToken::presented(token)),
+            (None, Some(grant_id), None, None) => RevokeTarget::Grant(grant_id),
+            (None, None, Some(client_id), None) => RevokeTarget::Client(client_id),
+            (None, None, None, Some(email)) => RevokeTarget::Email(email),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "give exactly one of token, grant_id, client_id, email",
+                ))
+            }
+        };
+        Ok(target)
+    }
 }

@@ -28,6 +28,7 @@ use self::paths::{escapes_upstream_path, raw_tail, target_url};
 use super::errors::OAuthError;
 use super::AppState;
 use crate::configuration::Config;
+use crate::domain::ErrorCode;
 use crate::metrics::METRICS;
 use crate::service::session::{self, AccessRefusal, SessionRefusal};
 
@@ -156,7 +157,7 @@ impl Refusal {
 
     fn response(self, config: &Config) -> HttpResponse {
         let invalid = |status, description: String| {
-            OAuthError::new(status, "invalid_request", description).into_response()
+            OAuthError::new(status, ErrorCode::InvalidRequest, description).into_response()
         };
         match self {
             Self::Upgrade => invalid(StatusCode::BAD_REQUEST, "protocol upgrades (e.g. WebSocket) are not supported here; MCP uses Streamable HTTP".into()),

@@ -1,7 +1,8 @@
-//! Client authentication at the token, revocation and introspection
-//! endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`
-//! or, for public clients, `none`; and form parsing that refuses repeated
-//! parameters (RFC 6749 §3.2).
+//! Reading what a client presents at the token, revocation and
+//! introspection endpoints: its credentials (RFC 6749 §2.3:
+//! `client_secret_basic`, `client_secret_post` or, for public clients,
+//! `none`), checked by [`crate::service::tokens::authenticate`]; and form
+//! parsing that refuses repeated parameters (RFC 6749 §3.2).
 
 use std::collections::HashMap;
 
@@ -11,8 +12,10 @@ use actix_web::{web, FromRequest, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::domain::{AuthMethod, SecretToken};
+use crate::domain::{AuthMethod, ErrorCode, SecretToken};
 use crate::http::errors::OAuthError;
+use crate::service::tokens::Presented;
+use crate::service::ServiceError;
 
 pub type Form = HashMap<String, String>;
 
@@ -35,7 +38,7 @@ impl FromRequest for FormBody {
                 if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                     OAuthError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
-                        "invalid_request",
+                        ErrorCode::InvalidRequest,
                         match limit {
                             Some(n) => format!("request body is larger than {n} bytes"),
                             None => "request body is too large".to_owned(),
@@ -81,22 +84,13 @@ pub fn parse_form_body(body: &[u8]) -> Result<Form, OAuthError> {
     Ok(form)
 }
 
-/// Credentials a client presented.
-#[derive(Debug)]
-pub struct Presented {
-    pub client_id: String,
-    pub secret: Option<SecretToken>,
-    pub method: AuthMethod,
-}
-
-pub fn invalid_client(realm: &str, description: &str) -> OAuthError {
-    let mut e = OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", description);
-    e.www_authenticate = Some(format!("Basic realm=\"{realm}\""));
-    e
+/// The value of a form parameter that is a secret (a code, a token).
+pub fn secret(form: &Form, name: &str) -> Option<SecretToken> {
+    form.get(name).map(|v| SecretToken::presented(v.as_str()))
 }
 
 /// Reads the client's credentials from the Authorization header or the form.
-pub fn presented(req: &HttpRequest, form: &Form, realm: &str) -> Result<Presented, OAuthError> {
+pub fn presented(req: &HttpRequest, form: &Form) -> Result<Presented, ServiceError> {
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -104,42 +98,13 @@ pub fn presented(req: &HttpRequest, form: &Form, realm: &str) -> Result<Presente
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
     if let Some((_, encoded)) = basic {
-        if form.contains_key("client_secret") {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method, not two",
-            ));
-        }
-        let decoded = STANDARD
-            .decode(encoded.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| invalid_client(realm, "malformed Basic credentials"))?;
-        let (id, secret) = decoded
-            .split_once(':')
-            .ok_or_else(|| invalid_client(realm, "malformed Basic credentials"))?;
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
-        let client_id = decode(id);
-        if form.get("client_id").is_some_and(|f| *f != client_id) {
-            return Err(OAuthError::invalid_request(
-                "client_id in the form differs from the Authorization header",
-            ));
-        }
-        return Ok(Presented {
-            client_id,
-            secret: Some(SecretToken::presented(decode(secret))),
-            method: AuthMethod::ClientSecretBasic,
-        });
+        return client_secret_basic(encoded, form);
     }
     let client_id = form
         .get("client_id")
         .filter(|c| !c.is_empty())
         .cloned()
-        .ok_or_else(|| invalid_client(realm, "client authentication is required"))?;
+        .ok_or_else(|| ServiceError::invalid_client("client authentication is required"))?;
     match form.get("client_secret").filter(|s| !s.is_empty()) {
         Some(secret) => Ok(Presented {
             client_id,
@@ -152,4 +117,38 @@ pub fn presented(req: &HttpRequest, form: &Form, realm: &str) -> Result<Presente
             method: AuthMethod::None,
         }),
     }
+}
+
+/// `client_secret_basic` (RFC 6749 §2.3.1): id and secret form-encoded,
+/// joined by `:`, in base64; never together with a secret in the form.
+fn client_secret_basic(encoded: &str, form: &Form) -> Result<Presented, ServiceError> {
+    if form.contains_key("client_secret") {
+        return Err(ServiceError::invalid_request(
+            "use one client authentication method, not two",
+        ));
+    }
+    let malformed = || ServiceError::invalid_client("malformed Basic credentials");
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(malformed)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let client_id = decode(id);
+    if form.get("client_id").is_some_and(|f| *f != client_id) {
+        return Err(ServiceError::invalid_request(
+            "client_id in the form differs from the Authorization header",
+        ));
+    }
+    Ok(Presented {
+        client_id,
+        secret: Some(SecretToken::presented(decode(secret))),
+        method: AuthMethod::ClientSecretBasic,
+    })
 }

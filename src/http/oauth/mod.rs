@@ -42,17 +42,5 @@ pub async fn upstream_credentials(
 
 /// The OAuth error answering a [`CredentialsError`].
 pub fn credentials_error(e: CredentialsError) -> OAuthError {
-    use actix_web::http::StatusCode;
-    let status = match e {
-        CredentialsError::Unreadable => StatusCode::INTERNAL_SERVER_ERROR,
-        CredentialsError::Unavailable | CredentialsError::NotConfigured => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-    };
-    let mut err = OAuthError::new(status, e.code().as_str(), e.description());
-    if matches!(e, CredentialsError::Unavailable) {
-        // Nothing was done; the client may retry at once.
-        err.retry_after = Some(1);
-    }
-    err
+    OAuthError::from(crate::service::ServiceError::from(e))
 }

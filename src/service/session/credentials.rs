@@ -17,6 +17,12 @@ pub enum CredentialsError {
     NotConfigured,
 }
 
+impl std::fmt::Display for CredentialsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
 impl CredentialsError {
     pub fn code(&self) -> ErrorCode {
         match self {

@@ -1,0 +1,99 @@
+//! Client authentication at the token, revocation and introspection
+//! endpoints (RFC 6749 §2.3): the credentials a client presented, checked
+//! against the Registry, with failed attempts counted per client and
+//! address.
+
+use crate::actors::registry::{AuthenticateClient, ClientView, RegistryError};
+use crate::audit::AuditEvent;
+use crate::domain::{AuthMethod, SecretToken};
+use crate::metrics::METRICS;
+use crate::service::{ServiceError, Services};
+
+/// Credentials a client presented (read from the `Authorization` header or
+/// the form by the HTTP side).
+#[derive(Debug)]
+pub struct Presented {
+    /// As sent: a proxy client id (`mcp_…`), or with the compatibility
+    /// switch an upstream client id.
+    pub client_id: String,
+    pub secret: Option<SecretToken>,
+    pub method: AuthMethod,
+}
+
+impl Presented {
+    /// The client id as it may appear in a log line: the characters of a
+    /// client id only, at most 40 of them.
+    pub fn shown_id(&self) -> String {
+        self.client_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .take(40)
+            .collect()
+    }
+}
+
+/// The registered client these credentials prove, or `invalid_client`
+/// (audited, counted towards the lock-out), or 429 once this client id
+/// failed too often from this address.
+///
+/// Credentials that verify are never refused by the lock-out: it counts
+/// failures per client *and* address, so a stranger who knows a client id
+/// and sends wrong secrets locks out only their own attempts.
+pub async fn authenticate(
+    services: &Services,
+    who: &Presented,
+    ip: &str,
+) -> Result<ClientView, ServiceError> {
+    let msg = AuthenticateClient {
+        client_id: who.client_id.clone(),
+        method: who.method,
+        secret: who.secret.clone(),
+        now: services.clock.now(),
+    };
+    match services.registry.read(msg).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(RegistryError::InvalidClient)) => {
+            let shown = who.shown_id();
+            AuditEvent::InvalidClient {
+                client_id: &shown,
+                ip,
+            }
+            .emit();
+            let key = format!("{shown}|{ip}");
+            let limits = &services.limits;
+            match limits.blocked(&key).or_else(|| limits.failed_auth(&key)) {
+                Some(wait) => Err(locked_out(ip, &shown, wait)),
+                None => Err(ServiceError::invalid_client(
+                    "client authentication failed; register again",
+                )),
+            }
+        }
+        Ok(Err(e)) => Err(registry_unavailable(e)),
+        Err(e) => Err(registry_unavailable(e)),
+    }
+}
+
+fn registry_unavailable(cause: impl std::fmt::Display) -> ServiceError {
+    tracing::error!(error = %cause, "client authentication could not be checked");
+    ServiceError::unavailable("the client registry is unavailable; try again")
+}
+
+/// A client id locked out after too many failed authentications: counted,
+/// audited, and refused with 429 and `Retry-After`.
+fn locked_out(ip: &str, client_id: &str, wait: std::time::Duration) -> ServiceError {
+    METRICS
+        .rate_limited
+        .with_label_values(&["failed_client_auth"])
+        .inc();
+    AuditEvent::RateLimited {
+        ip,
+        limit: "failed_client_auth",
+        client_id: Some(client_id),
+    }
+    .emit();
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    ServiceError::rate_limited(
+        seconds,
+        format!("too many failed client authentications; retry in {seconds} s"),
+    )
+}

@@ -226,3 +226,34 @@ async fn an_issuer_with_a_path_is_discovered_at_every_location_clients_try() {
         "{challenge}"
     );
 }
+
+#[actix_web::test]
+async fn the_token_endpoint_takes_the_same_spellings_of_the_resource_as_authorize() {
+    let f = crate::login_flow::setup(&[]).await;
+    let client = f.register("client_secret_post").await;
+    let ours = f.app.config.resource();
+    let shouted = format!("{}/", ours.replacen("http://", "HTTP://", 1));
+    for (resource, expected) in [
+        (shouted.as_str(), 200),
+        (&format!("{ours}//"), 400),
+        (&format!("{ours}/other"), 400),
+    ] {
+        let login = f.login(&client).await;
+        let (status, body) = f
+            .token(
+                &client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &login.code),
+                    ("redirect_uri", &client.redirect),
+                    ("code_verifier", &login.verifier),
+                    ("resource", resource),
+                ],
+            )
+            .await;
+        assert_eq!(status, expected, "{resource}: {body}");
+        if expected == 400 {
+            assert_eq!(body["error"], "invalid_target", "{resource}");
+        }
+    }
+}

@@ -162,7 +162,7 @@ fn may_refresh(client: &ClientView) -> bool {
 }
 
 /// The RFC 8707 resource, which may only name this server's protected
-/// resource (a trailing slash aside).
+/// resource, however spelled ([`crate::domain::names_resource`]).
 fn check_resource(
     services: &Services,
     resource: Option<String>,
@@ -170,7 +170,7 @@ fn check_resource(
     let ours = services.config.resource();
     match resource {
         None => Ok(None),
-        Some(r) if r.trim_end_matches('/') == ours => Ok(Some(ours)),
+        Some(r) if crate::domain::names_resource(&r, &ours) => Ok(Some(ours)),
         Some(_) => Err(ServiceError::invalid(
             ErrorCode::InvalidTarget,
             "resource is not this server's protected resource",

@@ -126,6 +126,44 @@ pub fn bearer_challenge(params: &[(&str, &str)]) -> String {
     format!("Bearer {}", params.join(", "))
 }
 
+/// The answer of the protected resource (the MCP gateway) to a request it
+/// will not forward: RFC 6750 §3's Bearer challenge pointing at the
+/// resource's metadata (RFC 9728) with the scopes the request needs.
+/// `None` — no token was presented — names no error, in the challenge
+/// (RFC 6750 §3.1) or in the body; a refusal that is no token problem
+/// (503, 500) is answered as any other.
+pub fn resource_challenge(
+    config: &crate::configuration::Config,
+    refusal: Option<ServiceError>,
+    scope: &str,
+) -> HttpResponse {
+    let metadata = config.resource_metadata_url();
+    let realm = config.settings.auth.realm.as_str();
+    let mut params = vec![
+        ("resource_metadata", metadata.as_str()),
+        ("scope", scope),
+        ("realm", realm),
+    ];
+    let Some(e) = refusal else {
+        return HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, bearer_challenge(&params)))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({"error_description": "an access token is required"}));
+    };
+    if e.challenge() != Some(Challenge::Bearer) {
+        return OAuthError::from_service(e, realm).into_response();
+    }
+    let description = e.description.clone();
+    params.extend([
+        ("error", e.code.as_str()),
+        ("error_description", &description),
+    ]);
+    let value = bearer_challenge(&params);
+    OAuthError::from_service(e, realm)
+        .with_challenge(value)
+        .into_response()
+}
+
 /// Maps a flow's refusal to the answer of this server's OAuth endpoints
 /// (challenges in the configured realm): `.map_err(refusal(&state))`.
 pub fn refusal(state: &AppState) -> impl Fn(ServiceError) -> OAuthError + '_ {

@@ -59,7 +59,7 @@ pub fn shown_page(shown: Shown) -> HttpResponse {
 }
 
 /// `uri` with `params` added to its query (the client's own query kept).
-fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     match Url::parse(uri) {
         Ok(mut url) => {
             {

@@ -22,7 +22,7 @@ pub enum CommandError {
 /// Rotates the encryption key of the configured mode (or completes an
 /// interrupted rotation).
 pub fn rotate_key(config: &Config, now: UnixTime) -> Result<RotationReport, CommandError> {
-    match config.storage_mode {
+    match config.storage.mode {
         StorageMode::FileEncrypted | StorageMode::MemoryWithBackup => {}
         other => {
             return Err(CommandError::Usage(format!(
@@ -32,7 +32,7 @@ pub fn rotate_key(config: &Config, now: UnixTime) -> Result<RotationReport, Comm
         }
     }
     let _lock = persistence::lock_dir(config)?;
-    let opened = persistence::open_mode(config, config.storage_mode, false, now)?;
+    let opened = persistence::open_mode(config, config.storage.mode, false, now)?;
     Ok(opened.vault_core(true).rotate(now)?)
 }
 
@@ -80,11 +80,11 @@ pub fn migrate_storage(
         ));
     }
     let mut lock_config = config.clone();
-    lock_config.storage_mode = to;
+    lock_config.storage.mode = to;
     let _lock = persistence::lock_dir(&lock_config)?;
     let source = persistence::open_mode(config, from, true, now)?;
     let target = persistence::open_mode(config, to, false, now)?;
-    let dir = &config.credentials_dir;
+    let dir = &config.storage.credentials_dir;
     let mut report = MigrationReport {
         source: data_path(from, dir)
             .map(|p| p.display().to_string())

@@ -77,8 +77,8 @@ fn check_config(config: &Config, sources: &Sources) -> ExitCode {
     for (var, key) in &sources.variables {
         println!("# {key} set by ${var}");
     }
-    println!("# base URL: {}", config.base_url);
-    match toml::to_string_pretty(&config.settings.masked()) {
+    println!("# base URL: {}", config.server.base_url);
+    match toml::to_string_pretty(&config.settings().masked()) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
@@ -111,8 +111,11 @@ fn serve(config: Config) -> ExitCode {
         ));
     let subscriber = subscriber_with_audit_file(
         "drawbridge",
-        &config.settings.telemetry.log_level,
-        config.log_format.human(std::io::stdout().is_terminal()),
+        &config.telemetry.log_level,
+        config
+            .telemetry
+            .log_format
+            .human(std::io::stdout().is_terminal()),
         stdout,
         audit_file,
     );
@@ -158,8 +161,11 @@ fn start_up_status(e: &StartupError) -> ExitCode {
 fn init_cli_logging(config: &Config) {
     init_subscriber(subscriber_with_audit_file(
         "drawbridge",
-        &config.settings.telemetry.log_level,
-        config.log_format.human(std::io::stderr().is_terminal()),
+        &config.telemetry.log_level,
+        config
+            .telemetry
+            .log_format
+            .human(std::io::stderr().is_terminal()),
         std::io::stderr,
         None,
     ));
@@ -248,7 +254,7 @@ fn migrate_storage(config: &Config, from: &str, to: &str) -> ExitCode {
 
 /// The audit log file (append, mode 0600), when `audit.log_path` is set.
 fn open_audit_log(config: &Config) -> std::io::Result<Option<std::fs::File>> {
-    let path = &config.settings.audit.log_path;
+    let path = &config.audit.log_path;
     if path.is_empty() {
         return Ok(None);
     }

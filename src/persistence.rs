@@ -86,10 +86,10 @@ pub fn data_path(mode: StorageMode, dir: &Path) -> Option<PathBuf> {
 /// Takes the data directory's lock (created 0700 when missing). Held for as
 /// long as the returned file lives. MEMORY_ONLY needs none.
 pub fn lock_dir(config: &Config) -> Result<Option<File>, PersistenceError> {
-    if config.storage_mode == StorageMode::MemoryOnly {
+    if config.storage.mode == StorageMode::MemoryOnly {
         return Ok(None);
     }
-    let dir = &config.credentials_dir;
+    let dir = &config.storage.credentials_dir;
     create_private_dir(dir)
         .map_err(|e| PersistenceError::Storage(format!("cannot create {}: {e}", dir.display())))?;
     let path = dir.join(LOCK_FILE);
@@ -111,7 +111,7 @@ pub fn keyring(
     create: bool,
     now: UnixTime,
 ) -> Result<(Keyring, KeySource), PersistenceError> {
-    let storage = &config.settings.storage;
+    let storage = &config.storage;
     if !storage.encryption_key.0.is_empty() {
         return Ok((
             keyfile::from_env(&storage.encryption_key.0)?,
@@ -135,7 +135,7 @@ pub fn open_mode(
     must_exist: bool,
     now: UnixTime,
 ) -> Result<Opened, PersistenceError> {
-    let dir = &config.credentials_dir;
+    let dir = &config.storage.credentials_dir;
     let path = data_path(mode, dir);
     if must_exist && !path.as_ref().is_some_and(|p| p.exists()) {
         return Err(PersistenceError::Missing {
@@ -230,14 +230,15 @@ pub fn warn_about_other_modes(config: &Config, store: &SharedStore) {
         StorageMode::FilePlaintext,
         StorageMode::MemoryWithBackup,
     ] {
-        if other == config.storage_mode {
+        if other == config.storage.mode {
             continue;
         }
-        if let Some(path) = data_path(other, &config.credentials_dir).filter(|p| p.exists()) {
+        if let Some(path) = data_path(other, &config.storage.credentials_dir).filter(|p| p.exists())
+        {
             tracing::warn!(
                 path = %path.display(),
                 "found {} data but running {}; to carry it over run: drawbridge migrate-storage --from {} --to {}",
-                other.as_str(), config.storage_mode.as_str(), other.as_str(), config.storage_mode.as_str()
+                other.as_str(), config.storage.mode.as_str(), other.as_str(), config.storage.mode.as_str()
             );
         }
     }

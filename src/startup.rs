@@ -3,7 +3,6 @@
 use std::fs::File;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Actor, Addr, SyncArbiter};
 use actix_web::dev::{Server, ServerHandle};
@@ -59,10 +58,7 @@ impl Application {
     /// Opens storage, starts the actors and binds the listener. Call inside
     /// an actix system. Port 0 binds a free port (tests).
     pub async fn build(mut config: Config, clock: Clock) -> Result<Self, StartupError> {
-        let addr = format!(
-            "{}:{}",
-            config.settings.server.host, config.settings.server.port
-        );
+        let addr = format!("{}:{}", config.server.host, config.server.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
             addr: addr.clone(),
             source,
@@ -71,13 +67,13 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
-        if config.settings.server.base_url.is_empty() {
+        if !config.server.base_url_configured {
             // Port 0 was resolved by the bind: advertise the real one.
-            let _ = config.base_url.set_port(Some(port));
+            let _ = config.server.base_url.set_port(Some(port));
         }
 
         let lock = persistence::lock_dir(&config)?;
-        let opened = persistence::open_mode(&config, config.storage_mode, false, clock.now())?;
+        let opened = persistence::open_mode(&config, config.storage.mode, false, clock.now())?;
         persistence::warn_about_other_modes(&config, &opened.store);
         let config = Arc::new(config);
         // Group commit: actors write without flushing; answers that
@@ -87,22 +83,20 @@ impl Application {
         let mut opened = opened;
         opened.store = commit.clone();
         let store = opened.store.clone();
-        let commit = config.flush_every_write.then_some(commit);
+        let commit = config.storage.flush_every_write.then_some(commit);
         let snapshots = opened.snapshot.is_some();
         // Everything that can fail is resolved before the first actor
         // starts: an actor system torn down half-started ends in a panic
         // instead of the one-line error an operator needs.
-        crate::audit::set_user_field(&config.settings.audit.user_field);
+        crate::audit::set_user_field(&config.audit.user_field);
         let admin = AdminToken::resolve(&config).map_err(StartupError::Admin)?;
-        let dev = (config.provider == UpstreamProvider::Dev).then(DevProvider::new);
+        let dev = (config.upstream.provider == UpstreamProvider::Dev).then(DevProvider::new);
         let upstream = Upstream::build(&config, dev.as_ref().map(|d| d.credentials()))
             .await
             .map_err(StartupError::Upstream)?;
         let gateway_http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(std::time::Duration::from_millis(
-                config.settings.gateway.connect_timeout_ms as u64,
-            ))
+            .connect_timeout(config.gateway.connect_timeout)
             .build()
             .map_err(|e| StartupError::Upstream(e.to_string()))?;
         let admin_listener = bind_admin(&config, &admin)?;
@@ -111,8 +105,8 @@ impl Application {
         let (registry, registry_reader) = start_registry(&config, &store);
         let (vault, vault_reader) = start_vault(&opened);
         let (broker, broker_reader) = start_broker(&config, &store);
-        let limits = Arc::new(RateLimits::new(&config.settings.rate_limit, clock.clone()));
-        let server_settings = &config.settings.server;
+        let limits = Arc::new(RateLimits::new(&config.rate_limit, clock.clone()));
+        let server_settings = &config.server;
         let janitor = Janitor::new(
             Owners {
                 registry: registry.clone(),
@@ -123,8 +117,8 @@ impl Application {
             },
             limits.clone(),
             clock.clone(),
-            config.cleanup_interval,
-            snapshots.then_some(config.backup_interval),
+            config.clients.cleanup_interval,
+            snapshots.then_some(config.storage.backup_interval),
         )
         .start();
         let services = Services {
@@ -160,12 +154,10 @@ impl Application {
                 .configure(move |cfg: &mut web::ServiceConfig| http::configure(cfg, state))
         })
         .on_connect(move |io, ext| connections.on_connect(io, ext))
-        .shutdown_timeout(server_settings.shutdown_timeout_seconds as u64)
-        .client_request_timeout(Duration::from_secs(
-            server_settings.head_read_timeout_seconds as u64,
-        ));
+        .shutdown_timeout(server_settings.shutdown_timeout.as_secs())
+        .client_request_timeout(server_settings.head_read_timeout);
         if server_settings.workers > 0 {
-            server = server.workers(server_settings.workers as usize);
+            server = server.workers(server_settings.workers);
         }
         let server = server
             .listen(listener)
@@ -175,9 +167,9 @@ impl Application {
             })?
             .run();
         tracing::info!(
-            listening = %config.listen_url(port), port, base_url = %config.base_url,
-            storage_mode = config.storage_mode.as_str(),
-            upstream_provider = %config.settings.upstream.provider,
+            listening = %config.listen_url(port), port, base_url = %config.server.base_url,
+            storage_mode = config.storage.mode.as_str(),
+            upstream_provider = %config.upstream.provider,
             "{}", config.ready_message(port)
         );
         warn_about(&config);
@@ -223,7 +215,7 @@ impl Application {
             }
             None => self.server.await,
         };
-        if self.config.storage_mode == StorageMode::MemoryWithBackup {
+        if self.config.storage.mode == StorageMode::MemoryWithBackup {
             match self.vault.send(WriteSnapshot).await {
                 Ok(Ok(records)) => {
                     tracing::info!(records, "encrypted snapshot written at shutdown")
@@ -243,7 +235,7 @@ impl Application {
 }
 
 fn warn_about(config: &Config) {
-    match config.storage_mode {
+    match config.storage.mode {
         StorageMode::FilePlaintext => {
             tracing::warn!("CREDENTIAL_STORAGE_MODE=FILE_PLAINTEXT is for development only: users' tokens are stored unencrypted")
         }
@@ -252,22 +244,22 @@ fn warn_about(config: &Config) {
         }
         StorageMode::MemoryWithBackup | StorageMode::FileEncrypted => {}
     }
-    let server = &config.settings.server;
-    if server.base_url.is_empty() && ["0.0.0.0", "::"].contains(&server.host.as_str()) {
+    let server = &config.server;
+    if !server.base_url_configured && ["0.0.0.0", "::"].contains(&server.host.as_str()) {
         tracing::warn!(
             "listening on all interfaces without BASE_URL: advertised URLs name {}, set BASE_URL to the public URL",
-            config.base_url
+            config.server.base_url
         );
     }
-    if config.passthrough {
+    if config.tokens.passthrough {
         tracing::warn!("TOKEN_MODE=passthrough: the token endpoint hands the upstream's own tokens to clients (compatibility switch)");
     }
-    if config.settings.oauth.allow_direct_upstream_credentials {
+    if config.oauth.allow_direct_upstream_credentials {
         tracing::warn!(
             "direct upstream credentials are accepted at the token endpoint (compatibility switch)"
         );
     }
-    if config.settings.upstream.provider == "dev" {
+    if config.upstream.provider == UpstreamProvider::Dev {
         tracing::warn!(
             "UPSTREAM_PROVIDER=dev: the built-in development identity provider is selected; do not expose this server"
         );
@@ -298,7 +290,7 @@ fn start_vault(opened: &Opened) -> (Addr<Vault>, Arc<VaultReader>) {
 
 /// Binds the admin API's own address (e.g. loopback only), when configured.
 fn bind_admin(config: &Config, admin: &AdminToken) -> Result<Option<TcpListener>, StartupError> {
-    let listen = &config.settings.admin.listen;
+    let listen = &config.admin.listen;
     if listen.is_empty() || admin.0.is_none() {
         return Ok(None);
     }
@@ -340,12 +332,12 @@ fn start_admin_listener(listener: TcpListener, state: &AppState) -> Result<Serve
 /// trees, which makes code redemption and refresh rotation atomic.
 fn start_broker(config: &Config, store: &SharedStore) -> (Addr<TokenBroker>, Arc<BrokerReader>) {
     let policy = TokenPolicy {
-        transaction_ttl: config.transaction_ttl,
-        code_ttl: config.code_ttl,
-        access_ttl: config.access_token_ttl,
-        refresh_idle: config.refresh_idle,
-        grant_lifetime: config.grant_lifetime,
-        refresh_grace: config.refresh_grace,
+        transaction_ttl: config.tokens.transaction_ttl,
+        code_ttl: config.tokens.code_ttl,
+        access_ttl: config.tokens.access_ttl,
+        refresh_idle: config.tokens.refresh_idle,
+        grant_lifetime: config.tokens.grant_lifetime,
+        refresh_grace: config.tokens.refresh_grace,
         flush_every_write: false,
     };
     let trees = Owned::new(store.clone());
@@ -360,14 +352,17 @@ fn start_broker(config: &Config, store: &SharedStore) -> (Addr<TokenBroker>, Arc
 /// `clients` tree); its reader tells it about client uses.
 fn start_registry(config: &Config, store: &SharedStore) -> (Addr<Registry>, Arc<RegistryReader>) {
     let expiry = ExpiryPolicy {
-        unused_seconds: config.unused_client_expiry.as_secs() as i64,
-        idle_seconds: config.client_expiry.as_secs() as i64,
+        unused_seconds: config.clients.unused_expiry.as_secs() as i64,
+        idle_seconds: config.clients.expiry.as_secs() as i64,
     };
     let guard = FloodGuard {
-        max_unused_per_origin: config.max_unused_per_address,
-        evict_unused_after: config.evict_unused_after.map(|d| d.as_secs() as i64),
+        max_unused_per_origin: config.clients.max_unused_per_address,
+        evict_unused_after: config
+            .clients
+            .evict_unused_after
+            .map(|d| d.as_secs() as i64),
     };
-    let max_clients = config.max_clients;
+    let max_clients = config.clients.max_clients;
     let trees = Owned::new(store.clone());
     let reader = Arc::new(RegistryReader::new(trees.read_only(), expiry));
     let addr = SyncArbiter::start(1, move || {

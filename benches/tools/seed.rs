@@ -58,15 +58,15 @@ fn main() {
     let opening = Instant::now();
     let _lock = persistence::lock_dir(&config).expect("the server is stopped");
     let opened =
-        persistence::open_mode(&config, config.storage_mode, false, now).expect("storage opens");
+        persistence::open_mode(&config, config.storage.mode, false, now).expect("storage opens");
     let store = opened.store.clone();
     eprintln!(
         "opened the store in {:.2} s",
         opening.elapsed().as_secs_f64()
     );
     let policy = ExpiryPolicy {
-        unused_seconds: config.unused_client_expiry.as_secs() as i64,
-        idle_seconds: config.client_expiry.as_secs() as i64,
+        unused_seconds: config.clients.unused_expiry.as_secs() as i64,
+        idle_seconds: config.clients.expiry.as_secs() as i64,
     };
     let counting = Instant::now();
     let mut registry = RegistryCore::new(Owned::new(store.clone()), policy, usize::MAX, false);
@@ -103,12 +103,12 @@ fn main() {
         let mut broker = TokenBrokerCore::new(
             Owned::new(store.clone()),
             TokenPolicy {
-                transaction_ttl: config.transaction_ttl,
-                code_ttl: config.code_ttl,
-                access_ttl: config.access_token_ttl,
-                refresh_idle: config.refresh_idle,
-                grant_lifetime: config.grant_lifetime,
-                refresh_grace: config.refresh_grace,
+                transaction_ttl: config.tokens.transaction_ttl,
+                code_ttl: config.tokens.code_ttl,
+                access_ttl: config.tokens.access_ttl,
+                refresh_idle: config.tokens.refresh_idle,
+                grant_lifetime: config.tokens.grant_lifetime,
+                refresh_grace: config.tokens.refresh_grace,
                 flush_every_write: false,
             },
         );

@@ -9,12 +9,14 @@
 mod env;
 mod google;
 mod load;
+mod sections;
 mod settings;
 mod summary;
 mod validate;
 
 pub use google::GoogleCredentials;
 pub use load::{load, load_from, Sources};
+pub use sections::*;
 pub use settings::*;
 pub use validate::{Config, LogFormat, StorageMode, UpstreamProvider};
 

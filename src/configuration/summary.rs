@@ -6,7 +6,7 @@ use super::{Config, StorageMode};
 impl Config {
     /// The URL the listener answers on locally (`server.host`, the bound port).
     pub fn listen_url(&self, port: u16) -> String {
-        let host = &self.settings.server.host;
+        let host = &self.server.host;
         if host.contains(':') {
             format!("http://[{host}]:{port}")
         } else {
@@ -17,14 +17,14 @@ impl Config {
     /// Where the admin API's token comes from: the variable, the file it is
     /// kept in, or why the admin API is off. Never the token itself.
     pub fn admin_token_location(&self) -> String {
-        let admin = &self.settings.admin;
+        let admin = &self.admin;
         if !admin.enabled {
             return "admin API off (admin.enabled = false)".into();
         }
         if !admin.token.0.is_empty() {
             return "admin token from DRAWBRIDGE_ADMIN_TOKEN (admin.token)".into();
         }
-        if self.storage_mode == StorageMode::MemoryOnly {
+        if self.storage.mode == StorageMode::MemoryOnly {
             return "admin API off (MEMORY_ONLY keeps no token file; set DRAWBRIDGE_ADMIN_TOKEN)"
                 .into();
         }

@@ -16,11 +16,11 @@ fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError>
 #[test]
 fn embedded_defaults_make_a_working_configuration() {
     let c = load(None, &[]).unwrap();
-    assert_eq!(c.settings.server.port, 8002);
-    assert_eq!(c.max_clients, 100);
-    assert_eq!(c.client_expiry.as_secs(), 24 * 3600);
-    assert_eq!(c.unused_client_expiry.as_secs(), 3600);
-    assert_eq!(c.storage_mode, StorageMode::FileEncrypted);
+    assert_eq!(c.settings().server.port, 8002);
+    assert_eq!(c.clients.max_clients, 100);
+    assert_eq!(c.clients.expiry.as_secs(), 24 * 3600);
+    assert_eq!(c.clients.unused_expiry.as_secs(), 3600);
+    assert_eq!(c.storage.mode, StorageMode::FileEncrypted);
     assert_eq!(c.issuer(), "http://127.0.0.1:8002");
 }
 
@@ -43,12 +43,12 @@ fn the_named_variables_override_the_file() {
         ],
     )
     .unwrap();
-    assert_eq!(c.settings.server.port, 9100);
+    assert_eq!(c.settings().server.port, 9100);
     assert_eq!(c.issuer(), "https://mcp.example.com");
-    assert_eq!(c.max_clients, 7);
-    assert_eq!(c.storage_mode, StorageMode::MemoryOnly);
-    assert_eq!(c.client_expiry.as_secs(), 7200);
-    assert_eq!(c.unused_client_expiry.as_secs(), 300);
+    assert_eq!(c.clients.max_clients, 7);
+    assert_eq!(c.storage.mode, StorageMode::MemoryOnly);
+    assert_eq!(c.clients.expiry.as_secs(), 7200);
+    assert_eq!(c.clients.unused_expiry.as_secs(), 300);
     assert_eq!(c.registration.allowed_redirect_uris.len(), 2);
 }
 
@@ -144,7 +144,7 @@ fn a_google_credentials_file_configures_google() {
         ],
     )
     .unwrap();
-    let g = c.google.unwrap();
+    let g = c.upstream.google.unwrap();
     assert_eq!(g.client_id, "abc.apps.googleusercontent.com");
     assert_eq!(g.token_uri.as_deref(), Some("http://127.0.0.1:9/token"));
     // A token endpoint over plain http beyond loopback would carry the real
@@ -187,7 +187,7 @@ fn masking_hides_secrets() {
         ],
     )
     .unwrap();
-    let text = toml::to_string(&c.settings.masked()).unwrap();
+    let text = toml::to_string(&c.settings().masked()).unwrap();
     assert!(!text.contains("very-secret"));
     assert!(text.contains("***"));
     assert!(!format!("{:?}", c).contains("very-secret"));
@@ -199,7 +199,7 @@ fn masking_hides_secrets() {
 fn the_shipped_config_toml_documents_every_key_with_its_default() {
     let text = include_str!("../../config.toml");
     let shipped = load(Some(text), &[]).unwrap();
-    assert_eq!(shipped.settings, Settings::default());
+    assert_eq!(*shipped.settings(), Settings::default());
     let defaults = toml::Value::try_from(Settings::default()).unwrap();
     for (section, keys) in defaults.as_table().unwrap() {
         assert!(
@@ -226,12 +226,18 @@ fn the_shipped_config_toml_documents_every_key_with_its_default() {
 
 #[test]
 fn log_format_is_human_on_a_terminal_unless_forced() {
-    let auto = load(None, &[]).unwrap().log_format;
+    let auto = load(None, &[]).unwrap().telemetry.log_format;
     assert_eq!(auto, LogFormat::Auto);
     assert!(auto.human(true) && !auto.human(false));
-    let json = load(None, &[("LOG_FORMAT", "json")]).unwrap().log_format;
+    let json = load(None, &[("LOG_FORMAT", "json")])
+        .unwrap()
+        .telemetry
+        .log_format;
     assert!(!json.human(true));
-    let pretty = load(None, &[("LOG_FORMAT", "pretty")]).unwrap().log_format;
+    let pretty = load(None, &[("LOG_FORMAT", "pretty")])
+        .unwrap()
+        .telemetry
+        .log_format;
     assert!(pretty.human(false));
     let e = load(None, &[("LOG_FORMAT", "yaml")]).unwrap_err();
     assert_eq!(e.key, "telemetry.log_format", "{e}");

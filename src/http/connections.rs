@@ -180,16 +180,14 @@ impl ConnectionLimits {
     pub fn new(config: &Config) -> Self {
         let watchdog = Arc::new(Watchdog {
             epoch: Instant::now(),
-            head_timeout: Duration::from_secs(
-                config.settings.server.head_read_timeout_seconds as u64,
-            ),
+            head_timeout: config.server.head_read_timeout,
             connections: Mutex::default(),
         });
         watchdog.start();
         Self {
             open: Arc::default(),
-            cap: config.settings.server.max_connections_per_address as u32,
-            trusted: config.trusted_proxies.clone().into(),
+            cap: config.server.max_connections_per_address,
+            trusted: config.server.trusted_proxies.clone().into(),
             watchdog,
         }
     }
@@ -351,9 +349,9 @@ pub async fn guard(
             })
         }));
     }
-    let seconds = req.app_data::<web::Data<AppState>>().map_or(10, |s| {
-        s.config.settings.server.body_read_timeout_seconds as u64
-    });
+    let seconds = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(10, |s| s.config.server.body_read_timeout.as_secs());
     let payload = Rc::new(RefCell::new(payload));
     let fired = Rc::new(Cell::new(false));
     let stream = Deadline {

@@ -138,7 +138,7 @@ pub fn resource_challenge(
     scope: &str,
 ) -> HttpResponse {
     let metadata = config.resource_metadata_url();
-    let realm = config.settings.auth.realm.as_str();
+    let realm = config.oauth.realm.as_str();
     let mut params = vec![
         ("resource_metadata", metadata.as_str()),
         ("scope", scope),
@@ -167,7 +167,7 @@ pub fn resource_challenge(
 /// Maps a flow's refusal to the answer of this server's OAuth endpoints
 /// (challenges in the configured realm): `.map_err(refusal(&state))`.
 pub fn refusal(state: &AppState) -> impl Fn(ServiceError) -> OAuthError + '_ {
-    |e| OAuthError::from_service(e, &state.config.settings.auth.realm)
+    |e| OAuthError::from_service(e, &state.config.oauth.realm)
 }
 
 impl From<ServiceError> for OAuthError {

@@ -47,11 +47,11 @@ async fn oauth(state: web::Data<AppState>) -> HttpResponse {
             "unhealthy"
         },
         proxy_clients: count,
-        storage_mode: state.config.storage_mode.as_str(),
+        storage_mode: state.config.storage.mode.as_str(),
         encryption_enabled: vault.as_ref().is_some_and(|v| v.encryption_enabled),
         encryption_key_id: vault.and_then(|v| v.key_id),
-        google_oauth_configured: state.config.google.is_some(),
-        upstream_provider: state.config.settings.upstream.provider.clone(),
+        google_oauth_configured: state.config.upstream.google.is_some(),
+        upstream_provider: state.config.upstream.provider.as_str().to_owned(),
         endpoints_available: Endpoints {
             discovery: true,
             registration: true,

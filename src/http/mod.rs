@@ -49,11 +49,11 @@ impl std::ops::Deref for AppState {
 
 /// Registers every route of the public surface.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
-    let max_body = state.config.max_body_bytes;
-    let admin_here = state.config.settings.admin.listen.is_empty();
-    let gateway_path = state.config.settings.gateway.path.clone();
+    let max_body = state.config.server.max_body_bytes;
+    let admin_here = state.config.admin.listen.is_empty();
+    let gateway_path = state.config.gateway.path.clone();
     let base_path = state.config.base_path().to_owned();
-    let gateway_limit = state.config.settings.gateway.max_body_bytes as usize;
+    let gateway_limit = state.config.gateway.max_body_bytes;
     if let Some(dev) = state.dev.clone() {
         cfg.configure(|c| crate::upstream::dev::configure(c, dev));
     }
@@ -102,7 +102,7 @@ pub(crate) fn bearer(req: &HttpRequest) -> Option<crate::domain::SecretToken> {
 pub(crate) fn client_ip(req: &HttpRequest) -> String {
     let trusted = req
         .app_data::<web::Data<AppState>>()
-        .map(|s| s.config.trusted_proxies.as_slice())
+        .map(|s| s.config.server.trusted_proxies.as_slice())
         .unwrap_or(&[]);
     client_addr::client_ip(req, trusted)
         .map(|ip| ip.to_string())
@@ -111,7 +111,7 @@ pub(crate) fn client_ip(req: &HttpRequest) -> String {
 
 /// The admin API alone, for its own listener (`admin.listen`).
 pub fn configure_admin(cfg: &mut web::ServiceConfig, state: AppState) {
-    let max_body = state.config.max_body_bytes;
+    let max_body = state.config.server.max_body_bytes;
     cfg.app_data(web::Data::new(state))
         .app_data(web::JsonConfig::default().limit(max_body))
         .configure(admin::configure)

@@ -69,7 +69,7 @@ fn resource_metadata(config: &Config, resource_path: &str) -> HttpResponse {
 /// `/.well-known/oauth-protected-resource`: the gateway is the protected
 /// resource, so the root document describes it too.
 async fn protected_resource_root(state: web::Data<AppState>) -> HttpResponse {
-    resource_metadata(&state.config, &state.config.settings.gateway.path)
+    resource_metadata(&state.config, &state.config.gateway.path)
 }
 
 /// `/.well-known/oauth-protected-resource/{path}` (RFC 9728 §3.1): only for
@@ -77,7 +77,7 @@ async fn protected_resource_root(state: web::Data<AppState>) -> HttpResponse {
 /// or without it behind a proxy that strips it); any other is unknown.
 async fn protected_resource(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let requested = format!("/{}", path.into_inner());
-    let gateway = &state.config.settings.gateway.path;
+    let gateway = &state.config.gateway.path;
     let full = format!("{}{gateway}", state.config.base_path());
     if requested != *gateway && requested != full {
         return OAuthError::not_found().into_response();
@@ -152,5 +152,5 @@ async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
 }
 
 fn documentation(config: &Config) -> Option<String> {
-    Some(config.settings.oauth.service_documentation.clone()).filter(|s| !s.is_empty())
+    config.oauth.service_documentation.clone()
 }

@@ -34,12 +34,12 @@ impl Upstream {
     pub async fn build(config: &Config, dev: Option<Credentials>) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.upstream_connect_timeout)
-            .timeout(config.upstream_timeout)
+            .connect_timeout(config.upstream.connect_timeout)
+            .timeout(config.upstream.timeout)
             .user_agent(concat!("drawbridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
-        let s = &config.settings.upstream;
+        let s = &config.upstream;
         let pick = |setting: &str, fallback: String| {
             if setting.is_empty() {
                 fallback
@@ -54,15 +54,15 @@ impl Upstream {
                 Some(setting.to_owned())
             }
         };
-        let google_creds = config.google.as_ref().map(|g| Credentials {
+        let google_creds = config.upstream.google.as_ref().map(|g| Credentials {
             client_id: g.client_id.clone(),
             client_secret: Some(g.client_secret.clone()).filter(|s| !s.is_empty()),
         });
         let offline = vec![("access_type", "offline"), ("prompt", "consent")];
         let identity_scopes = vec!["openid".to_owned(), "email".to_owned()];
-        match config.provider {
+        match config.upstream.provider {
             UpstreamProvider::Google => {
-                let file = config.google.as_ref();
+                let file = config.upstream.google.as_ref();
                 let endpoints = Endpoints {
                     auth_uri: pick(
                         &s.auth_uri,

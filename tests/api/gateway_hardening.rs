@@ -80,7 +80,7 @@ async fn gateway_with(extra: &[(&str, &str)]) -> (Flow, Log, String) {
 }
 
 fn port(f: &Flow) -> u16 {
-    f.app.config.base_url.port().unwrap()
+    f.app.config.server.base_url.port().unwrap()
 }
 
 /// Writes `request` as is and reads until the server closes or `wait` passes.

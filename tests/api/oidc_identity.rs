@@ -476,7 +476,7 @@ async fn a_user_stored_by_the_previous_release_is_taken_over_at_their_next_sign_
         // What the previous release wrote: record format 1, keyed by the
         // subject alone, the email indexed under its bare key.
         let _lock = drawbridge::persistence::lock_dir(&cfg).unwrap();
-        let opened = drawbridge::persistence::open_mode(&cfg, cfg.storage_mode, false, 1).unwrap();
+        let opened = drawbridge::persistence::open_mode(&cfg, cfg.storage.mode, false, 1).unwrap();
         let old = UserCredentialsV1 {
             uid: "u_previous_release".into(),
             sub: crate::fake_google::SUB.into(),
@@ -550,7 +550,7 @@ async fn the_same_subject_from_another_issuer_is_another_user() {
     {
         // A user of another issuer (an earlier upstream) with the same sub.
         let _lock = drawbridge::persistence::lock_dir(&cfg).unwrap();
-        let opened = drawbridge::persistence::open_mode(&cfg, cfg.storage_mode, false, 1).unwrap();
+        let opened = drawbridge::persistence::open_mode(&cfg, cfg.storage.mode, false, 1).unwrap();
         let mut vault = VaultCore::new(
             Owned::new(opened.store),
             opened.codec,

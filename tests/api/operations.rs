@@ -92,7 +92,7 @@ async fn a_purge_of_100_000_expired_clients_runs_while_requests_keep_being_serve
     {
         let config = config_with(dir.path(), &vars);
         let _lock = persistence::lock_dir(&config).unwrap();
-        let opened = persistence::open_mode(&config, config.storage_mode, false, T0).unwrap();
+        let opened = persistence::open_mode(&config, config.storage.mode, false, T0).unwrap();
         let hash = SecretToken::generate("").hash();
         let metadata = ClientMetadata {
             client_name: Some("stale".into()),

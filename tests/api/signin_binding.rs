@@ -366,7 +366,7 @@ async fn the_janitor_deletes_the_verifiers_of_expired_sign_ins() {
     assert_eq!(pending_sign_ins(&f.app).await, 1);
     run_janitor(&f.app).await;
     assert_eq!(sealed_secrets(&f.app).await, 1, "still pending: kept");
-    f.app.clock.advance(f.app.config.transaction_ttl + 1);
+    f.app.clock.advance(f.app.config.tokens.transaction_ttl + 1);
     run_janitor(&f.app).await;
     assert_eq!(pending_sign_ins(&f.app).await, 0);
     assert_eq!(sealed_secrets(&f.app).await, 0);
@@ -492,7 +492,7 @@ async fn the_janitor_deletes_verifiers_and_custom_secrets_whose_owners_are_gone_
         let config = crate::helpers::config_with(dir.path(), &refs);
         let opened = drawbridge::persistence::open_mode(
             &config,
-            config.storage_mode,
+            config.storage.mode,
             false,
             crate::helpers::T0,
         )

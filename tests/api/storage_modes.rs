@@ -222,7 +222,7 @@ fn metadata() -> ClientMetadata {
 /// Writes 3 users and 2 clients into `mode`'s store; returns the clients' ids and secrets.
 fn seed(cfg: &Config) -> Vec<(String, String)> {
     let _lock = persistence::lock_dir(cfg).unwrap();
-    let opened = persistence::open_mode(cfg, cfg.storage_mode, false, 1).unwrap();
+    let opened = persistence::open_mode(cfg, cfg.storage.mode, false, 1).unwrap();
     let policy = ExpiryPolicy {
         unused_seconds: 86400 * 365 * 100,
         idle_seconds: 86400,
@@ -256,7 +256,7 @@ fn seed(cfg: &Config) -> Vec<(String, String)> {
 /// Opens `cfg`'s store and checks every seeded record reads back.
 fn verify(cfg: &Config, clients: &[(String, String)]) {
     let _lock = persistence::lock_dir(cfg).unwrap();
-    let opened = persistence::open_mode(cfg, cfg.storage_mode, true, 1).unwrap();
+    let opened = persistence::open_mode(cfg, cfg.storage.mode, true, 1).unwrap();
     let policy = ExpiryPolicy {
         unused_seconds: 86400 * 365 * 100,
         idle_seconds: 86400,
@@ -272,7 +272,7 @@ fn verify(cfg: &Config, clients: &[(String, String)]) {
         assert!(
             registry.reader().read(auth).is_ok(),
             "{} client {id}",
-            cfg.storage_mode.as_str()
+            cfg.storage.mode.as_str()
         );
     }
     // Read as the HTTP side reads: through the Vault's reader.
@@ -296,7 +296,7 @@ fn verify(cfg: &Config, clients: &[(String, String)]) {
             uid: String::new(),
             ..got
         };
-        assert_eq!(without_id, user(n), "{}", cfg.storage_mode.as_str());
+        assert_eq!(without_id, user(n), "{}", cfg.storage.mode.as_str());
     }
     assert_eq!(
         vault

@@ -14,56 +14,35 @@ mod upstream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use url::Url;
-
-use super::{ConfigError, GoogleCredentials, Settings};
-use crate::domain::{Glob, RegistrationPolicy, ScopeSet};
+use super::sections::{
+    ClientsConfig, GatewayConfig, OAuthConfig, ServerConfig, StorageConfig, TelemetryConfig,
+    TokensConfig, UpstreamConfig,
+};
+use super::{AdminSettings, AuditSettings, ConfigError, RateLimitSettings, Settings};
+use crate::domain::{Glob, RegistrationPolicy};
 
 pub use operations::LogFormat;
 pub use storage::StorageMode;
 pub use upstream::UpstreamProvider;
 
-/// The validated configuration the service runs with.
+/// The validated configuration the service runs with, by section.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub settings: Settings,
-    pub base_url: Url,
-    pub provider: UpstreamProvider,
-    pub google: Option<GoogleCredentials>,
-    pub storage_mode: StorageMode,
-    pub credentials_dir: PathBuf,
-    pub flush_every_write: bool,
+    /// The raw settings it was made from (`check-config` prints them).
+    settings: Settings,
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub storage: StorageConfig,
+    pub clients: ClientsConfig,
+    /// What a registration (or a metadata document) may ask for.
     pub registration: RegistrationPolicy,
-    pub client_expiry: Duration,
-    pub unused_client_expiry: Duration,
-    pub cleanup_interval: Duration,
-    pub backup_interval: Duration,
-    pub max_clients: usize,
-    /// Never-used registrations one address (an IPv6 /64) may hold; 0: no cap.
-    pub max_unused_per_address: usize,
-    /// A full registry evicts its oldest never-used registration once it is
-    /// this old, instead of refusing; `None`: never evict.
-    pub evict_unused_after: Option<Duration>,
-    pub max_body_bytes: usize,
-    /// Scopes asked for when an authorization request names none.
-    pub default_scopes: ScopeSet,
-    /// `token_mode = "passthrough"`: the token endpoint returns the upstream's tokens.
-    pub passthrough: bool,
-    pub access_token_ttl: i64,
-    pub code_ttl: i64,
-    pub transaction_ttl: i64,
-    pub refresh_grace: i64,
-    /// A refresh token unused this long expires (SESSION_TIMEOUT_MINUTES).
-    pub refresh_idle: i64,
-    /// No token of a grant outlives this (MAX_SESSION_LIFETIME_HOURS).
-    pub grant_lifetime: i64,
-    pub upstream_connect_timeout: Duration,
-    pub upstream_timeout: Duration,
-    pub trusted_proxies: Vec<crate::domain::Cidr>,
-    /// Scopes a token needs at the gateway (MCP step-up when missing).
-    pub gateway_scopes: ScopeSet,
-    /// How log lines are written (`LOG_FORMAT`).
-    pub log_format: LogFormat,
+    pub tokens: TokensConfig,
+    pub oauth: OAuthConfig,
+    pub gateway: GatewayConfig,
+    pub rate_limit: RateLimitSettings,
+    pub admin: AdminSettings,
+    pub audit: AuditSettings,
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {
@@ -81,13 +60,54 @@ impl Config {
         operations::audit_and_admin(s)?;
         let gateway_scopes = gateway::validate(s, scopes.google_aliases)?;
         let log_format = operations::telemetry(s)?;
+        let seconds = |n: i64| Duration::from_secs(n.max(0) as u64);
+        let millis = |n: i64| Duration::from_millis(n.max(0) as u64);
+        let u = &s.upstream;
+        let g = &s.gateway;
         Ok(Self {
-            base_url: server.base_url,
-            provider: identity.provider,
-            google: identity.google,
-            storage_mode: storage.mode,
-            credentials_dir: storage.credentials_dir,
-            flush_every_write: storage.flush_every_write,
+            server: ServerConfig {
+                base_url: server.base_url,
+                base_url_configured: !s.server.base_url.is_empty(),
+                host: s.server.host.clone(),
+                port: s.server.port as u16,
+                workers: s.server.workers as usize,
+                max_body_bytes: server.max_body_bytes,
+                shutdown_timeout: seconds(s.server.shutdown_timeout_seconds),
+                head_read_timeout: seconds(s.server.head_read_timeout_seconds),
+                body_read_timeout: seconds(s.server.body_read_timeout_seconds),
+                max_connections_per_address: s.server.max_connections_per_address as u32,
+                trusted_proxies,
+            },
+            upstream: UpstreamConfig {
+                provider: identity.provider,
+                google: identity.google,
+                issuer: u.issuer.clone(),
+                auth_uri: u.auth_uri.clone(),
+                token_uri: u.token_uri.clone(),
+                userinfo_uri: u.userinfo_uri.clone(),
+                revocation_uri: u.revocation_uri.clone(),
+                jwks_uri: u.jwks_uri.clone(),
+                connect_timeout: timeouts.connect,
+                timeout: timeouts.total,
+                revoke_on_revoke: u.revoke_upstream_on_revoke,
+            },
+            storage: StorageConfig {
+                mode: storage.mode,
+                credentials_dir: storage.credentials_dir,
+                flush_every_write: storage.flush_every_write,
+                backup_interval: storage.backup_interval,
+                encryption_key: s.storage.encryption_key.clone(),
+                encryption_key_file: PathBuf::from(&s.storage.encryption_key_file),
+                allow_insecure_key_permissions: s.storage.allow_insecure_key_permissions,
+            },
+            clients: ClientsConfig {
+                expiry: clients.expiry,
+                unused_expiry: clients.unused_expiry,
+                cleanup_interval: clients.cleanup_interval,
+                max_clients: clients.max_clients,
+                max_unused_per_address: clients.max_unused_per_address,
+                evict_unused_after: clients.evict_unused_after,
+            },
             registration: RegistrationPolicy {
                 allowed_redirect_uris: s
                     .oauth
@@ -99,35 +119,58 @@ impl Config {
                 google_scope_aliases: scopes.google_aliases,
                 allow_custom_upstream_clients: s.oauth.allow_custom_upstream_clients,
             },
-            client_expiry: clients.expiry,
-            unused_client_expiry: clients.unused_expiry,
-            cleanup_interval: clients.cleanup_interval,
-            backup_interval: storage.backup_interval,
-            max_clients: clients.max_clients,
-            max_unused_per_address: clients.max_unused_per_address,
-            evict_unused_after: clients.evict_unused_after,
-            max_body_bytes: server.max_body_bytes,
-            default_scopes: tokens.default_scopes,
-            passthrough: tokens.passthrough,
-            access_token_ttl: tokens.access_ttl,
-            code_ttl: tokens.code_ttl,
-            transaction_ttl: tokens.transaction_ttl,
-            refresh_grace: tokens.refresh_grace,
-            refresh_idle: tokens.refresh_idle,
-            grant_lifetime: tokens.grant_lifetime,
-            upstream_connect_timeout: timeouts.connect,
-            upstream_timeout: timeouts.total,
-            trusted_proxies,
-            gateway_scopes,
-            log_format,
+            tokens: TokensConfig {
+                default_scopes: tokens.default_scopes,
+                passthrough: tokens.passthrough,
+                access_ttl: tokens.access_ttl,
+                code_ttl: tokens.code_ttl,
+                transaction_ttl: tokens.transaction_ttl,
+                refresh_grace: tokens.refresh_grace,
+                refresh_idle: tokens.refresh_idle,
+                grant_lifetime: tokens.grant_lifetime,
+            },
+            oauth: OAuthConfig {
+                realm: s.auth.realm.clone(),
+                introspection_secret: s.oauth.introspection_secret.clone(),
+                allow_custom_upstream_clients: s.oauth.allow_custom_upstream_clients,
+                allow_direct_upstream_credentials: s.oauth.allow_direct_upstream_credentials,
+                service_documentation: Some(s.oauth.service_documentation.clone())
+                    .filter(|d| !d.is_empty()),
+            },
+            gateway: GatewayConfig {
+                path: g.path.clone(),
+                upstream_url: g.upstream_url.clone(),
+                upstream_token_header: g.upstream_token_header.clone(),
+                identity_headers: g.identity_headers,
+                scopes: gateway_scopes,
+                connect_timeout: millis(g.connect_timeout_ms),
+                response_timeout: millis(g.response_timeout_ms),
+                max_body_bytes: g.max_body_bytes.max(0) as usize,
+            },
+            rate_limit: s.rate_limit.clone(),
+            admin: s.admin.clone(),
+            audit: s.audit.clone(),
+            telemetry: TelemetryConfig {
+                log_level: s.telemetry.log_level.clone(),
+                log_format,
+            },
             settings,
         })
+    }
+
+    /// The raw settings, for `check-config` (print them through
+    /// [`Settings::masked`]).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The issuer and prefix of every URL this server advertises, without a
     /// trailing slash.
     pub fn public_url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url.as_str().trim_end_matches('/'))
+        format!(
+            "{}{path}",
+            self.server.base_url.as_str().trim_end_matches('/')
+        )
     }
 
     pub fn issuer(&self) -> String {
@@ -137,14 +180,14 @@ impl Config {
     /// The path of `BASE_URL` without a trailing slash (`""` at the root):
     /// an issuer with a path (`https://host/drawbridge`).
     pub fn base_path(&self) -> &str {
-        self.base_url.path().trim_end_matches('/')
+        self.server.base_url.path().trim_end_matches('/')
     }
 
     /// A well-known URI for something at `path` of this origin (RFC 8414
     /// §3.1, RFC 9728 §3.1): the well-known segment goes between the origin
     /// and the path.
     pub fn well_known_url(&self, name: &str, path: &str) -> String {
-        let origin = self.base_url.origin().ascii_serialization();
+        let origin = self.server.base_url.origin().ascii_serialization();
         format!("{origin}/.well-known/{name}{path}")
     }
 
@@ -155,13 +198,13 @@ impl Config {
 
     /// Where the gateway's protected-resource metadata is (RFC 9728 §3.1).
     pub fn resource_metadata_url(&self) -> String {
-        let path = format!("{}{}", self.base_path(), self.settings.gateway.path);
+        let path = format!("{}{}", self.base_path(), self.gateway.path);
         self.well_known_url("oauth-protected-resource", &path)
     }
 
     /// The protected resource (RFC 8707 / RFC 9728): the gateway's URL.
     pub fn resource(&self) -> String {
-        self.public_url(&self.settings.gateway.path)
+        self.public_url(&self.gateway.path)
     }
 
     /// Drawbridge's own callback, registered at the upstream provider.

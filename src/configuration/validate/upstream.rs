@@ -15,6 +15,22 @@ pub enum UpstreamProvider {
     Dev,
 }
 
+impl UpstreamProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Google => "google",
+            Self::Oidc => "oidc",
+            Self::Dev => "dev",
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The provider and the client credentials Drawbridge holds at it.
 pub(super) struct Identity {
     pub provider: UpstreamProvider,

@@ -23,7 +23,7 @@ pub struct AdminToken(pub Option<SecretHash>);
 impl AdminToken {
     /// Resolves the admin token at start-up.
     pub fn resolve(config: &Config) -> Result<Self, String> {
-        let admin = &config.settings.admin;
+        let admin = &config.admin;
         if !admin.enabled {
             return Ok(Self(None));
         }
@@ -32,7 +32,7 @@ impl AdminToken {
                 SecretToken::presented(admin.token.0.as_str()).hash(),
             )));
         }
-        if config.storage_mode == StorageMode::MemoryOnly {
+        if config.storage.mode == StorageMode::MemoryOnly {
             tracing::warn!("admin API disabled: MEMORY_ONLY writes no token file; set DRAWBRIDGE_ADMIN_TOKEN to enable it");
             return Ok(Self(None));
         }

@@ -89,7 +89,7 @@ pub async fn stats(
         users: counts.users,
         pending_sign_ins: counts.pending_sign_ins,
         sealed_secrets: counts.sealed_secrets,
-        storage_mode: state.config.storage_mode.as_str().to_owned(),
+        storage_mode: state.config.storage.mode.as_str().to_owned(),
         encryption_enabled: vault.encryption_enabled,
         key_id: vault.key_id,
         store_size_bytes: counts.size_on_disk,

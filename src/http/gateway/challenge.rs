@@ -11,7 +11,7 @@ use crate::service::ServiceError;
 
 /// `invalid_token` for the scopes a sign-in grants by default.
 pub(super) fn invalid_token(config: &Config, description: &'static str) -> HttpResponse {
-    let scope = config.default_scopes.to_string();
+    let scope = config.tokens.default_scopes.to_string();
     resource_challenge(
         config,
         Some(ServiceError::invalid_token(description)),
@@ -23,10 +23,10 @@ pub(super) fn invalid_token(config: &Config, description: &'static str) -> HttpR
 pub(super) fn access_refused(config: &Config, refusal: AccessRefusal) -> HttpResponse {
     let description = match refusal {
         AccessRefusal::NoToken => {
-            return resource_challenge(config, None, &config.default_scopes.to_string());
+            return resource_challenge(config, None, &config.tokens.default_scopes.to_string());
         }
         AccessRefusal::InsufficientScope => {
-            let needed = config.gateway_scopes.tokens().join(" ");
+            let needed = config.gateway.scopes.tokens().join(" ");
             let refusal =
                 ServiceError::insufficient_scope("the access token lacks a required scope");
             return resource_challenge(config, Some(refusal), &needed);

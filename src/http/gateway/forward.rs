@@ -2,8 +2,6 @@
 //! answers of known size whole, everything else (Server-Sent Events
 //! included) streamed as it arrives.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -43,12 +41,12 @@ pub(super) async fn send(
     session: &UpstreamSession,
     body: web::Bytes,
 ) -> Result<reqwest::Response, Refusal> {
-    let g = &state.config.settings.gateway;
+    let g = &state.config.gateway;
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .unwrap_or(reqwest::Method::POST);
     let upstream = state.gateway_http.request(method, url);
     let upstream = forwarded_request(upstream, req, &state.config, session);
-    let timeout = Duration::from_millis(g.response_timeout_ms as u64);
+    let timeout = g.response_timeout;
     let answer = match tokio::time::timeout(timeout, upstream.body(body).send()).await {
         Err(_) => return Err(Refusal::Timeout),
         Ok(Err(e)) => {

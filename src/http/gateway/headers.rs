@@ -67,7 +67,7 @@ pub(super) fn forwarded_request(
     config: &Config,
     session: &UpstreamSession,
 ) -> reqwest::RequestBuilder {
-    let g = &config.settings.gateway;
+    let g = &config.gateway;
     let named = connection_named(
         req.headers()
             .get_all(header::CONNECTION)
@@ -86,10 +86,10 @@ pub(super) fn forwarded_request(
         }
         upstream = upstream.header(n, value.as_bytes());
     }
-    if let Some(chain) = forwarded_for(req, &config.trusted_proxies) {
+    if let Some(chain) = forwarded_for(req, &config.server.trusted_proxies) {
         upstream = upstream.header("x-forwarded-for", chain);
     }
-    let public = &config.base_url;
+    let public = &config.server.base_url;
     upstream = upstream.header("x-forwarded-proto", public.scheme());
     if let Some(host) = public.host_str() {
         let host = match public.port() {

@@ -73,7 +73,7 @@ async fn pass(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<reqwest::Response, Refusal> {
-    let g = &state.config.settings.gateway;
+    let g = &state.config.gateway;
     // WebSocket (or any) upgrades are not relayed: MCP runs over plain HTTP
     // (Streamable HTTP), and actix would read the rest of the connection as
     // this request's body.
@@ -92,7 +92,7 @@ async fn pass(
     let upstream = Url::parse(&g.upstream_url).ok();
     let url = upstream.and_then(|u| target_url(&u, tail, req.query_string()));
     let url = url.ok_or(Refusal::OutsideUpstream)?;
-    let limit = g.max_body_bytes as usize;
+    let limit = g.max_body_bytes;
     if declared_length(req).is_some_and(|n| n > limit as u64) {
         return Err(Refusal::TooLarge(limit));
     }

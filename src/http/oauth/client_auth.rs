@@ -31,7 +31,7 @@ impl FromRequest for FormBody {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
             .app_data::<web::Data<crate::http::AppState>>()
-            .map(|s| s.config.max_body_bytes);
+            .map(|s| s.config.server.max_body_bytes);
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             bytes.await.map(FormBody).map_err(|e| {

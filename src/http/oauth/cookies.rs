@@ -19,7 +19,7 @@ use crate::domain::SecretToken;
 use crate::http::AppState;
 
 fn https(state: &AppState) -> bool {
-    state.config.base_url.scheme() == "https"
+    state.config.server.base_url.scheme() == "https"
 }
 
 /// 16 hex digits of the state's hash: distinct per sign-in, reveals nothing.
@@ -47,7 +47,7 @@ pub fn consent_cookie(
 ) -> Cookie<'static> {
     Cookie::build(consent_name(txn_state), csrf.expose().to_owned())
         .path("/oauth/consent")
-        .max_age(Duration::seconds(state.config.transaction_ttl))
+        .max_age(Duration::seconds(state.config.tokens.transaction_ttl))
         .http_only(true)
         .secure(https(state))
         .same_site(SameSite::Strict)
@@ -68,7 +68,7 @@ pub fn binding_cookie(
 ) -> Cookie<'static> {
     Cookie::build(binding_name(state, txn_state), value.expose().to_owned())
         .path("/")
-        .max_age(Duration::seconds(state.config.transaction_ttl))
+        .max_age(Duration::seconds(state.config.tokens.transaction_ttl))
         .http_only(true)
         .secure(https(state))
         .same_site(SameSite::Lax)

@@ -85,7 +85,7 @@ pub async fn check_access(
         Ok(Ok(None)) => return Err(AccessRefusal::ClientGone),
         _ => return Err(AccessRefusal::Unavailable),
     };
-    let needed = services.config.gateway_scopes.tokens();
+    let needed = services.config.gateway.scopes.tokens();
     if needed.iter().any(|s| !record.scopes.contains(s)) {
         return Err(AccessRefusal::InsufficientScope);
     }

@@ -223,7 +223,7 @@ fn check(
         Some(_) => return Err(AuthorizeFailure::ForeignResource),
     };
     if let Some(id) = &request.upstream_client_id {
-        if !services.config.settings.oauth.allow_custom_upstream_clients {
+        if !services.config.oauth.allow_custom_upstream_clients {
             return Err(AuthorizeFailure::CustomUpstreamDisabled);
         }
         if id.chars().count() > MAX_UPSTREAM_CLIENT_ID || id.chars().any(char::is_control) {
@@ -247,7 +247,7 @@ fn requested_scopes(
 ) -> Result<ScopeSet, String> {
     let config = &services.config;
     let scopes = match raw {
-        None => config.default_scopes.clone(),
+        None => config.tokens.default_scopes.clone(),
         Some(raw) => {
             let asked = ScopeSet::parse(raw, config.registration.google_scope_aliases)
                 .map_err(|e| e.to_string())?;

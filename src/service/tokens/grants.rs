@@ -27,7 +27,7 @@ pub(super) async fn redeem_code(
 ) -> Result<(Issued, String), ServiceError> {
     let code = grant.code.ok_or_else(code_required)?;
     let resource = check_resource(services, resource)?;
-    let passthrough = services.config.passthrough;
+    let passthrough = services.config.tokens.passthrough;
     let msg = RedeemCode {
         code,
         client_id: client.client_id.clone(),
@@ -79,7 +79,7 @@ pub(super) async fn refresh(
         ));
     }
     check_resource(services, resource)?;
-    if services.config.passthrough {
+    if services.config.tokens.passthrough {
         let creds = upstream_credentials(services, None, client).await?;
         let tokens = services
             .upstream

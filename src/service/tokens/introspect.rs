@@ -89,7 +89,7 @@ async fn owner_asked_for(
 ) -> Result<Option<String>, ServiceError> {
     match who {
         Introspector::ResourceServer(presented) => {
-            let secret = &services.config.settings.oauth.introspection_secret.0;
+            let secret = &services.config.oauth.introspection_secret.0;
             let matches = bool::from(presented.expose().as_bytes().ct_eq(secret.as_bytes()));
             if secret.is_empty() || !matches {
                 return Err(ServiceError::invalid_token(

@@ -113,12 +113,7 @@ pub async fn exchange(
         grant,
         resource,
     } = request;
-    if !who.client_id.starts_with("mcp_")
-        && services
-            .config
-            .settings
-            .oauth
-            .allow_direct_upstream_credentials
+    if !who.client_id.starts_with("mcp_") && services.config.oauth.allow_direct_upstream_credentials
     {
         return direct(services, who, grant).await;
     }

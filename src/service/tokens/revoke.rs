@@ -37,9 +37,7 @@ pub async fn revoke(
         grant_id: &record.grant_id,
     }
     .emit();
-    if record.kind == TokenKind::Refresh
-        && services.config.settings.upstream.revoke_upstream_on_revoke
-    {
+    if record.kind == TokenKind::Refresh && services.config.upstream.revoke_on_revoke {
         match upstream_credentials(services, None, &client).await {
             Ok(creds) => end_upstream_session(services, &creds, &record.user).await,
             Err(e) => {

@@ -164,7 +164,7 @@ fn main() {
     for i in 0..expired {
         let id = format!("mcp_expired{i:017}");
         let record = drawbridge::actors::registry::ClientRecord {
-            client_id: id.clone(),
+            client_id: drawbridge::domain::ClientId::stored(id.clone()),
             secret_hash: None,
             registration_token_hash: hash,
             metadata: metadata("expired", AuthMethod::None),

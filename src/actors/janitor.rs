@@ -25,6 +25,7 @@ use super::vault::{
 };
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
+use crate::domain::ClientId;
 use crate::metrics::METRICS;
 use crate::rate_limit::RateLimits;
 
@@ -188,8 +189,9 @@ impl Janitor {
     /// doubt — a storage error — it is).
     async fn owner_exists(&self, kind: &str, id: &str) -> bool {
         if kind == UPSTREAM_CLIENT_SECRET {
+            // The secret's id is the client id it was sealed under.
             let msg = InspectClient {
-                client_id: id.to_owned(),
+                client_id: ClientId::stored(id),
             };
             return !matches!(self.registry_reader.read(msg), Ok(None));
         }
@@ -226,8 +228,11 @@ impl Janitor {
                 if let Ok(Ok(grants)) = self.broker.send(RevokeClientGrants { client_ids }).await {
                     report.grants += grants;
                 }
-                self.delete_secrets(UPSTREAM_CLIENT_SECRET, purged.removed.clone())
-                    .await;
+                self.delete_secrets(
+                    UPSTREAM_CLIENT_SECRET,
+                    purged.removed.iter().map(ClientId::to_string).collect(),
+                )
+                .await;
             }
             report.clients += purged.removed.len();
             match purged.next {

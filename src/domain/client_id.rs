@@ -1,9 +1,14 @@
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use super::secret::random_b64;
 
 /// A proxy client id: `mcp_` followed by 128 random bits in base64url.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Parsed at the edge ([`ClientId::parse`]); stored and sent as its string
+/// (records keep the bytes they had when ids were plain strings).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct ClientId(String);
 
 pub const CLIENT_ID_PREFIX: &str = "mcp_";
@@ -27,6 +32,40 @@ impl ClientId {
     }
 
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// An id read back from this server's own records or messages, where
+    /// it was parsed when it first arrived.
+    pub fn stored(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+}
+
+impl PartialEq<str> for ClientId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ClientId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Read as the string it is (storage keys, audit fields, comparisons);
+/// a plain string never becomes a `ClientId` without [`ClientId::parse`].
+impl std::ops::Deref for ClientId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ClientId {
+    fn as_ref(&self) -> &str {
         &self.0
     }
 }

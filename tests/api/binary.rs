@@ -147,7 +147,7 @@ async fn a_registration_survives_sigterm_and_restart_and_still_authenticates() {
     };
     let core = RegistryCore::new(Owned::new(store), policy, 100, true).reader();
     let auth = |secret: &str| AuthenticateClient {
-        client_id: id.clone(),
+        client_id: drawbridge::domain::ClientId::stored(id.clone()),
         method: AuthMethod::ClientSecretPost,
         secret: Some(SecretToken::presented(secret)),
         now: Clock::System.now(),

@@ -114,7 +114,7 @@ async fn a_purge_of_100_000_expired_clients_runs_while_requests_keep_being_serve
             for i in 0..1000 {
                 let id = format!("mcp_{:022}", chunk * 1000 + i);
                 let record = ClientRecord {
-                    client_id: id.clone(),
+                    client_id: drawbridge::domain::ClientId::stored(id.clone()),
                     secret_hash: None,
                     registration_token_hash: hash,
                     metadata: metadata.clone(),

@@ -238,7 +238,7 @@ fn seed(cfg: &Config) -> Vec<(String, String)> {
                 })
                 .unwrap();
             (
-                r.client.client_id,
+                r.client.client_id.to_string(),
                 r.client_secret.unwrap().expose().to_owned(),
             )
         })
@@ -264,7 +264,7 @@ fn verify(cfg: &Config, clients: &[(String, String)]) {
     let registry = RegistryCore::new(Owned::new(opened.store.clone()), policy, 100, true);
     for (id, secret) in clients {
         let auth = AuthenticateClient {
-            client_id: id.clone(),
+            client_id: drawbridge::domain::ClientId::stored(id.clone()),
             method: AuthMethod::ClientSecretPost,
             secret: Some(SecretToken::presented(secret.as_str())),
             now: drawbridge::clock::Clock::System.now(),

@@ -43,7 +43,7 @@ pub struct RegistryCore {
     by_origin: HashMap<String, VecDeque<String>>,
     /// Never-used registrations old enough to evict, oldest first (from the
     /// last scan of a full registry; each is checked again before eviction).
-    candidates: VecDeque<(UnixTime, String)>,
+    candidates: VecDeque<(UnixTime, ClientId)>,
     /// No candidate can exist before this time (so a full registry of fresh
     /// registrations is not scanned again at every request).
     no_candidate_before: UnixTime,
@@ -145,7 +145,7 @@ impl RegistryCore {
             .then(|| SecretToken::generate(CLIENT_SECRET_PREFIX));
         let registration_token = SecretToken::generate(REGISTRATION_TOKEN_PREFIX);
         let record = ClientRecord {
-            client_id: client_id.as_str().to_owned(),
+            client_id: client_id.clone(),
             secret_hash: client_secret.as_ref().map(SecretToken::hash),
             registration_token_hash: registration_token.hash(),
             metadata: msg.metadata,

@@ -24,7 +24,7 @@ pub struct RegisterClient {
 pub struct Registered {
     pub client: ClientView,
     /// A never-used registration evicted to make room (the registry was full).
-    pub evicted: Option<String>,
+    pub evicted: Option<ClientId>,
     pub client_secret: Option<SecretToken>,
     pub registration_token: SecretToken,
 }
@@ -71,7 +71,7 @@ pub struct DeleteClient {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<ClientView, RegistryError>")]
 pub struct AuthenticateClient {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// How the client presented its credentials.
     pub method: AuthMethod,
     pub secret: Option<SecretToken>,
@@ -106,7 +106,7 @@ pub struct PurgeExpired {
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PurgeReport {
-    pub removed: Vec<String>,
+    pub removed: Vec<ClientId>,
     pub scanned: usize,
     /// Where the next step starts; `None` once the whole registry was seen.
     pub next: Option<Vec<u8>>,
@@ -122,7 +122,7 @@ pub struct PingStore;
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<ClientView>, RegistryError>")]
 pub struct GetClient {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub now: UnixTime,
 }
 
@@ -177,14 +177,14 @@ pub struct ClientPage {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<ClientView>, RegistryError>")]
 pub struct InspectClient {
-    pub client_id: String,
+    pub client_id: ClientId,
 }
 
 /// Disables or enables a client; answers whether it exists.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<bool, RegistryError>")]
 pub struct SetClientDisabled {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub disabled: bool,
 }
 
@@ -192,5 +192,5 @@ pub struct SetClientDisabled {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<bool, RegistryError>")]
 pub struct RemoveClient {
-    pub client_id: String,
+    pub client_id: ClientId,
 }

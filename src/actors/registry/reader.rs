@@ -83,10 +83,7 @@ impl RegistryReader {
 
     /// The client whose credentials these are (enabled and live).
     fn verify(&self, msg: &AuthenticateClient) -> Result<ClientRecord, RegistryError> {
-        let record = ClientId::parse(&msg.client_id)
-            .map(|id| self.live(id.as_str(), msg.now))
-            .transpose()?
-            .flatten();
+        let record = self.live(&msg.client_id, msg.now)?;
         let Some(record) = record.filter(|r| !r.disabled) else {
             if let Some(s) = &msg.secret {
                 self.decoy.verify(s);
@@ -115,11 +112,9 @@ impl Reads<AuthenticateClient> for RegistryReader {
             .last_used_at
             .is_none_or(|t| msg.now - t >= USE_WRITE_INTERVAL);
         if stale {
-            if let (Some(registry), Some(id)) =
-                (self.registry.get(), ClientId::parse(&record.client_id))
-            {
+            if let Some(registry) = self.registry.get() {
                 registry.do_send(RecordClientUse {
-                    client_id: id,
+                    client_id: record.client_id.clone(),
                     now: msg.now,
                 });
             }
@@ -130,11 +125,8 @@ impl Reads<AuthenticateClient> for RegistryReader {
 
 impl Reads<GetClient> for RegistryReader {
     fn read(&self, msg: GetClient) -> Result<Option<ClientView>, RegistryError> {
-        let Some(id) = ClientId::parse(&msg.client_id) else {
-            return Ok(None);
-        };
         Ok(self
-            .live(id.as_str(), msg.now)?
+            .live(&msg.client_id, msg.now)?
             .filter(|r| !r.disabled)
             .map(|r| r.view(self.expiry)))
     }

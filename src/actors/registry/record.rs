@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::domain::{AuthMethod, ClientMetadata, SecretHash};
+use crate::domain::{AuthMethod, ClientId, ClientMetadata, SecretHash};
 
 /// A use is written back at most this often per client, so successful
 /// authentications do not each cost a disk write.
@@ -10,7 +10,7 @@ pub(super) const USE_WRITE_INTERVAL: i64 = 60;
 /// A proxy client as stored in [`crate::storage::Tree::Clients`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientRecord {
-    pub client_id: String,
+    pub client_id: ClientId,
     /// SHA-256 of the client secret; `None` for public clients.
     pub secret_hash: Option<SecretHash>,
     pub registration_token_hash: SecretHash,
@@ -59,7 +59,7 @@ impl ClientRecord {
 /// What callers outside the Registry see of a client: never a hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientView {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub metadata: ClientMetadata,
     pub issued_at: UnixTime,
     pub last_used_at: Option<UnixTime>,

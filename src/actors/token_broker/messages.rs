@@ -5,12 +5,12 @@ use actix::Message;
 use super::records::*;
 use super::BrokerError;
 use crate::clock::UnixTime;
-use crate::domain::{SecretHash, SecretToken};
+use crate::domain::{ClientId, SecretHash, SecretToken};
 
 /// What an authorization request asked for, once validated.
 #[derive(Debug, Clone)]
 pub struct NewTransaction {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     pub client_state: String,
     pub code_challenge: String,
@@ -73,7 +73,7 @@ pub struct IssueCode {
 #[rtype(result = "Result<Redeemed, BrokerError>")]
 pub struct RedeemCode {
     pub code: SecretToken,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
     pub resource: Option<String>,
@@ -95,7 +95,7 @@ pub struct Redeemed {
 #[rtype(result = "Result<TokenRecord, BrokerError>")]
 pub struct PeekRefresh {
     pub refresh_token: SecretToken,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub now: UnixTime,
 }
 
@@ -104,7 +104,7 @@ pub struct PeekRefresh {
 #[rtype(result = "Result<TokenPair, BrokerError>")]
 pub struct RefreshTokens {
     pub refresh_token: SecretToken,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub scopes: Option<Vec<String>>,
     pub now: UnixTime,
 }
@@ -123,7 +123,7 @@ pub struct IntrospectToken {
 pub struct RevokeToken {
     pub token: SecretToken,
     /// The authenticated client; `None` for an operator.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     pub now: UnixTime,
 }
 
@@ -175,7 +175,7 @@ impl TokenPurge {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, BrokerError>")]
 pub struct RevokeClientGrants {
-    pub client_ids: Vec<String>,
+    pub client_ids: Vec<ClientId>,
 }
 
 /// The upstream subjects that grants or pending codes still reference.
@@ -187,7 +187,7 @@ pub struct ReferencedSubjects;
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(usize, usize), BrokerError>")]
 pub struct ClientTokenCounts {
-    pub client_id: String,
+    pub client_id: ClientId,
 }
 
 /// How many grants each upstream subject has.
@@ -207,5 +207,5 @@ pub struct RevokeSubjectGrants {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<String>, BrokerError>")]
 pub struct ClientSubjects {
-    pub client_id: String,
+    pub client_id: ClientId,
 }

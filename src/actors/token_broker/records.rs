@@ -3,7 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::domain::{SecretHash, SecretToken};
+use crate::domain::{ClientId, SecretHash, SecretToken};
 use crate::storage::{codec, StoreError, Tree};
 
 /// A login in progress, from the authorization request to the upstream
@@ -13,7 +13,7 @@ use crate::storage::{codec, StoreError, Tree};
 /// the browser binding) are still read, without a binding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthTransaction {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     pub client_state: String,
     pub code_challenge: String,
@@ -34,7 +34,7 @@ pub struct AuthTransaction {
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(Serialize))]
 struct AuthTransactionV1 {
-    client_id: String,
+    client_id: ClientId,
     redirect_uri: String,
     client_state: String,
     code_challenge: String,
@@ -103,7 +103,7 @@ impl AuthTransaction {
 /// A Drawbridge authorization code, single use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeRecord {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     pub code_challenge: String,
     pub scopes: Vec<String>,
@@ -120,7 +120,7 @@ pub struct CodeRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRecord {
     pub grant_id: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The user, by the Vault's random id (`u_…`): never a subject or email.
     pub user: String,
     pub scopes: Vec<String>,
@@ -150,7 +150,7 @@ impl TokenKind {
 pub struct TokenRecord {
     pub kind: TokenKind,
     pub grant_id: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The user, by the Vault's random id (`u_…`): never a subject or email.
     pub user: String,
     pub scopes: Vec<String>,
@@ -187,7 +187,7 @@ mod tests {
 
     fn v1() -> AuthTransactionV1 {
         AuthTransactionV1 {
-            client_id: "mcp_c".into(),
+            client_id: ClientId::stored("mcp_c"),
             redirect_uri: "http://127.0.0.1/cb".into(),
             client_state: "s".into(),
             code_challenge: "c".repeat(43),

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{failed, AdminIdentity, ApiError};
 use crate::actors::registry::{ClientFilter, ClientView};
-use crate::domain::AuthMethod;
+use crate::domain::{AuthMethod, ClientId};
 use crate::http::AppState;
 use crate::service::clients::admin;
 
@@ -29,7 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     "created_at": 1764201600, "last_used_at": 1764205200, "expires_at": 1764291600, "expired": false, "disabled": false
 }))]
 pub struct AdminClient {
-    pub client_id: String,
+    #[schema(value_type = String)]
+    pub client_id: ClientId,
     pub client_name: Option<String>,
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
@@ -111,7 +112,8 @@ pub struct RevokeQuery {
 /// What a revocation removed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RevokedClient {
-    pub client_id: String,
+    #[schema(value_type = String)]
+    pub client_id: ClientId,
     pub revoked_grants: usize,
 }
 
@@ -175,7 +177,8 @@ pub async fn get_client(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let detail = admin::client_detail(&state, &admin, &path)
+    let client_id = admin::named_client(&path).map_err(failed("get_client"))?;
+    let detail = admin::client_detail(&state, &admin, &client_id)
         .await
         .map_err(failed("get_client"))?;
     Ok(HttpResponse::Ok().json(AdminClientDetail {
@@ -195,7 +198,7 @@ pub async fn revoke_client(
     path: web::Path<String>,
     q: web::Query<RevokeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let client_id = path.into_inner();
+    let client_id = admin::named_client(&path).map_err(failed("revoke_client"))?;
     let upstream = q.upstream.unwrap_or(false);
     let revoked_grants = admin::remove_client(&state, &admin, &client_id, upstream)
         .await
@@ -217,6 +220,7 @@ async fn set_disabled(
     } else {
         "enable_client"
     };
+    let client_id = admin::named_client(&client_id).map_err(failed(operation))?;
     let view = admin::set_disabled(&state, &admin, &client_id, disabled)
         .await
         .map_err(failed(operation))?;

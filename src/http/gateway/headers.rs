@@ -110,7 +110,7 @@ pub(super) fn forwarded_request(
     if g.identity_headers {
         upstream = upstream
             .header("x-drawbridge-user", session.user.clone())
-            .header("x-drawbridge-client", session.client_id.clone());
+            .header("x-drawbridge-client", session.client_id.as_str());
     }
     upstream
 }

@@ -17,7 +17,7 @@ use crate::actors::vault::{
     DeleteUserCredentials, ListUsers, LoadUsersByVerifiedEmail, UserCredentials, UserPage, UserRef,
 };
 use crate::audit::AuditEvent;
-use crate::domain::SecretToken;
+use crate::domain::{ClientId, SecretToken};
 use crate::service::session::upstream_credentials;
 use crate::service::tokens::end_upstream_session;
 use crate::service::{Answered, ServiceError, Services};
@@ -70,14 +70,20 @@ pub struct ClientDetail {
     pub live_tokens: usize,
 }
 
+/// The client an operator names: an id of this server's shape, else
+/// `not_found` (as for an id nobody holds).
+pub fn named_client(raw: &str) -> Result<ClientId, ServiceError> {
+    ClientId::parse(raw).ok_or_else(|| ServiceError::not_found(format!("no client {raw}")))
+}
+
 pub async fn client_detail(
     services: &Services,
     operator: &Operator,
-    client_id: &str,
+    client_id: &ClientId,
 ) -> Result<ClientDetail, ServiceError> {
     let client = inspect(services, client_id).await?;
     let counts = ClientTokenCounts {
-        client_id: client_id.to_owned(),
+        client_id: client_id.clone(),
     };
     let (live_grants, live_tokens) = services.broker.send(counts).await.answered()?;
     operator.audit("get_client", client_id);
@@ -89,9 +95,9 @@ pub async fn client_detail(
 }
 
 /// A client by id, expired or not; `not_found` when there is none.
-async fn inspect(services: &Services, client_id: &str) -> Result<ClientView, ServiceError> {
+async fn inspect(services: &Services, client_id: &ClientId) -> Result<ClientView, ServiceError> {
     let msg = InspectClient {
-        client_id: client_id.to_owned(),
+        client_id: client_id.clone(),
     };
     services
         .registry
@@ -107,7 +113,7 @@ async fn inspect(services: &Services, client_id: &str) -> Result<ClientView, Ser
 pub async fn remove_client(
     services: &Services,
     operator: &Operator,
-    client_id: &str,
+    client_id: &ClientId,
     upstream: bool,
 ) -> Result<usize, ServiceError> {
     let client = inspect(services, client_id).await?;
@@ -115,11 +121,11 @@ pub async fn remove_client(
         end_upstream_sessions_of(services, &client).await;
     }
     let grants = RevokeClientGrants {
-        client_ids: vec![client_id.to_owned()],
+        client_ids: vec![client_id.clone()],
     };
     let revoked = services.broker.send(grants).await.answered()?;
     let remove = RemoveClient {
-        client_id: client_id.to_owned(),
+        client_id: client_id.clone(),
     };
     services.registry.send(remove).await.answered()?;
     forget_upstream_secret(services, client_id).await;
@@ -158,11 +164,11 @@ async fn end_upstream_sessions_of(services: &Services, client: &ClientView) {
 pub async fn set_disabled(
     services: &Services,
     operator: &Operator,
-    client_id: &str,
+    client_id: &ClientId,
     disabled: bool,
 ) -> Result<ClientView, ServiceError> {
     let msg = SetClientDisabled {
-        client_id: client_id.to_owned(),
+        client_id: client_id.clone(),
         disabled,
     };
     if !services.registry.send(msg).await.answered()? {
@@ -310,13 +316,17 @@ pub async fn revoke_tokens(
             let n = services.broker.send(msg).await.answered()?;
             (grant_id, 1, n > 0)
         }
-        RevokeTarget::Client(client_id) => {
-            let msg = RevokeClientGrants {
-                client_ids: vec![client_id.clone()],
-            };
-            let n = services.broker.send(msg).await.answered()?;
-            (client_id, n, n > 0)
-        }
+        RevokeTarget::Client(raw) => match ClientId::parse(&raw) {
+            Some(client_id) => {
+                let msg = RevokeClientGrants {
+                    client_ids: vec![client_id],
+                };
+                let n = services.broker.send(msg).await.answered()?;
+                (raw, n, n > 0)
+            }
+            // No client has an id of another shape: nothing to revoke.
+            None => (raw, 0, false),
+        },
         RevokeTarget::Email(email) => {
             let users = users_with_email(services, &email).await?;
             let mut n = 0;

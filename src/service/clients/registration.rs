@@ -76,9 +76,9 @@ pub async fn register(
 /// removed again, and the registrant (who never saw its id) is refused. A
 /// crash between the two writes leaves a client nobody knows, which
 /// expires as never used (`unused_expiry_minutes`).
-async fn roll_back(services: &Services, client_id: &str) {
+async fn roll_back(services: &Services, client_id: &ClientId) {
     let msg = RemoveClient {
-        client_id: client_id.to_owned(),
+        client_id: client_id.clone(),
     };
     if let Err(e) = services.registry.send(msg).await.answered() {
         tracing::error!(%client_id, error = %e, "a registration whose upstream secret could not be stored was not rolled back; it expires unused");
@@ -243,7 +243,7 @@ pub async fn delete(services: &Services, m: &Management) -> Result<(), ServiceEr
         .await?
         .map_err(|e| m.refused(e))?;
     let grants = RevokeClientGrants {
-        client_ids: vec![client_id.as_str().to_owned()],
+        client_ids: vec![client_id.clone()],
     };
     if let Err(e) = services.broker.send(grants).await.answered() {
         // Its tokens are refused all the same: every use checks the client.

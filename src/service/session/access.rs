@@ -7,7 +7,7 @@
 use super::{ensure_fresh, upstream_credentials, CredentialsError, Freshness};
 use crate::actors::registry::{ClientView, GetClient};
 use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
-use crate::domain::SecretToken;
+use crate::domain::{ClientId, SecretToken};
 use crate::service::Services;
 
 /// A Drawbridge access token that may reach the gateway: its record and
@@ -44,7 +44,7 @@ pub struct UpstreamSession {
     /// the upstream subject.
     pub user: String,
     /// The Drawbridge client the request comes through.
-    pub client_id: String,
+    pub client_id: ClientId,
 }
 
 /// Why the user's upstream token cannot be had.

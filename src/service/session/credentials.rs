@@ -61,7 +61,7 @@ pub async fn upstream_credentials(
     if let Some(id) = &client.metadata.upstream_client_id {
         let secret = services
             .vault
-            .read(OpenSecret { kind: UPSTREAM_CLIENT_SECRET.into(), id: client.client_id.clone() })
+            .read(OpenSecret { kind: UPSTREAM_CLIENT_SECRET.into(), id: client.client_id.to_string() })
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "request refused: storage or actor unavailable");

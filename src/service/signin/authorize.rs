@@ -166,10 +166,7 @@ async fn registered_client(
     let client_id = client_id.ok_or(Shown::NoClientId)?;
     // An id this server never issues is not registered (and never reaches storage).
     let client_id = ClientId::parse(client_id).ok_or(Shown::UnknownClient)?;
-    let lookup = GetClient {
-        client_id: client_id.as_str().to_owned(),
-        now,
-    };
+    let lookup = GetClient { client_id, now };
     match services.registry.read(lookup).await {
         Ok(Ok(Some(client))) => Ok(client),
         Ok(Ok(None)) => Err(Shown::UnknownClient),

@@ -8,7 +8,7 @@ use crate::actors::registry::{GetClient, RecordClientUse};
 use crate::actors::token_broker::{AuthTransaction, BrokerError, CompleteTransaction, IssueCode};
 use crate::actors::vault::{DeleteSecrets, OpenSecret, UPSTREAM_PKCE};
 use crate::audit::AuditEvent;
-use crate::domain::{ClientId, ErrorCode, SecretToken};
+use crate::domain::{ErrorCode, SecretToken};
 use crate::metrics::METRICS;
 use crate::service::session::{upstream_credentials, CredentialsError};
 use crate::service::Services;
@@ -261,11 +261,13 @@ async fn finish(
     let Ok(Ok(code)) = issued else {
         return Err(CallbackFailure::CodeNotStored);
     };
-    if let Some(id) = ClientId::parse(&txn.client_id) {
-        let _ = services
-            .registry
-            .send(RecordClientUse { client_id: id, now })
-            .await;
+    let used = RecordClientUse {
+        client_id: txn.client_id.clone(),
+        now,
+    };
+    if !matches!(services.registry.send(used).await, Ok(Ok(_))) {
+        // Only the client's last-use date is lost (the sign-in stands).
+        tracing::warn!(client_id = %txn.client_id, "the client's use could not be recorded");
     }
     Ok((code, identity.verified_email().map(str::to_owned)))
 }

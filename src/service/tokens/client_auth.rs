@@ -5,7 +5,7 @@
 
 use crate::actors::registry::{AuthenticateClient, ClientView, RegistryError};
 use crate::audit::AuditEvent;
-use crate::domain::{AuthMethod, SecretToken};
+use crate::domain::{AuthMethod, ClientId, SecretToken};
 use crate::metrics::METRICS;
 use crate::service::{ServiceError, Services};
 
@@ -44,13 +44,21 @@ pub async fn authenticate(
     who: &Presented,
     ip: &str,
 ) -> Result<ClientView, ServiceError> {
-    let msg = AuthenticateClient {
-        client_id: who.client_id.clone(),
-        method: who.method,
-        secret: who.secret.clone(),
-        now: services.clock.now(),
+    // An id this server never issues names no client (and never reaches
+    // storage): refused like a wrong secret.
+    let answer = match ClientId::parse(&who.client_id) {
+        Some(client_id) => {
+            let msg = AuthenticateClient {
+                client_id,
+                method: who.method,
+                secret: who.secret.clone(),
+                now: services.clock.now(),
+            };
+            services.registry.read(msg).await
+        }
+        None => Ok(Err(RegistryError::InvalidClient)),
     };
-    match services.registry.read(msg).await {
+    match answer {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(RegistryError::InvalidClient)) => {
             let shown = who.shown_id();

@@ -9,7 +9,7 @@ use crate::actors::registry::GetClient;
 use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
 use crate::actors::vault::{LoadUserCredentials, UserRef};
 use crate::clock::UnixTime;
-use crate::domain::SecretToken;
+use crate::domain::{ClientId, SecretToken};
 use crate::service::{Answered, ServiceError, Services};
 
 /// Who asks.
@@ -34,7 +34,7 @@ pub enum Introspection {
 #[derive(Debug)]
 pub struct ActiveToken {
     pub scope: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The upstream subject of the user.
     pub sub: String,
     /// The user's verified email, only when the grant includes the email.
@@ -86,7 +86,7 @@ async fn owner_asked_for(
     services: &Services,
     who: Introspector,
     ip: &str,
-) -> Result<Option<String>, ServiceError> {
+) -> Result<Option<ClientId>, ServiceError> {
     match who {
         Introspector::ResourceServer(presented) => {
             let secret = &services.config.oauth.introspection_secret.0;

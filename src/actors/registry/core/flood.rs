@@ -8,6 +8,7 @@ use super::RegistryCore;
 use crate::actors::registry::record::ClientRecord;
 use crate::actors::registry::RegistryError;
 use crate::clock::UnixTime;
+use crate::domain::ClientId;
 use crate::storage::{codec, RegistryTree};
 
 /// The flood guard's settings.
@@ -96,7 +97,10 @@ impl RegistryCore {
 
     /// Makes room in a full registry by evicting its oldest never-used
     /// registration that is old enough; answers the evicted client id.
-    pub(super) fn evict_unused(&mut self, now: UnixTime) -> Result<Option<String>, RegistryError> {
+    pub(super) fn evict_unused(
+        &mut self,
+        now: UnixTime,
+    ) -> Result<Option<ClientId>, RegistryError> {
         let Some(min_age) = self.guard.evict_unused_after else {
             return Ok(None);
         };
@@ -119,7 +123,7 @@ impl RegistryCore {
     /// are old enough to evict, and when the next one could become so.
     fn scan_candidates(&mut self, now: UnixTime, min_age: i64) -> Result<(), RegistryError> {
         const PAGE: usize = 512;
-        let mut oldest: BinaryHeap<(UnixTime, String)> = BinaryHeap::new();
+        let mut oldest: BinaryHeap<(UnixTime, ClientId)> = BinaryHeap::new();
         let mut youngest_unused = UnixTime::MAX;
         let mut after: Option<Vec<u8>> = None;
         loop {

@@ -4,6 +4,7 @@
 use super::RegistryCore;
 use crate::actors::registry::record::ClientRecord;
 use crate::actors::registry::{PurgeExpired, PurgeReport, RegistryError};
+use crate::domain::ClientId;
 use crate::storage::{codec, OwnedBatch, RegistryTree};
 
 impl RegistryCore {
@@ -59,7 +60,7 @@ impl RegistryCore {
     /// log-buffer writes per page).
     fn remove_expired(
         &mut self,
-        expired: Vec<(Vec<u8>, String)>,
+        expired: Vec<(Vec<u8>, ClientId)>,
         report: &mut PurgeReport,
     ) -> Result<(), RegistryError> {
         let mut batch = OwnedBatch::new();

@@ -67,7 +67,7 @@ fn an_unknown_or_malformed_client_id_is_refused_as_invalid_client() {
         String::new(),
     ] {
         let r = core.reader().read(AuthenticateClient {
-            client_id: id,
+            client_id: ClientId::stored(id),
             method: AuthMethod::ClientSecretPost,
             secret: Some(SecretToken::presented("mcp_cs_guess")),
             now: T0,

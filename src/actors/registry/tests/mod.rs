@@ -76,7 +76,7 @@ fn authenticate(
     now: i64,
 ) -> Result<ClientView, RegistryError> {
     let view = core.reader().read(AuthenticateClient {
-        client_id: client_id.to_owned(),
+        client_id: ClientId::stored(client_id),
         method,
         secret,
         now,

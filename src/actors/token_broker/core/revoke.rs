@@ -17,8 +17,8 @@ impl TokenBrokerCore {
         };
         if msg
             .client_id
-            .as_deref()
-            .is_some_and(|c| c != record.client_id)
+            .as_ref()
+            .is_some_and(|c| *c != record.client_id)
         {
             return Ok(None);
         }

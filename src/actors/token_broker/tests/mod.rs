@@ -2,6 +2,7 @@
 //! writes) and `BrokerReader` (the HTTP side's reads) over a memory store,
 //! with explicit times.
 
+use crate::domain::ClientId;
 use std::sync::Arc;
 
 use super::*;
@@ -54,7 +55,7 @@ impl Broker {
             .core
             .begin(BeginAuthorization {
                 request: NewTransaction {
-                    client_id: CLIENT.into(),
+                    client_id: ClientId::stored(CLIENT),
                     redirect_uri: REDIRECT.into(),
                     client_state: "xyz".into(),
                     code_challenge: challenge_of(&verifier),
@@ -126,7 +127,7 @@ impl Broker {
     ) -> Result<Redeemed, BrokerError> {
         self.core.redeem(RedeemCode {
             code: code.clone(),
-            client_id: client.into(),
+            client_id: ClientId::stored(client),
             redirect_uri: Some(redirect.into()),
             code_verifier: verifier.map(str::to_owned),
             resource: None,
@@ -162,12 +163,12 @@ impl Broker {
     ) -> Result<TokenPair, BrokerError> {
         self.reader.read(PeekRefresh {
             refresh_token: refresh.clone(),
-            client_id: client.into(),
+            client_id: ClientId::stored(client),
             now,
         })?;
         self.core.refresh(RefreshTokens {
             refresh_token: refresh.clone(),
-            client_id: client.into(),
+            client_id: ClientId::stored(client),
             scopes,
             now,
         })

@@ -1,6 +1,7 @@
 //! Refresh-token rotation: the grace window, reuse, expiry, scopes.
 
 use super::*;
+use crate::domain::ClientId;
 
 #[test]
 fn a_refresh_hands_out_a_new_pair_and_the_old_tokens_stop_being_active() {
@@ -63,12 +64,12 @@ fn an_expired_refresh_token_is_refused_by_the_http_sides_check_as_by_the_rotatio
     let late = T0 + POLICY.refresh_idle;
     let peek = b.reader.read(PeekRefresh {
         refresh_token: refresh_token(&pair).clone(),
-        client_id: CLIENT.into(),
+        client_id: ClientId::stored(CLIENT),
         now: late,
     });
     let rotate = b.core.refresh(RefreshTokens {
         refresh_token: refresh_token(&pair).clone(),
-        client_id: CLIENT.into(),
+        client_id: ClientId::stored(CLIENT),
         scopes: None,
         now: late,
     });

@@ -1,6 +1,7 @@
 //! Revocation of tokens, grants and clients.
 
 use super::*;
+use crate::domain::ClientId;
 
 #[test]
 fn revoking_an_access_token_leaves_the_refresh_token_usable() {
@@ -10,7 +11,7 @@ fn revoking_an_access_token_leaves_the_refresh_token_usable() {
         .core
         .revoke(RevokeToken {
             token: pair.access_token.clone(),
-            client_id: Some(CLIENT.into()),
+            client_id: Some(ClientId::stored(CLIENT)),
             now: T0 + 1,
         })
         .unwrap();
@@ -27,7 +28,7 @@ fn revoking_a_refresh_token_revokes_every_token_of_the_sign_in() {
     b.core
         .revoke(RevokeToken {
             token: refresh_token(&second).clone(),
-            client_id: Some(CLIENT.into()),
+            client_id: Some(ClientId::stored(CLIENT)),
             now: T0 + 2,
         })
         .unwrap();
@@ -46,7 +47,7 @@ fn a_client_cannot_revoke_another_clients_token() {
         .core
         .revoke(RevokeToken {
             token: refresh_token(&pair).clone(),
-            client_id: Some(OTHER.into()),
+            client_id: Some(ClientId::stored(OTHER)),
             now: T0 + 1,
         })
         .unwrap();
@@ -97,7 +98,7 @@ fn revoking_a_client_ends_all_its_sign_ins_and_no_other_clients() {
             .unwrap(),
     )
     .unwrap();
-    record.client_id = OTHER.into();
+    record.client_id = ClientId::stored(OTHER);
     let mut batch = crate::storage::Batch::new();
     batch.insert(
         Tree::Codes,
@@ -113,7 +114,7 @@ fn revoking_a_client_ends_all_its_sign_ins_and_no_other_clients() {
     assert_eq!(
         b.core
             .client_counts(ClientTokenCounts {
-                client_id: CLIENT.into()
+                client_id: ClientId::stored(CLIENT)
             })
             .unwrap(),
         (2, 4)
@@ -121,7 +122,7 @@ fn revoking_a_client_ends_all_its_sign_ins_and_no_other_clients() {
     let revoked = b
         .core
         .revoke_client(RevokeClientGrants {
-            client_ids: vec![CLIENT.into()],
+            client_ids: vec![ClientId::stored(CLIENT)],
         })
         .unwrap();
     assert_eq!(revoked, 2);
@@ -131,7 +132,7 @@ fn revoking_a_client_ends_all_its_sign_ins_and_no_other_clients() {
     assert_eq!(
         b.core
             .client_counts(ClientTokenCounts {
-                client_id: CLIENT.into()
+                client_id: ClientId::stored(CLIENT)
             })
             .unwrap(),
         (0, 0)

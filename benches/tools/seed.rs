@@ -23,7 +23,11 @@ use drawbridge::storage::{codec, keys, Batch, Owned, Tree};
 fn metadata(name: &str, method: AuthMethod) -> ClientMetadata {
     ClientMetadata {
         client_name: Some(name.into()),
-        redirect_uris: vec!["http://127.0.0.1:9/callback".into()],
+        redirect_uris: vec![drawbridge::domain::RedirectUri::parse(
+            "http://127.0.0.1:9/callback",
+            &[],
+        )
+        .unwrap()],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scope: None,
         contacts: vec![],

@@ -123,9 +123,9 @@ pub struct RegistrationPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientMetadata {
     pub client_name: Option<String>,
-    pub redirect_uris: Vec<String>,
+    pub redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
-    pub scope: Option<String>,
+    pub scope: Option<ScopeSet>,
     pub contacts: Vec<String>,
     pub logo_uri: Option<String>,
     pub client_uri: Option<String>,
@@ -191,7 +191,7 @@ impl ClientMetadata {
                 let set = ScopeSet::parse(raw, policy.google_scope_aliases).map_err(scope_error)?;
                 set.ensure_within(&policy.supported_scopes)
                     .map_err(scope_error)?;
-                Some(set.to_string())
+                Some(set)
             }
         };
         let upstream_client_id =
@@ -241,7 +241,7 @@ impl ClientMetadata {
 fn parse_redirect_uris(
     raw: Option<Vec<String>>,
     policy: &RegistrationPolicy,
-) -> Result<Vec<String>, MetadataError> {
+) -> Result<Vec<RedirectUri>, MetadataError> {
     let uris = raw.unwrap_or_default();
     if uris.is_empty() {
         return Err(MetadataError::RedirectUri(
@@ -253,13 +253,13 @@ fn parse_redirect_uris(
             "at most {MAX_REDIRECT_URIS} redirect_uris"
         )));
     }
-    let mut out: Vec<String> = Vec::with_capacity(uris.len());
+    let mut out: Vec<RedirectUri> = Vec::with_capacity(uris.len());
     for raw in uris {
         let uri = RedirectUri::parse(&raw, &policy.allowed_redirect_uris).map_err(
             |e: RedirectUriError| MetadataError::RedirectUri(format!("{e}: {}", truncate(&raw))),
         )?;
-        if !out.iter().any(|u| u == uri.as_str()) {
-            out.push(uri.as_str().to_owned());
+        if !out.contains(&uri) {
+            out.push(uri);
         }
     }
     Ok(out)
@@ -364,7 +364,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            m.scope.as_deref(),
+            m.scope.map(|s| s.to_string()).as_deref(),
             Some("openid https://www.googleapis.com/auth/drive.file")
         );
         let err = ClientMetadata::parse(

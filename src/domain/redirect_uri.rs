@@ -166,6 +166,39 @@ impl RedirectUri {
     }
 }
 
+/// Read as the string the client registered (exact matching, display).
+impl std::ops::Deref for RedirectUri {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl PartialEq<str> for RedirectUri {
+    fn eq(&self, other: &str) -> bool {
+        self.raw == other
+    }
+}
+
+/// Stored as the string it was registered as (records keep their bytes).
+impl serde::Serialize for RedirectUri {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.raw)
+    }
+}
+
+/// Read back from this server's own records, where it was validated under
+/// the policy of its day (an allowlist may since have changed): only
+/// parsed as a URL again, not re-judged.
+impl<'de> serde::Deserialize<'de> for RedirectUri {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        let url = Url::parse(&raw).map_err(serde::de::Error::custom)?;
+        Ok(Self { raw, url })
+    }
+}
+
 /// Whether `requested` (from an authorization request) matches the
 /// registered `registered`: as strings (OAuth 2.1 §4.1.1), except that a
 /// loopback `http` URI may name any port (RFC 8252 §7.3). Nothing is

@@ -91,6 +91,23 @@ fn expand_alias(token: &str) -> String {
     }
 }
 
+/// Stored as the space-separated string (records keep their bytes).
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+/// Read back from this server's own records, where it was validated.
+impl<'de> serde::Deserialize<'de> for ScopeSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Ok(Self::from_tokens(
+            raw.split(' ').filter(|t| !t.is_empty()).map(str::to_owned),
+        ))
+    }
+}
+
 impl fmt::Display for ScopeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0.join(" "))

@@ -15,7 +15,7 @@ use super::errors::{refusal, OAuthError};
 use super::middleware::limited;
 use super::{bearer, client_ip, method_not_allowed, AppState};
 use crate::actors::registry::ClientView;
-use crate::domain::{RegistrationRequest, SecretToken};
+use crate::domain::{RedirectUri, RegistrationRequest, ScopeSet, SecretToken};
 use crate::rate_limit::Limit;
 use crate::service::clients::registration::{self, Management, Origin};
 
@@ -49,11 +49,13 @@ pub(crate) struct ClientResponse<'a> {
     registration_access_token: &'a str,
     registration_client_uri: String,
     client_name: Option<&'a str>,
-    redirect_uris: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    redirect_uris: &'a [RedirectUri],
     grant_types: Vec<&'static str>,
     response_types: [&'static str; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<&'a str>,
+    #[schema(value_type = Option<String>)]
+    scope: Option<&'a ScopeSet>,
     token_endpoint_auth_method: &'static str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     contacts: &'a [String],
@@ -93,7 +95,7 @@ fn render(
         redirect_uris: &m.redirect_uris,
         grant_types: m.grant_type_names(),
         response_types: ["code"],
-        scope: m.scope.as_deref(),
+        scope: m.scope.as_ref(),
         token_endpoint_auth_method: m.auth_method.as_str(),
         contacts: &m.contacts,
         logo_uri: m.logo_uri.as_deref(),

@@ -96,7 +96,11 @@ async fn a_purge_of_100_000_expired_clients_runs_while_requests_keep_being_serve
         let hash = SecretToken::generate("").hash();
         let metadata = ClientMetadata {
             client_name: Some("stale".into()),
-            redirect_uris: vec!["https://a.example/cb".into()],
+            redirect_uris: vec![drawbridge::domain::RedirectUri::parse(
+                "https://a.example/cb",
+                &[],
+            )
+            .unwrap()],
             grant_types: vec![GrantType::AuthorizationCode],
             scope: None,
             contacts: vec![],

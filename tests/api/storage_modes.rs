@@ -204,7 +204,9 @@ fn user(n: usize) -> UserCredentials {
 fn metadata() -> ClientMetadata {
     ClientMetadata {
         client_name: Some("seeded".into()),
-        redirect_uris: vec!["https://app.example/cb".into()],
+        redirect_uris: vec![
+            drawbridge::domain::RedirectUri::parse("https://app.example/cb", &[]).unwrap(),
+        ],
         grant_types: vec![GrantType::AuthorizationCode],
         scope: None,
         contacts: vec![],

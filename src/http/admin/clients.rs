@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{failed, AdminIdentity, ApiError};
 use crate::actors::registry::{ClientFilter, ClientView};
-use crate::domain::{AuthMethod, ClientId};
+use crate::domain::{AuthMethod, ClientId, RedirectUri, ScopeSet};
 use crate::http::AppState;
 use crate::service::clients::admin;
 
@@ -32,10 +32,12 @@ pub struct AdminClient {
     #[schema(value_type = String)]
     pub client_id: ClientId,
     pub client_name: Option<String>,
-    pub redirect_uris: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<String>,
     pub token_endpoint_auth_method: String,
-    pub scope: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub scope: Option<ScopeSet>,
     /// Unix seconds.
     pub created_at: i64,
     pub last_used_at: Option<i64>,

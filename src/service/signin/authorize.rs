@@ -181,7 +181,7 @@ fn redirect_uri(client: &ClientView, requested: Option<&str>) -> Result<String, 
     match requested {
         Some(r) if registered.iter().any(|reg| matches_registered(reg, r)) => Ok(r.to_owned()),
         Some(_) => Err(Shown::RedirectUriNotRegistered),
-        None if registered.len() == 1 => Ok(registered[0].clone()),
+        None if registered.len() == 1 => Ok(registered[0].to_string()),
         None => Err(Shown::RedirectUriNeeded),
     }
 }
@@ -254,8 +254,8 @@ fn requested_scopes(
             asked
         }
     };
-    if let Some(registered) = &client.metadata.scope {
-        let allowed = ScopeSet::parse(registered, false).map_err(|e| e.to_string())?;
+    if let Some(allowed) = &client.metadata.scope {
+        let allowed = allowed.clone();
         let within: Vec<String> = scopes
             .tokens()
             .iter()

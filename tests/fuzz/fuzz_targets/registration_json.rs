@@ -85,8 +85,9 @@ fn check(
     assert!(m.contacts.len() <= 10 && m.contacts.iter().all(|c| !c.is_empty()));
     if let Some(scope) = &m.scope {
         // Stored already expanded: parsing again changes nothing.
-        let set = ScopeSet::parse(scope, policy.google_scope_aliases).expect("stored scope parses");
-        assert_eq!(&set.to_string(), scope);
+        let set = ScopeSet::parse(&scope.to_string(), policy.google_scope_aliases)
+            .expect("stored scope parses");
+        assert_eq!(&set, scope);
         assert!(!set.is_empty());
         set.ensure_within(&policy.supported_scopes)
             .expect("stored scope is supported");
@@ -122,7 +123,7 @@ fn check(
     Some(m)
 }
 
-fn check_redirect_uris(uris: &[String], policy: &RegistrationPolicy) {
+fn check_redirect_uris(uris: &[RedirectUri], policy: &RegistrationPolicy) {
     assert!(!uris.is_empty() && uris.len() <= 20, "{} URIs", uris.len());
     for (i, uri) in uris.iter().enumerate() {
         assert!(!uris[..i].contains(uri), "{uri:?} twice");

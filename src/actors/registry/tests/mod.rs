@@ -19,7 +19,9 @@ const POLICY: ExpiryPolicy = ExpiryPolicy {
 fn metadata(method: AuthMethod) -> ClientMetadata {
     ClientMetadata {
         client_name: Some("Test".into()),
-        redirect_uris: vec!["https://app.example/cb".into()],
+        redirect_uris: vec![
+            crate::domain::RedirectUri::parse("https://app.example/cb", &[]).unwrap(),
+        ],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scope: None,
         contacts: vec![],

@@ -22,45 +22,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let due = {
-        let mut last = LAST_COUNT.lock().unwrap_or_else(|p| p.into_inner());
-        let due = last
-            .is_none_or(|(at, took)| at.elapsed() >= COUNT_EVERY.max(took * MAX_COUNTING_SHARE));
-        if due {
-            *last = Some((Instant::now(), Duration::ZERO));
-        }
-        due
-    };
-    if due {
-        let store = state.store.clone();
-        let started = Instant::now();
-        let counts = web::block(move || {
-            let n = |t| store.len(t).unwrap_or(0) as i64;
-            (
-                n(Tree::Clients),
-                n(Tree::Grants),
-                n(Tree::Tokens),
-                n(Tree::Users),
-                store.size_on_disk() as i64,
-            )
-        })
-        .await;
-        if let Some(last) = LAST_COUNT
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
-            last.1 = started.elapsed();
-        }
-        if let Ok((clients, grants, tokens, users, size)) = counts {
-            METRICS.live.with_label_values(&["clients"]).set(clients);
-            METRICS.live.with_label_values(&["grants"]).set(grants);
-            METRICS.live.with_label_values(&["tokens"]).set(tokens);
-            METRICS.live.with_label_values(&["users"]).set(users);
-            METRICS.store_size.set(size);
-        }
+    if counting_due() {
+        refresh_store_gauges(&state).await;
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(METRICS.render())
+}
+
+/// Whether the store's sizes should be counted again for this scrape (at
+/// most every `COUNT_EVERY`, and never more than a share of the time).
+fn counting_due() -> bool {
+    let mut last = LAST_COUNT.lock().unwrap_or_else(|p| p.into_inner());
+    let due =
+        last.is_none_or(|(at, took)| at.elapsed() >= COUNT_EVERY.max(took * MAX_COUNTING_SHARE));
+    if due {
+        *last = Some((Instant::now(), Duration::ZERO));
+    }
+    due
+}
+
+/// Counts the store's trees on a blocking thread and sets the gauges.
+async fn refresh_store_gauges(state: &AppState) {
+    let store = state.store.clone();
+    let started = Instant::now();
+    let counts = web::block(move || {
+        let n = |t| store.len(t).unwrap_or(0) as i64;
+        (
+            n(Tree::Clients),
+            n(Tree::Grants),
+            n(Tree::Tokens),
+            n(Tree::Users),
+            store.size_on_disk() as i64,
+        )
+    })
+    .await;
+    if let Some(last) = LAST_COUNT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_mut()
+    {
+        last.1 = started.elapsed();
+    }
+    if let Ok((clients, grants, tokens, users, size)) = counts {
+        METRICS.live.with_label_values(&["clients"]).set(clients);
+        METRICS.live.with_label_values(&["grants"]).set(grants);
+        METRICS.live.with_label_values(&["tokens"]).set(tokens);
+        METRICS.live.with_label_values(&["users"]).set(users);
+        METRICS.store_size.set(size);
+    }
 }

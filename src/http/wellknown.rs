@@ -108,47 +108,55 @@ pub(crate) struct AuthorizationServer {
 }
 
 async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
-    let config = &state.config;
-    let body = AuthorizationServer {
-        issuer: config.issuer(),
-        authorization_endpoint: config.public_url("/oauth/authorize"),
-        token_endpoint: config.public_url("/oauth/token"),
-        registration_endpoint: config.public_url("/oauth/register"),
-        revocation_endpoint: config.public_url("/oauth/revoke"),
-        introspection_endpoint: config.public_url("/oauth/introspect"),
-        revocation_endpoint_auth_methods_supported: AuthMethod::ALL
-            .iter()
-            .map(|m| m.as_str())
-            .collect(),
-        // Values from the IANA registry of client authentication methods
-        // only; resource servers' bearer secrets are not one of them.
-        introspection_endpoint_auth_methods_supported: vec![
-            "client_secret_post",
-            "client_secret_basic",
-        ],
-        // offline_access is understood in requests (and dropped: Drawbridge
-        // decides refresh tokens itself); only the authorization server
-        // advertises it, not the resource.
-        scopes_supported: config
-            .registration
-            .supported_scopes
-            .tokens()
-            .iter()
-            .cloned()
-            .chain([crate::domain::OFFLINE_ACCESS.to_owned()])
-            .collect(),
-        response_types_supported: vec!["code"],
-        response_modes_supported: vec!["query"],
-        grant_types_supported: vec!["authorization_code", "refresh_token"],
-        token_endpoint_auth_methods_supported: AuthMethod::ALL.iter().map(|m| m.as_str()).collect(),
-        code_challenge_methods_supported: vec!["S256"],
-        authorization_response_iss_parameter_supported: true,
-        client_id_metadata_document_supported: false,
-        service_documentation: documentation(config),
-    };
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
-        .json(body)
+        .json(AuthorizationServer::of(&state.config))
+}
+
+impl AuthorizationServer {
+    /// RFC 8414 metadata of this server.
+    fn of(config: &Config) -> Self {
+        Self {
+            issuer: config.issuer(),
+            authorization_endpoint: config.public_url("/oauth/authorize"),
+            token_endpoint: config.public_url("/oauth/token"),
+            registration_endpoint: config.public_url("/oauth/register"),
+            revocation_endpoint: config.public_url("/oauth/revoke"),
+            introspection_endpoint: config.public_url("/oauth/introspect"),
+            revocation_endpoint_auth_methods_supported: AuthMethod::ALL
+                .iter()
+                .map(|m| m.as_str())
+                .collect(),
+            // Values from the IANA registry of client authentication methods
+            // only; resource servers' bearer secrets are not one of them.
+            introspection_endpoint_auth_methods_supported: vec![
+                "client_secret_post",
+                "client_secret_basic",
+            ],
+            // offline_access is understood in requests (and dropped: Drawbridge
+            // decides refresh tokens itself); only the authorization server
+            // advertises it, not the resource.
+            scopes_supported: config
+                .registration
+                .supported_scopes
+                .tokens()
+                .iter()
+                .cloned()
+                .chain([crate::domain::OFFLINE_ACCESS.to_owned()])
+                .collect(),
+            response_types_supported: vec!["code"],
+            response_modes_supported: vec!["query"],
+            grant_types_supported: vec!["authorization_code", "refresh_token"],
+            token_endpoint_auth_methods_supported: AuthMethod::ALL
+                .iter()
+                .map(|m| m.as_str())
+                .collect(),
+            code_challenge_methods_supported: vec!["S256"],
+            authorization_response_iss_parameter_supported: true,
+            client_id_metadata_document_supported: false,
+            service_documentation: documentation(config),
+        }
+    }
 }
 
 fn documentation(config: &Config) -> Option<String> {

@@ -7,10 +7,10 @@ mod snapshot;
 
 use std::collections::HashSet;
 
-pub use self::rotation::RotationReport;
 pub use self::snapshot::{restore_snapshot, scan_all, Snapshot, VaultItem};
 use super::cipher::Codec;
 use super::keyfile::KeySource;
+use super::messages::UserPage;
 use super::reader::{secret_kind, PublishedCodec, Sealed, VaultReader, USER, USER_FORMAT};
 use super::records::{UserCredentials, UserRef, UserSummary};
 use super::VaultError;
@@ -359,12 +359,4 @@ fn collect_pages(
             return Ok(out);
         }
     }
-}
-
-/// A page of users for operators, with the records that could not be opened.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct UserPage {
-    pub users: Vec<UserSummary>,
-    pub unreadable: Vec<String>,
-    pub next: Option<Vec<u8>>,
 }

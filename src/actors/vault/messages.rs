@@ -4,8 +4,7 @@
 
 use actix::Message;
 
-use super::core::{RotationReport, UserPage};
-use super::records::{UserCredentials, UserRef};
+use super::records::{UserCredentials, UserRef, UserSummary};
 use super::VaultError;
 use crate::clock::UnixTime;
 
@@ -104,4 +103,35 @@ pub struct GetVaultStatus;
 pub struct VaultStatus {
     pub encryption_enabled: bool,
     pub key_id: Option<String>,
+}
+
+/// What a rotation did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RotationReport {
+    pub new_key_id: String,
+    pub resealed: usize,
+    pub already_current: usize,
+    /// Records that could not be opened; they keep their old key.
+    pub unreadable: Vec<String>,
+    pub retired_keys: Vec<String>,
+}
+
+impl RotationReport {
+    /// Emits the `key_rotated` audit record.
+    pub fn audit(&self) {
+        crate::audit::AuditEvent::KeyRotated {
+            key_id: &self.new_key_id,
+            resealed: self.resealed,
+            retired: self.retired_keys.len(),
+        }
+        .emit();
+    }
+}
+
+/// A page of users for operators, with the records that could not be opened.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<UserSummary>,
+    pub unreadable: Vec<String>,
+    pub next: Option<Vec<u8>>,
 }

@@ -15,9 +15,7 @@ mod records;
 
 use actix::{Actor, Handler, SyncContext};
 
-pub use self::core::{
-    restore_snapshot, scan_all, RotationReport, Snapshot, UserPage, VaultCore, VaultItem,
-};
+pub use self::core::{restore_snapshot, scan_all, Snapshot, VaultCore, VaultItem};
 pub use messages::*;
 pub use reader::{PublishedCodec, VaultReader};
 pub use records::{UpstreamTokens, UserCredentials, UserCredentialsV1, UserRef, UserSummary};

@@ -7,33 +7,11 @@ use std::path::PathBuf;
 use super::VaultCore;
 use crate::actors::vault::cipher::{sealed_key_id, Codec, DataKey};
 use crate::actors::vault::keyfile::{self, KeySource};
+use crate::actors::vault::messages::RotationReport;
 use crate::actors::vault::reader::{secret_kind, USER};
 use crate::actors::vault::VaultError;
 use crate::clock::UnixTime;
 use crate::storage::{OwnedBatch, Tree, VaultTree};
-
-/// What a rotation did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RotationReport {
-    pub new_key_id: String,
-    pub resealed: usize,
-    pub already_current: usize,
-    /// Records that could not be opened; they keep their old key.
-    pub unreadable: Vec<String>,
-    pub retired_keys: Vec<String>,
-}
-
-impl RotationReport {
-    /// Emits the `key_rotated` audit record.
-    pub fn audit(&self) {
-        crate::audit::AuditEvent::KeyRotated {
-            key_id: &self.new_key_id,
-            resealed: self.resealed,
-            retired: self.retired_keys.len(),
-        }
-        .emit();
-    }
-}
 
 impl VaultCore {
     /// Step 1: adds a new current key and persists the keyring before any

@@ -32,7 +32,7 @@ fuzz_target!(|body: &[u8]| {
         }
         Err(e) => {
             assert_eq!(e.status.as_u16(), 400);
-            assert_eq!(e.error, "invalid_request");
+            assert_eq!(e.error.as_str(), "invalid_request");
             let (k, _) = repeated
                 .unwrap_or_else(|| panic!("refused a form with no repeated parameter: {e:?}"));
             assert!(

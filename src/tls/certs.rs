@@ -137,12 +137,7 @@ fn validity(der: &CertificateDer<'_>) -> Result<(UnixTime, UnixTime), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/tls")
-            .join(name)
-    }
+    use crate::tls::fixture;
 
     #[test]
     fn a_chain_and_its_key_load_with_the_leafs_validity() {

@@ -10,3 +10,11 @@ pub mod reload;
 
 pub use certs::{load, CertError, LoadedCert};
 pub use reload::{server_config, ReloadableCert};
+
+/// A file of the test certificates (`tests/fixtures/tls/`).
+#[cfg(test)]
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}

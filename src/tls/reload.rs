@@ -104,13 +104,7 @@ pub fn server_config(cert: Arc<ReloadableCert>) -> rustls::ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/tls")
-            .join(name)
-    }
+    use crate::tls::fixture;
 
     #[test]
     fn a_bad_new_pair_is_refused_and_the_old_one_stays_in_service() {

@@ -3,19 +3,9 @@
 use std::time::Duration;
 
 use super::rules::ranged;
-use crate::configuration::{ConfigError, Settings};
+use crate::configuration::{ClientsConfig, ConfigError, Settings};
 
-/// The validated `[clients]` section.
-pub(super) struct Clients {
-    pub expiry: Duration,
-    pub unused_expiry: Duration,
-    pub cleanup_interval: Duration,
-    pub max_clients: usize,
-    pub max_unused_per_address: usize,
-    pub evict_unused_after: Option<Duration>,
-}
-
-pub(super) fn validate(s: &Settings) -> Result<Clients, ConfigError> {
+pub(super) fn validate(s: &Settings) -> Result<ClientsConfig, ConfigError> {
     let hours = ranged("clients.expiry_hours", s.clients.expiry_hours, 1, 24 * 365)?;
     let unused = ranged(
         "clients.unused_expiry_minutes",
@@ -45,7 +35,7 @@ pub(super) fn validate(s: &Settings) -> Result<Clients, ConfigError> {
         0,
         60 * 24 * 365,
     )?;
-    Ok(Clients {
+    Ok(ClientsConfig {
         expiry: Duration::from_secs(hours * 3600),
         unused_expiry: Duration::from_secs(unused * 60),
         cleanup_interval: Duration::from_secs(cleanup * 60),

@@ -11,7 +11,6 @@ mod server;
 mod storage;
 mod upstream;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::sections::{
@@ -91,23 +90,8 @@ impl Config {
                 timeout: timeouts.total,
                 revoke_on_revoke: u.revoke_upstream_on_revoke,
             },
-            storage: StorageConfig {
-                mode: storage.mode,
-                credentials_dir: storage.credentials_dir,
-                flush_every_write: storage.flush_every_write,
-                backup_interval: storage.backup_interval,
-                encryption_key: s.storage.encryption_key.clone(),
-                encryption_key_file: PathBuf::from(&s.storage.encryption_key_file),
-                allow_insecure_key_permissions: s.storage.allow_insecure_key_permissions,
-            },
-            clients: ClientsConfig {
-                expiry: clients.expiry,
-                unused_expiry: clients.unused_expiry,
-                cleanup_interval: clients.cleanup_interval,
-                max_clients: clients.max_clients,
-                max_unused_per_address: clients.max_unused_per_address,
-                evict_unused_after: clients.evict_unused_after,
-            },
+            storage,
+            clients,
             registration: RegistrationPolicy {
                 allowed_redirect_uris: s
                     .oauth
@@ -119,16 +103,7 @@ impl Config {
                 google_scope_aliases: scopes.google_aliases,
                 allow_custom_upstream_clients: s.oauth.allow_custom_upstream_clients,
             },
-            tokens: TokensConfig {
-                default_scopes: tokens.default_scopes,
-                passthrough: tokens.passthrough,
-                access_ttl: tokens.access_ttl,
-                code_ttl: tokens.code_ttl,
-                transaction_ttl: tokens.transaction_ttl,
-                refresh_grace: tokens.refresh_grace,
-                refresh_idle: tokens.refresh_idle,
-                grant_lifetime: tokens.grant_lifetime,
-            },
+            tokens,
             oauth: OAuthConfig {
                 realm: s.auth.realm.clone(),
                 introspection_secret: s.oauth.introspection_secret.clone(),

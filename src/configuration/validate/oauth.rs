@@ -2,7 +2,7 @@
 //! lifetime.
 
 use super::rules::{absolute_url, err, ranged};
-use crate::configuration::{ConfigError, Settings};
+use crate::configuration::{ConfigError, Settings, TokensConfig};
 use crate::domain::ScopeSet;
 
 /// The scopes clients may ask for.
@@ -31,20 +31,8 @@ pub(super) fn scopes(s: &Settings, google_aliases: bool) -> Result<Scopes, Confi
     })
 }
 
-/// Token handling and lifetimes, in seconds.
-pub(super) struct Tokens {
-    pub default_scopes: ScopeSet,
-    pub passthrough: bool,
-    pub access_ttl: i64,
-    pub code_ttl: i64,
-    pub transaction_ttl: i64,
-    pub refresh_grace: i64,
-    pub refresh_idle: i64,
-    pub grant_lifetime: i64,
-}
-
 /// `[session]`, the default scopes, the token mode and the lifetimes.
-pub(super) fn tokens(s: &Settings, scopes: &Scopes) -> Result<Tokens, ConfigError> {
+pub(super) fn tokens(s: &Settings, scopes: &Scopes) -> Result<TokensConfig, ConfigError> {
     ranged(
         "session.timeout_minutes",
         s.session.timeout_minutes,
@@ -95,7 +83,7 @@ pub(super) fn tokens(s: &Settings, scopes: &Scopes) -> Result<Tokens, ConfigErro
         0,
         300,
     )? as i64;
-    Ok(Tokens {
+    Ok(TokensConfig {
         default_scopes,
         passthrough,
         access_ttl: access * 60,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::rules::{err, ranged};
-use crate::configuration::{ConfigError, Settings};
+use crate::configuration::{ConfigError, Settings, StorageConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageMode {
@@ -44,15 +44,7 @@ impl StorageMode {
     }
 }
 
-/// The validated `[storage]` section.
-pub(super) struct Storage {
-    pub mode: StorageMode,
-    pub credentials_dir: PathBuf,
-    pub flush_every_write: bool,
-    pub backup_interval: Duration,
-}
-
-pub(super) fn validate(s: &Settings) -> Result<Storage, ConfigError> {
+pub(super) fn validate(s: &Settings) -> Result<StorageConfig, ConfigError> {
     let mode = StorageMode::parse(&s.storage.mode).ok_or_else(|| {
         err("storage.mode", format!("expected FILE_ENCRYPTED, FILE_PLAINTEXT, MEMORY_ONLY or MEMORY_WITH_BACKUP, got `{}`", s.storage.mode))
     })?;
@@ -86,10 +78,13 @@ pub(super) fn validate(s: &Settings) -> Result<Storage, ConfigError> {
             ))
         }
     };
-    Ok(Storage {
+    Ok(StorageConfig {
         mode,
         credentials_dir: PathBuf::from(&s.storage.credentials_dir),
         flush_every_write,
         backup_interval: Duration::from_secs(backup),
+        encryption_key: s.storage.encryption_key.clone(),
+        encryption_key_file: PathBuf::from(&s.storage.encryption_key_file),
+        allow_insecure_key_permissions: s.storage.allow_insecure_key_permissions,
     })
 }

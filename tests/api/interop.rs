@@ -257,3 +257,81 @@ async fn the_token_endpoint_takes_the_same_spellings_of_the_resource_as_authoriz
         }
     }
 }
+
+#[actix_web::test]
+async fn a_confidential_client_may_present_its_secret_by_either_standard_method() {
+    let f = crate::login_flow::setup(&[]).await;
+    for registered in ["client_secret_post", "client_secret_basic"] {
+        let client = f.register(registered).await;
+        let secret = client.secret.clone().unwrap();
+        let login = f.login(&client).await;
+        let exchange = [
+            ("grant_type", "authorization_code"),
+            ("code", login.code.as_str()),
+            ("redirect_uri", client.redirect.as_str()),
+            ("code_verifier", login.verifier.as_str()),
+        ];
+        // The other method than the registered one: Basic for a post
+        // client, the form for a Basic client.
+        let request = f.app.client.post(f.app.url("/oauth/token"));
+        let res = if registered == "client_secret_post" {
+            request
+                .basic_auth(&client.id, Some(&secret))
+                .form(&exchange)
+        } else {
+            let mut form = exchange.to_vec();
+            form.extend([
+                ("client_id", client.id.as_str()),
+                ("client_secret", secret.as_str()),
+            ]);
+            request.form(&form)
+        }
+        .send()
+        .await
+        .unwrap();
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap();
+        for t in ["access_token", "refresh_token"] {
+            if let Some(s) = body[t].as_str() {
+                crate::helpers::remember_secret(s);
+            }
+        }
+        assert_eq!(
+            status, 200,
+            "{registered} client by the other method: {body}"
+        );
+        // A wrong secret by either method is still refused.
+        let (status, _) = f
+            .refresh(
+                &crate::login_flow::Client {
+                    id: client.id.clone(),
+                    secret: Some(format!("{secret}x")),
+                    redirect: String::new(),
+                },
+                body["refresh_token"].as_str().unwrap(),
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    // A public client has no secret to present: one sent is refused.
+    let public = f.register("none").await;
+    let login = f.login(&public).await;
+    let (status, body) = f
+        .token(
+            &crate::login_flow::Client {
+                secret: Some("mcp_cs_invented".into()),
+                ..public
+            },
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &login.code),
+                ("redirect_uri", &f.google.client_callback()),
+                ("code_verifier", &login.verifier),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+}

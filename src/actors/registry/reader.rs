@@ -90,11 +90,16 @@ impl RegistryReader {
             }
             return Err(RegistryError::InvalidClient);
         };
+        // A confidential client may present its secret by either standard
+        // method (RFC 6749 §2.3.1 makes Basic the one servers must take;
+        // RFC 7591's default is Basic, and clients are not always careful
+        // to send the one they registered): both prove the same secret. A
+        // public client presents none.
         let ok = match (&record.secret_hash, &msg.secret) {
             (None, None) => msg.method == AuthMethod::None,
             (Some(hash), Some(secret)) => {
                 // Verify first so a wrong method costs the same time.
-                hash.verify(secret) & (msg.method == record.metadata.auth_method)
+                hash.verify(secret) & msg.method.has_secret()
             }
             _ => false,
         };

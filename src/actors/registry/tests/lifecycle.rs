@@ -24,7 +24,7 @@ fn only_hashes_of_secrets_are_stored() {
 }
 
 #[test]
-fn the_secret_authenticates_with_the_registered_method_only() {
+fn the_secret_authenticates_by_a_secret_method_but_never_as_a_public_client() {
     let (mut core, _) = core(10);
     let r = register(&mut core, AuthMethod::ClientSecretBasic, T0);
     let secret = r.client_secret.clone();
@@ -35,13 +35,15 @@ fn the_secret_authenticates_with_the_registered_method_only() {
         AuthMethod::ClientSecretBasic,
         T0
     ));
-    assert!(!auth(
+    // Issue #14: the form proves the same secret as the header.
+    assert!(auth(
         &mut core,
         &r,
-        secret,
+        secret.clone(),
         AuthMethod::ClientSecretPost,
         T0
     ));
+    assert!(!auth(&mut core, &r, secret, AuthMethod::None, T0));
     assert!(!auth(
         &mut core,
         &r,

@@ -3,14 +3,26 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::AppState;
+use super::{allow, AppState};
 use crate::actors::registry::{CountClients, PingStore};
 use crate::actors::vault::GetVaultStatus;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/oauth", web::get().to(oauth))
-        .route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready));
+    cfg.service(
+        web::resource("/health/oauth")
+            .route(web::get().to(oauth))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/health/live")
+            .route(web::get().to(live))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/health/ready")
+            .route(web::get().to(ready))
+            .default_service(allow("GET")),
+    );
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

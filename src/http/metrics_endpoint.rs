@@ -18,7 +18,11 @@ const COUNT_EVERY: Duration = Duration::from_secs(2);
 const MAX_COUNTING_SHARE: u32 = 10;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics));
+    cfg.service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .default_service(super::allow("GET")),
+    );
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -80,8 +80,18 @@ async fn not_found() -> HttpResponse {
     OAuthError::not_found().into_response()
 }
 
-pub(crate) async fn method_not_allowed() -> HttpResponse {
-    OAuthError::method_not_allowed().into_response()
+/// The default of a resource this server serves: a request with another
+/// method is answered 405 with `Allow` naming the methods it takes (RFC
+/// 9110 §15.5.6), in the RFC 6749 error shape.
+pub(crate) fn allow(methods: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        let mut res = OAuthError::method_not_allowed().into_response();
+        res.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(methods),
+        );
+        res
+    })
 }
 
 /// The token of an `Authorization: Bearer …` header (scheme in any case,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::client_addr::address_key;
 use super::errors::{refusal, OAuthError};
 use super::middleware::limited;
-use super::{bearer, client_ip, method_not_allowed, AppState};
+use super::{allow, bearer, client_ip, AppState};
 use crate::actors::registry::ClientView;
 use crate::domain::{RedirectUri, RegistrationRequest, ScopeSet, SecretToken};
 use crate::rate_limit::Limit;
@@ -26,14 +26,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 limited(Limit::Registration, Method::POST, req, next)
             }))
             .route(web::post().to(register))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(allow("POST")),
     );
     cfg.service(
         web::resource("/oauth/register/{client_id}")
             .route(web::get().to(read))
             .route(web::put().to(update))
             .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(allow("GET, PUT, DELETE")),
     );
 }
 

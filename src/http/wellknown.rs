@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use super::errors::OAuthError;
-use super::AppState;
+use super::{allow, AppState};
 use crate::configuration::Config;
 use crate::domain::AuthMethod;
 
@@ -17,13 +17,15 @@ use crate::domain::AuthMethod;
 /// `/drawbridge/.well-known/openid-configuration`); the root locations stay
 /// for a proxy that strips the path.
 pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
-    cfg.route(
-        "/.well-known/oauth-protected-resource",
-        web::get().to(protected_resource_root),
+    cfg.service(
+        web::resource("/.well-known/oauth-protected-resource")
+            .route(web::get().to(protected_resource_root))
+            .default_service(allow("GET")),
     )
-    .route(
-        "/.well-known/oauth-protected-resource/{path:.*}",
-        web::get().to(protected_resource),
+    .service(
+        web::resource("/.well-known/oauth-protected-resource/{path:.*}")
+            .route(web::get().to(protected_resource))
+            .default_service(allow("GET")),
     );
     let mut metadata = vec![
         "/.well-known/oauth-authorization-server".to_owned(),
@@ -36,9 +38,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
             format!("{base_path}/.well-known/openid-configuration"),
         ]);
     }
-    for path in metadata {
-        cfg.route(&path, web::get().to(authorization_server));
-    }
+    cfg.service(
+        web::resource(metadata)
+            .route(web::get().to(authorization_server))
+            .default_service(allow("GET")),
+    );
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

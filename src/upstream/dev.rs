@@ -72,11 +72,14 @@ impl DevProvider {
 
 pub fn configure(cfg: &mut web::ServiceConfig, provider: Arc<DevProvider>) {
     cfg.app_data(web::Data::from(provider))
-        .route(AUTHORIZE, web::get().to(authorize_page))
-        .route(AUTHORIZE, web::post().to(authorize_submit))
-        .route(TOKEN, web::post().to(token))
-        .route(USERINFO, web::get().to(userinfo))
-        .route(REVOKE, web::post().to(revoke));
+        .service(
+            web::resource(AUTHORIZE)
+                .route(web::get().to(authorize_page))
+                .route(web::post().to(authorize_submit)),
+        )
+        .service(web::resource(TOKEN).route(web::post().to(token)))
+        .service(web::resource(USERINFO).route(web::get().to(userinfo)))
+        .service(web::resource(REVOKE).route(web::post().to(revoke)));
 }
 
 #[derive(Deserialize)]

@@ -335,3 +335,70 @@ async fn a_confidential_client_may_present_its_secret_by_either_standard_method(
         (401, Some("invalid_client"))
     );
 }
+
+#[actix_web::test]
+async fn a_known_path_asked_with_another_method_is_405_with_allow() {
+    use reqwest::Method;
+    let app = spawn_app_with(&[]).await;
+    for (method, path, allow) in [
+        (Method::GET, "/oauth/token", "POST"),
+        (Method::PUT, "/token", "POST"),
+        (Method::POST, "/oauth/authorize", "GET"),
+        (Method::GET, "/oauth/consent", "POST"),
+        (Method::GET, "/oauth/register", "POST"),
+        (
+            Method::POST,
+            "/oauth/register/mcp_AAAAAAAAAAAAAAAAAAAAAA",
+            "GET, PUT, DELETE",
+        ),
+        (Method::POST, "/oauth/callback", "GET"),
+        (Method::GET, "/oauth/revoke", "POST"),
+        (Method::GET, "/oauth/introspect", "POST"),
+        (
+            Method::POST,
+            "/.well-known/oauth-authorization-server",
+            "GET",
+        ),
+        (
+            Method::DELETE,
+            "/.well-known/oauth-protected-resource",
+            "GET",
+        ),
+        (Method::POST, "/.well-known/openid-configuration", "GET"),
+        (Method::POST, "/health/live", "GET"),
+        (Method::POST, "/metrics", "GET"),
+        (Method::PUT, "/mcp", "GET, POST, DELETE"),
+        (Method::PATCH, "/mcp/some/tail", "GET, POST, DELETE"),
+        (Method::POST, "/admin/v1/clients", "GET"),
+        (
+            Method::PUT,
+            "/admin/v1/clients/mcp_AAAAAAAAAAAAAAAAAAAAAA",
+            "GET, DELETE",
+        ),
+        (Method::GET, "/admin/v1/tokens/revoke", "POST"),
+        (Method::GET, "/admin/v1/janitor/run", "POST"),
+    ] {
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert_eq!(
+            res.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{method} {path}");
+    }
+    // An unknown path stays 404.
+    let res = app
+        .client
+        .get(app.url("/oauth/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}

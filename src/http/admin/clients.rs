@@ -7,18 +7,31 @@ use utoipa::{IntoParams, ToSchema};
 use super::{failed, AdminIdentity, ApiError};
 use crate::actors::registry::{ClientFilter, ClientView};
 use crate::domain::{AuthMethod, ClientId, RedirectUri, ScopeSet};
-use crate::http::AppState;
+use crate::http::{allow, AppState};
 use crate::service::clients::admin;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/clients", web::get().to(list_clients))
-        .route("/clients/{client_id}", web::get().to(get_client))
-        .route("/clients/{client_id}", web::delete().to(revoke_client))
-        .route(
-            "/clients/{client_id}/disable",
-            web::post().to(disable_client),
-        )
-        .route("/clients/{client_id}/enable", web::post().to(enable_client));
+    cfg.service(
+        web::resource("/clients")
+            .route(web::get().to(list_clients))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/clients/{client_id}")
+            .route(web::get().to(get_client))
+            .route(web::delete().to(revoke_client))
+            .default_service(allow("GET, DELETE")),
+    )
+    .service(
+        web::resource("/clients/{client_id}/disable")
+            .route(web::post().to(disable_client))
+            .default_service(allow("POST")),
+    )
+    .service(
+        web::resource("/clients/{client_id}/enable")
+            .route(web::post().to(enable_client))
+            .default_service(allow("POST")),
+    );
 }
 
 /// A client as operators see it: metadata and dates, never a secret.

@@ -8,13 +8,25 @@ use super::{unavailable, AdminIdentity, ApiError};
 use crate::actors::janitor::{JanitorReport, LastJanitorRun, RunJanitor};
 use crate::actors::registry::CountClients;
 use crate::actors::vault::{GetVaultStatus, RotateKey, VaultError};
-use crate::http::AppState;
+use crate::http::{allow, AppState};
 use crate::storage::Tree;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/stats", web::get().to(stats))
-        .route("/janitor/run", web::post().to(run_janitor))
-        .route("/keys/rotate", web::post().to(rotate_key));
+    cfg.service(
+        web::resource("/stats")
+            .route(web::get().to(stats))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/janitor/run")
+            .route(web::post().to(run_janitor))
+            .default_service(allow("POST")),
+    )
+    .service(
+        web::resource("/keys/rotate")
+            .route(web::post().to(rotate_key))
+            .default_service(allow("POST")),
+    );
 }
 
 /// What a janitor run removed.

@@ -6,13 +6,25 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{failed, AdminIdentity, ApiError};
 use crate::domain::SecretToken;
-use crate::http::AppState;
+use crate::http::{allow, AppState};
 use crate::service::clients::admin::{self, RevokeTarget};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users", web::get().to(list_users))
-        .route("/users/{email}", web::delete().to(revoke_user))
-        .route("/tokens/revoke", web::post().to(revoke_tokens));
+    cfg.service(
+        web::resource("/users")
+            .route(web::get().to(list_users))
+            .default_service(allow("GET")),
+    )
+    .service(
+        web::resource("/users/{email}")
+            .route(web::delete().to(revoke_user))
+            .default_service(allow("DELETE")),
+    )
+    .service(
+        web::resource("/tokens/revoke")
+            .route(web::post().to(revoke_tokens))
+            .default_service(allow("POST")),
+    );
 }
 
 /// A user with stored upstream credentials.

@@ -40,7 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, path: &str, body_limit: usize) {
                 .route(web::post().to(handle))
                 .route(web::get().to(handle))
                 .route(web::delete().to(handle))
-                .default_service(web::to(super::method_not_allowed)),
+                .default_service(super::allow("GET, POST, DELETE")),
         );
     }
 }

@@ -19,6 +19,7 @@ use super::answers::{self, found};
 use super::client_auth::parse_form;
 use super::cookies;
 use crate::domain::SecretToken;
+use crate::http::allow;
 use crate::http::middleware::limited;
 use crate::http::{client_ip, AppState};
 use crate::pages::{error_page, render, ConsentPage};
@@ -32,9 +33,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 limited(Limit::Authorize, Method::GET, req, next)
             }))
             .route(web::get().to(authorize))
-            .default_service(web::to(crate::http::method_not_allowed)),
+            .default_service(allow("GET")),
     )
-    .route("/oauth/consent", web::post().to(consent));
+    .service(
+        web::resource("/oauth/consent")
+            .route(web::post().to(consent))
+            .default_service(allow("POST")),
+    );
 }
 
 /// The longest authorization request query accepted: the parameters a

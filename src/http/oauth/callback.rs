@@ -12,8 +12,11 @@ use crate::pages::error_page;
 use crate::service::signin::{self, UpstreamAnswer};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth/callback", web::get().to(callback))
-        .route("/oauth2callback", web::get().to(callback));
+    cfg.service(
+        web::resource(["/oauth/callback", "/oauth2callback"])
+            .route(web::get().to(callback))
+            .default_service(crate::http::allow("GET")),
+    );
 }
 
 #[derive(serde::Deserialize)]

@@ -11,8 +11,16 @@ use crate::http::{bearer, client_ip, AppState};
 use crate::service::tokens::{self, ActiveToken, Introspection, Introspector};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth/revoke", web::post().to(revoke))
-        .route("/oauth/introspect", web::post().to(introspect));
+    cfg.service(
+        web::resource("/oauth/revoke")
+            .route(web::post().to(revoke))
+            .default_service(crate::http::allow("POST")),
+    )
+    .service(
+        web::resource("/oauth/introspect")
+            .route(web::post().to(introspect))
+            .default_service(crate::http::allow("POST")),
+    );
 }
 
 fn no_store(answer: Result<HttpResponse, OAuthError>) -> HttpResponse {

@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 limited(Limit::Token, Method::POST, req, next)
             }))
             .route(web::post().to(token))
-            .default_service(web::to(crate::http::method_not_allowed)),
+            .default_service(crate::http::allow("POST")),
     );
 }
 

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub max_connections_per_address: u32,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: Vec<Cidr>,
+    /// Origins browser clients may call from (`*`: any; empty: no CORS).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// `[upstream]` and `[google]`: the identity provider Drawbridge signs

@@ -108,6 +108,8 @@ pub struct ServerSettings {
     pub enable_https: bool,
     pub ssl_cert_file: String,
     pub ssl_key_file: String,
+    /// Origins browser clients may call from (`*`: any; empty: no CORS).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -125,6 +127,7 @@ impl Default for ServerSettings {
             enable_https: false,
             ssl_cert_file: String::new(),
             ssl_key_file: String::new(),
+            cors_allowed_origins: vec!["*".into()],
         }
     }
 }

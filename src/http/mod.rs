@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod client_addr;
 pub mod connections;
+pub mod cors;
 pub mod errors;
 mod gateway;
 mod health;
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let admin_here = state.config.admin.listen.is_empty();
     let gateway_path = state.config.gateway.path.clone();
     let base_path = state.config.base_path().to_owned();
+    let cors = cors::CorsPolicy::new(&state.config.server.cors_allowed_origins);
     let gateway_limit = state.config.gateway.max_body_bytes;
     if let Some(dev) = state.dev.clone() {
         cfg.configure(|c| crate::upstream::dev::configure(c, dev));
@@ -61,13 +63,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .app_data(errors::json_config(max_body))
         .app_data(web::PayloadConfig::new(max_body))
         .app_data(web::FormConfig::default().limit(max_body))
-        .configure(|c| wellknown::configure(c, &base_path))
-        .configure(register::configure)
-        .configure(oauth::configure)
+        .configure(|c| wellknown::configure(c, &base_path, &cors))
+        .configure(|c| register::configure(c, &cors))
+        .configure(|c| oauth::configure(c, &cors))
         .configure(health::configure)
         .configure(metrics_endpoint::configure)
         .configure(openapi::configure)
-        .configure(|c| gateway::configure(c, &gateway_path, gateway_limit))
+        .configure(|c| gateway::configure(c, &gateway_path, gateway_limit, &cors))
         .configure(|c| {
             if admin_here {
                 admin::configure(c)

@@ -11,6 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::client_addr::address_key;
+use super::cors::CorsPolicy;
 use super::errors::{refusal, OAuthError};
 use super::middleware::limited;
 use super::{allow, bearer, client_ip, AppState};
@@ -19,17 +20,19 @@ use crate::domain::{RedirectUri, RegistrationRequest, ScopeSet, SecretToken};
 use crate::rate_limit::Limit;
 use crate::service::clients::registration::{self, Management, Origin};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
     cfg.service(
         web::resource(["/oauth/register", "/register"])
             .wrap(from_fn(|req, next: Next<BoxBody>| {
                 limited(Limit::Registration, Method::POST, req, next)
             }))
             .route(web::post().to(register))
-            .default_service(allow("POST")),
+            .default_service(allow("POST"))
+            .wrap(cors.middleware(&[Method::POST])),
     );
     cfg.service(
         web::resource("/oauth/register/{client_id}")
+            .wrap(cors.middleware(&[Method::GET, Method::PUT, Method::DELETE]))
             .route(web::get().to(read))
             .route(web::put().to(update))
             .route(web::delete().to(delete))

@@ -4,10 +4,12 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
+use super::cors::CorsPolicy;
 use super::errors::OAuthError;
 use super::{allow, AppState};
 use crate::configuration::Config;
 use crate::domain::AuthMethod;
+use actix_web::http::Method;
 
 /// The discovery documents. With an issuer that has a path
 /// (`BASE_URL=https://host/drawbridge`), the authorization server's
@@ -16,14 +18,16 @@ use crate::domain::AuthMethod;
 /// OpenID locations clients try (`/.well-known/openid-configuration/drawbridge`,
 /// `/drawbridge/.well-known/openid-configuration`); the root locations stay
 /// for a proxy that strips the path.
-pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
+pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str, cors: &CorsPolicy) {
     cfg.service(
         web::resource("/.well-known/oauth-protected-resource")
+            .wrap(cors.middleware(&[Method::GET]))
             .route(web::get().to(protected_resource_root))
             .default_service(allow("GET")),
     )
     .service(
         web::resource("/.well-known/oauth-protected-resource/{path:.*}")
+            .wrap(cors.middleware(&[Method::GET]))
             .route(web::get().to(protected_resource))
             .default_service(allow("GET")),
     );
@@ -40,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str) {
     }
     cfg.service(
         web::resource(metadata)
+            .wrap(cors.middleware(&[Method::GET]))
             .route(web::get().to(authorization_server))
             .default_service(allow("GET")),
     );

@@ -402,3 +402,107 @@ async fn a_known_path_asked_with_another_method_is_405_with_allow() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+/// The CORS headers of an answer to `method path` from `origin` (a
+/// preflight when `preflight`).
+async fn cors(
+    app: &crate::helpers::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    origin: &str,
+    preflight: bool,
+) -> (u16, Option<String>, reqwest::header::HeaderMap) {
+    let mut request = app.client.request(
+        if preflight {
+            reqwest::Method::OPTIONS
+        } else {
+            method.clone()
+        },
+        app.url(path),
+    );
+    request = request.header("origin", origin);
+    if preflight {
+        request = request
+            .header("access-control-request-method", method.as_str())
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, mcp-protocol-version",
+            );
+    }
+    let res = request.send().await.unwrap();
+    let allowed = res
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (res.status().as_u16(), allowed, res.headers().clone())
+}
+
+#[actix_web::test]
+async fn browser_clients_get_cors_on_the_public_endpoints_and_never_on_admin_or_consent() {
+    use reqwest::Method;
+    let (f, _) = crate::gateway::signed_in_behind(&crate::gateway::fake_mcp(), &[]).await;
+    let app = &f.app;
+    let origin = "http://localhost:6274";
+    for (method, path) in [
+        (Method::GET, "/.well-known/oauth-authorization-server"),
+        (Method::GET, "/.well-known/oauth-protected-resource/mcp"),
+        (Method::POST, "/oauth/register"),
+        (Method::POST, "/oauth/token"),
+        (Method::POST, "/oauth/revoke"),
+        (Method::POST, "/mcp"),
+    ] {
+        let (status, allowed, headers) = cors(app, method.clone(), path, origin, true).await;
+        assert_eq!(status, 200, "preflight {method} {path}");
+        assert!(allowed.is_some(), "preflight {method} {path}: {headers:?}");
+        let methods = headers["access-control-allow-methods"].to_str().unwrap();
+        assert!(methods.contains(method.as_str()), "{path}: {methods}");
+        assert!(headers.get("access-control-allow-credentials").is_none());
+        let (_, allowed, headers) = cors(app, method.clone(), path, origin, false).await;
+        assert!(allowed.is_some(), "{method} {path}: {headers:?}");
+    }
+    // A browser client reads the gateway's challenge and session header.
+    let (status, _, headers) = cors(app, Method::POST, "/mcp", origin, false).await;
+    assert_eq!(status, 401);
+    let exposed = headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"),
+        "{exposed}"
+    );
+    // Never the admin API, the sign-in's browser pages or introspection.
+    for (method, path) in [
+        (Method::GET, "/admin/v1/clients"),
+        (Method::GET, "/oauth/authorize"),
+        (Method::POST, "/oauth/consent"),
+        (Method::POST, "/oauth/introspect"),
+    ] {
+        for preflight in [true, false] {
+            let (_, allowed, _) = cors(app, method.clone(), path, origin, preflight).await;
+            assert_eq!(allowed, None, "{method} {path} (preflight: {preflight})");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn cors_can_be_narrowed_to_listed_origins_or_turned_off() {
+    use reqwest::Method;
+    let app = spawn_app_with(&[(
+        "DRAWBRIDGE_SERVER__CORS_ALLOWED_ORIGINS",
+        "https://inspector.example",
+    )])
+    .await;
+    let path = "/.well-known/oauth-authorization-server";
+    let (_, allowed, _) = cors(&app, Method::GET, path, "https://inspector.example", false).await;
+    assert_eq!(allowed.as_deref(), Some("https://inspector.example"));
+    let (status, allowed, _) = cors(&app, Method::GET, path, "https://evil.example", false).await;
+    assert_eq!(
+        (status, allowed),
+        (200, None),
+        "served, but not to the script"
+    );
+    let off = spawn_app_with(&[("DRAWBRIDGE_SERVER__CORS_ALLOWED_ORIGINS", "")]).await;
+    let (_, allowed, _) = cors(&off, Method::GET, path, "https://inspector.example", false).await;
+    assert_eq!(allowed, None);
+}

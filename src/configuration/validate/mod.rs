@@ -76,6 +76,7 @@ impl Config {
                 body_read_timeout: seconds(s.server.body_read_timeout_seconds),
                 max_connections_per_address: s.server.max_connections_per_address as u32,
                 trusted_proxies,
+                cors_allowed_origins: s.server.cors_allowed_origins.clone(),
             },
             upstream: UpstreamConfig {
                 provider: identity.provider,

@@ -53,6 +53,14 @@ pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
             "TLS termination is not built into this version; serve plain HTTP on loopback behind a TLS proxy",
         ));
     }
+    for origin in &s.server.cors_allowed_origins {
+        if origin != "*" && !is_origin(origin) {
+            return Err(err(
+                "server.cors_allowed_origins",
+                format!("expected `*` or origins such as https://app.example (scheme, host, port; no path), got `{origin}`"),
+            ));
+        }
+    }
     Ok(Server {
         base_url: base_url(s, port)?,
         max_body_bytes,
@@ -74,4 +82,13 @@ fn base_url(s: &Settings, port: u64) -> Result<Url, ConfigError> {
         return Err(err("server.base_url", "must not have a query or fragment"));
     }
     Ok(url)
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn is_origin(raw: &str) -> bool {
+    Url::parse(raw).is_ok_and(|u| {
+        ["http", "https"].contains(&u.scheme())
+            && u.host().is_some()
+            && u.origin().ascii_serialization() == raw
+    })
 }

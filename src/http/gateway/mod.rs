@@ -20,11 +20,12 @@ mod paths;
 
 use std::time::Instant;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use url::Url;
 
 use self::paths::{escapes_upstream_path, raw_tail, target_url};
+use super::cors::CorsPolicy;
 use super::errors::OAuthError;
 use super::AppState;
 use crate::configuration::Config;
@@ -32,7 +33,7 @@ use crate::domain::ErrorCode;
 use crate::metrics::METRICS;
 use crate::service::session::{self, AccessRefusal, SessionRefusal};
 
-pub fn configure(cfg: &mut web::ServiceConfig, path: &str, body_limit: usize) {
+pub fn configure(cfg: &mut web::ServiceConfig, path: &str, body_limit: usize, cors: &CorsPolicy) {
     for route in [path.to_owned(), format!("{path}/{{tail:.*}}")] {
         cfg.service(
             web::resource(route)
@@ -40,7 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, path: &str, body_limit: usize) {
                 .route(web::post().to(handle))
                 .route(web::get().to(handle))
                 .route(web::delete().to(handle))
-                .default_service(super::allow("GET, POST, DELETE")),
+                .default_service(super::allow("GET, POST, DELETE"))
+                .wrap(cors.middleware(&[Method::GET, Method::POST, Method::DELETE])),
         );
     }
 }

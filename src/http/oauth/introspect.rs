@@ -6,13 +6,17 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::client_auth::{parse_form, presented, secret, FormBody};
+use crate::http::cors::CorsPolicy;
 use crate::http::errors::{refusal, OAuthError};
 use crate::http::{bearer, client_ip, AppState};
 use crate::service::tokens::{self, ActiveToken, Introspection, Introspector};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Revocation answers browser clients (`cors`); introspection is for
+/// resource servers and does not.
+pub fn configure(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
     cfg.service(
         web::resource("/oauth/revoke")
+            .wrap(cors.middleware(&[actix_web::http::Method::POST]))
             .route(web::post().to(revoke))
             .default_service(crate::http::allow("POST")),
     )

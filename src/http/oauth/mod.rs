@@ -11,13 +11,17 @@ mod token;
 
 use actix_web::web;
 
+use super::cors::CorsPolicy;
+
 // Parsers the fuzz targets drive directly.
 pub use answers::with_query;
 pub use client_auth::parse_form_body;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The sign-in's browser endpoints answer no cross-origin script; token
+/// and revocation do (`cors`).
+pub fn configure(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
     cfg.configure(authorize::configure)
         .configure(callback::configure)
-        .configure(token::configure)
-        .configure(introspect::configure);
+        .configure(|c| token::configure(c, cors))
+        .configure(|c| introspect::configure(c, cors));
 }

@@ -11,20 +11,22 @@ use serde_json::json;
 use super::client_auth::{parse_form, presented, secret, FormBody};
 use crate::actors::token_broker::TokenPair;
 use crate::actors::vault::UpstreamTokens;
+use crate::http::cors::CorsPolicy;
 use crate::http::errors::{refusal, OAuthError};
 use crate::http::middleware::limited;
 use crate::http::{client_ip, AppState};
 use crate::rate_limit::Limit;
 use crate::service::tokens::{self, CodeGrant, GrantRequest, Issued, RefreshGrant, TokenRequest};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig, cors: &CorsPolicy) {
     cfg.service(
         web::resource(["/oauth/token", "/token"])
             .wrap(from_fn(|req, next: Next<BoxBody>| {
                 limited(Limit::Token, Method::POST, req, next)
             }))
             .route(web::post().to(token))
-            .default_service(crate::http::allow("POST")),
+            .default_service(crate::http::allow("POST"))
+            .wrap(cors.middleware(&[Method::POST])),
     );
 }
 

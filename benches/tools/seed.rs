@@ -18,7 +18,7 @@ use drawbridge::clock::Clock;
 use drawbridge::configuration;
 use drawbridge::domain::{AuthMethod, ClientMetadata, GrantType, SecretToken};
 use drawbridge::persistence;
-use drawbridge::storage::{codec, keys, Batch, Owned, Tree};
+use drawbridge::storage::{keys, Batch, Owned, Tree};
 
 fn metadata(name: &str, method: AuthMethod) -> ClientMetadata {
     ClientMetadata {
@@ -39,6 +39,7 @@ fn metadata(name: &str, method: AuthMethod) -> ClientMetadata {
         software_id: None,
         software_version: None,
         upstream_client_id: None,
+        application_type: drawbridge::domain::ApplicationType::Native,
     }
 }
 
@@ -177,11 +178,7 @@ fn main() {
             updated_at: now - 2 * 86400,
             disabled: false,
         };
-        batch.insert(
-            Tree::Clients,
-            keys::client(&id),
-            codec::encode(&record).unwrap(),
-        );
+        batch.insert(Tree::Clients, keys::client(&id), record.encode().unwrap());
         if batch.ops().len() == 10_000 {
             store.apply(std::mem::take(&mut batch)).unwrap();
         }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Glob, RedirectUri, RedirectUriError, ScopeError, ScopeSet};
+use super::{ApplicationType, Glob, RedirectUri, RedirectUriError, ScopeError, ScopeSet};
 
 const MAX_REDIRECT_URIS: usize = 20;
 const MAX_CONTACTS: usize = 10;
@@ -29,6 +29,9 @@ pub struct RegistrationRequest {
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
     pub token_endpoint_auth_method: Option<String>,
+    /// `native` or `web` (OpenID Connect Registration §2); inferred from
+    /// the redirect URIs when left out.
+    pub application_type: Option<String>,
     pub software_id: Option<String>,
     pub software_version: Option<String>,
     /// Custom upstream client (source document): the client's own Google client.
@@ -135,6 +138,7 @@ pub struct ClientMetadata {
     pub software_id: Option<String>,
     pub software_version: Option<String>,
     pub upstream_client_id: Option<String>,
+    pub application_type: ApplicationType,
 }
 
 /// Why metadata was refused; `code()` is the RFC 7591 §3.2.2 error code.
@@ -165,6 +169,21 @@ impl ClientMetadata {
         policy: &RegistrationPolicy,
     ) -> Result<Self, MetadataError> {
         let redirect_uris = parse_redirect_uris(req.redirect_uris, policy)?;
+        let application_type = match req.application_type.as_deref() {
+            None => ApplicationType::inferred(&redirect_uris),
+            Some(raw) => ApplicationType::parse(raw).ok_or_else(|| {
+                invalid(format!(
+                    "application_type `{}` is not supported (native, web)",
+                    truncate(raw)
+                ))
+            })?,
+        };
+        if let Some(uri) = redirect_uris.iter().find(|u| !application_type.allows(u)) {
+            return Err(MetadataError::RedirectUri(format!(
+                "a web client's redirect URIs must be https and not on loopback: {}",
+                truncate(uri)
+            )));
+        }
         let grant_types = parse_grant_types(req.grant_types)?;
         if let Some(types) = req.response_types {
             if types.is_empty() || types.iter().any(|t| t != "code") {
@@ -230,6 +249,7 @@ impl ClientMetadata {
             software_id: text("software_id", req.software_id, MAX_NAME_CHARS)?,
             software_version: text("software_version", req.software_version, MAX_NAME_CHARS)?,
             upstream_client_id,
+            application_type,
         })
     }
 

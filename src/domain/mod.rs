@@ -2,6 +2,7 @@
 //! knows it is valid.
 
 pub mod access;
+mod application_type;
 mod cidr;
 mod client_id;
 mod error_code;
@@ -14,6 +15,7 @@ mod scope;
 pub mod secret;
 
 pub use access::{AccessPolicy, Person, Refusal};
+pub use application_type::ApplicationType;
 pub use cidr::Cidr;
 pub use client_id::ClientId;
 pub use error_code::ErrorCode;

@@ -60,6 +60,7 @@ pub(crate) struct ClientResponse<'a> {
     #[schema(value_type = Option<String>)]
     scope: Option<&'a ScopeSet>,
     token_endpoint_auth_method: &'static str,
+    application_type: &'static str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     contacts: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +101,7 @@ fn render(
         response_types: ["code"],
         scope: m.scope.as_ref(),
         token_endpoint_auth_method: m.auth_method.as_str(),
+        application_type: m.application_type.as_str(),
         contacts: &m.contacts,
         logo_uri: m.logo_uri.as_deref(),
         client_uri: m.client_uri.as_deref(),

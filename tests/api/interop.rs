@@ -506,3 +506,52 @@ async fn cors_can_be_narrowed_to_listed_origins_or_turned_off() {
     let (_, allowed, _) = cors(&off, Method::GET, path, "https://inspector.example", false).await;
     assert_eq!(allowed, None);
 }
+
+#[actix_web::test]
+async fn registration_takes_application_type_and_holds_web_clients_to_web_redirects() {
+    let app = spawn_app_with(&[]).await;
+    let reg = |uris: serde_json::Value, kind: Option<&str>| {
+        let mut body = serde_json::json!({"client_name": "t", "redirect_uris": uris, "token_endpoint_auth_method": "none"});
+        if let Some(kind) = kind {
+            body["application_type"] = kind.into();
+        }
+        body
+    };
+    let loopback = serde_json::json!(["http://127.0.0.1:33418/cb"]);
+    let web = serde_json::json!(["https://app.example/cb"]);
+    for (uris, kind, status, shown) in [
+        (&loopback, Some("native"), 201, Some("native")),
+        (&web, Some("native"), 201, Some("native")),
+        (&web, Some("web"), 201, Some("web")),
+        (&web, None, 201, Some("web")),
+        (&loopback, None, 201, Some("native")),
+        (&loopback, Some("web"), 400, None),
+        (
+            &serde_json::json!(["https://localhost/cb"]),
+            Some("web"),
+            400,
+            None,
+        ),
+    ] {
+        let (got, body) = app.register(&reg(uris.clone(), kind)).await;
+        assert_eq!(got, status, "{uris} {kind:?}: {body}");
+        match shown {
+            Some(shown) => {
+                assert_eq!(body["application_type"], shown, "{body}");
+                let (_, admin) = app
+                    .get_json_as_admin(&format!(
+                        "/admin/v1/clients/{}",
+                        body["client_id"].as_str().unwrap()
+                    ))
+                    .await;
+                assert_eq!(admin["application_type"], shown, "{admin}");
+            }
+            None => assert_eq!(body["error"], "invalid_redirect_uri", "{body}"),
+        }
+    }
+    let (status, body) = app.register(&reg(web, Some("desktop"))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+}

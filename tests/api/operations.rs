@@ -6,7 +6,7 @@ use drawbridge::actors::janitor::RunJanitor;
 use drawbridge::actors::registry::{ClientRecord, ExpiryPolicy, RegistryCore};
 use drawbridge::domain::{AuthMethod, ClientMetadata, GrantType, SecretToken};
 use drawbridge::persistence;
-use drawbridge::storage::{codec, Batch, Owned, Tree};
+use drawbridge::storage::{Batch, Owned, Tree};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -112,6 +112,7 @@ async fn a_purge_of_100_000_expired_clients_runs_while_requests_keep_being_serve
             software_id: None,
             software_version: None,
             upstream_client_id: None,
+            application_type: drawbridge::domain::ApplicationType::Web,
         };
         for chunk in 0..100 {
             let mut batch = Batch::new();
@@ -127,11 +128,7 @@ async fn a_purge_of_100_000_expired_clients_runs_while_requests_keep_being_serve
                     updated_at: T0 - 7200,
                     disabled: false,
                 };
-                batch.insert(
-                    Tree::Clients,
-                    id.into_bytes(),
-                    codec::encode(&record).unwrap(),
-                );
+                batch.insert(Tree::Clients, id.into_bytes(), record.encode().unwrap());
             }
             opened.store.apply(batch).unwrap();
         }

@@ -107,6 +107,15 @@ async fn a_data_directory_written_by_an_earlier_release_keeps_its_clients_tokens
             listed.to_string().contains(&contents.client_id),
             "{release}: the client is not listed: {listed}"
         );
+        // Fields added to the record since that release are filled in:
+        // application_type (client record format 2) is inferred from the
+        // redirect URIs (the fixture's is on loopback).
+        let (status, detail) = f
+            .app
+            .get_json_as_admin(&format!("/admin/v1/clients/{}", contents.client_id))
+            .await;
+        assert_eq!(status, 200, "{release}: {detail}");
+        assert_eq!(detail["application_type"], "native", "{release}: {detail}");
 
         // The client authenticates with its secret and its refresh token
         // refreshes.

@@ -218,6 +218,7 @@ fn metadata() -> ClientMetadata {
         software_id: None,
         software_version: None,
         upstream_client_id: None,
+        application_type: drawbridge::domain::ApplicationType::Web,
     }
 }
 

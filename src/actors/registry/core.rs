@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 pub use self::flood::FloodGuard;
 use crate::clock::UnixTime;
 use crate::domain::{ClientId, SecretToken};
-use crate::storage::{codec, keys, Owned, RegistryTree};
+use crate::storage::{keys, Owned, RegistryTree};
 
 use super::messages::*;
 use super::reader::RegistryReader;
@@ -98,7 +98,7 @@ impl RegistryCore {
         self.trees.insert(
             RegistryTree::Clients,
             &keys::client(&record.client_id),
-            codec::encode(record)?,
+            record.encode()?,
         )?;
         self.durable()
     }
@@ -256,8 +256,7 @@ impl RegistryCore {
             };
             after = Some(last.clone());
             for (key, bytes) in &page {
-                let Ok(record) = codec::decode::<ClientRecord>(RegistryTree::Clients.into(), bytes)
-                else {
+                let Ok(record) = ClientRecord::decode(bytes) else {
                     continue;
                 };
                 if msg

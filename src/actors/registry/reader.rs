@@ -10,7 +10,7 @@ use actix::Addr;
 use crate::actors::handle::Reads;
 use crate::clock::UnixTime;
 use crate::domain::{AuthMethod, ClientId, SecretHash, SecretToken};
-use crate::storage::{codec, keys, ReadOnly, RegistryTree};
+use crate::storage::{keys, ReadOnly, RegistryTree};
 
 use super::messages::*;
 use super::record::{ClientRecord, ClientView, ExpiryPolicy, USE_WRITE_INTERVAL};
@@ -48,7 +48,7 @@ impl RegistryReader {
             .get(RegistryTree::Clients, &keys::client(client_id))?
         {
             None => Ok(None),
-            Some(bytes) => Ok(Some(codec::decode(RegistryTree::Clients.into(), &bytes)?)),
+            Some(bytes) => Ok(Some(ClientRecord::decode(&bytes)?)),
         }
     }
 

@@ -1,7 +1,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::domain::{AuthMethod, ClientId, ClientMetadata, SecretHash};
+use crate::domain::{
+    ApplicationType, AuthMethod, ClientId, ClientMetadata, GrantType, RedirectUri, ScopeSet,
+    SecretHash,
+};
+use crate::storage::{codec, StoreError, Tree};
 
 /// A use is written back at most this often per client, so successful
 /// authentications do not each cost a disk write.
@@ -33,6 +37,48 @@ pub struct ExpiryPolicy {
 }
 
 impl ClientRecord {
+    /// The record format written now: 2 added the metadata's
+    /// `application_type` (format 1 is read, the type inferred).
+    pub const FORMAT: u8 = 2;
+
+    pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        codec::encode_format(Self::FORMAT, self)
+    }
+
+    /// Reads the current format and the previous one.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        if codec::format_of(bytes) != Some(codec::FORMAT_V1) {
+            return codec::decode_format(Tree::Clients, Self::FORMAT, bytes);
+        }
+        let v1: ClientRecordV1 = codec::decode(Tree::Clients, bytes)?;
+        let m = v1.metadata;
+        Ok(Self {
+            client_id: v1.client_id,
+            secret_hash: v1.secret_hash,
+            registration_token_hash: v1.registration_token_hash,
+            metadata: ClientMetadata {
+                application_type: ApplicationType::inferred(&m.redirect_uris),
+                client_name: m.client_name,
+                redirect_uris: m.redirect_uris,
+                grant_types: m.grant_types,
+                scope: m.scope,
+                contacts: m.contacts,
+                logo_uri: m.logo_uri,
+                client_uri: m.client_uri,
+                policy_uri: m.policy_uri,
+                tos_uri: m.tos_uri,
+                auth_method: m.auth_method,
+                software_id: m.software_id,
+                software_version: m.software_version,
+                upstream_client_id: m.upstream_client_id,
+            },
+            issued_at: v1.issued_at,
+            last_used_at: v1.last_used_at,
+            updated_at: v1.updated_at,
+            disabled: v1.disabled,
+        })
+    }
+
     pub fn expires_at(&self, policy: ExpiryPolicy) -> UnixTime {
         match self.last_used_at {
             None => self.issued_at.saturating_add(policy.unused_seconds),
@@ -71,4 +117,35 @@ impl ClientView {
     pub fn auth_method(&self) -> AuthMethod {
         self.metadata.auth_method
     }
+}
+
+/// A client record as format 1 (release 0.1.0) wrote it.
+#[derive(Deserialize)]
+struct ClientRecordV1 {
+    client_id: ClientId,
+    secret_hash: Option<SecretHash>,
+    registration_token_hash: SecretHash,
+    metadata: ClientMetadataV1,
+    issued_at: UnixTime,
+    last_used_at: Option<UnixTime>,
+    updated_at: UnixTime,
+    disabled: bool,
+}
+
+/// Client metadata as format 1 stored it: without `application_type`.
+#[derive(Deserialize)]
+struct ClientMetadataV1 {
+    client_name: Option<String>,
+    redirect_uris: Vec<RedirectUri>,
+    grant_types: Vec<GrantType>,
+    scope: Option<ScopeSet>,
+    contacts: Vec<String>,
+    logo_uri: Option<String>,
+    client_uri: Option<String>,
+    policy_uri: Option<String>,
+    tos_uri: Option<String>,
+    auth_method: AuthMethod,
+    software_id: Option<String>,
+    software_version: Option<String>,
+    upstream_client_id: Option<String>,
 }

@@ -164,6 +164,17 @@ impl RedirectUri {
     pub fn is_loopback(&self) -> bool {
         self.url.scheme() == "http" && is_loopback(&self.url)
     }
+
+    /// Whether the host is the user's own machine, whatever the scheme
+    /// (`localhost`, 127.0.0.0/8, `::1`): no place to send a web client.
+    pub fn is_on_loopback_host(&self) -> bool {
+        match self.url.host() {
+            Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+    }
 }
 
 /// Read as the string the client registered (exact matching, display).

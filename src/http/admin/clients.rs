@@ -49,6 +49,8 @@ pub struct AdminClient {
     pub redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<String>,
     pub token_endpoint_auth_method: String,
+    /// `native` or `web`.
+    pub application_type: &'static str,
     #[schema(value_type = Option<String>)]
     pub scope: Option<ScopeSet>,
     /// Unix seconds.
@@ -63,6 +65,7 @@ impl AdminClient {
     fn from_view(v: ClientView, now: i64) -> Self {
         Self {
             token_endpoint_auth_method: v.metadata.auth_method.as_str().to_owned(),
+            application_type: v.metadata.application_type.as_str(),
             grant_types: v
                 .metadata
                 .grant_type_names()

@@ -9,7 +9,7 @@ use crate::actors::registry::record::ClientRecord;
 use crate::actors::registry::RegistryError;
 use crate::clock::UnixTime;
 use crate::domain::ClientId;
-use crate::storage::{codec, RegistryTree};
+use crate::storage::RegistryTree;
 
 /// The flood guard's settings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -131,8 +131,7 @@ impl RegistryCore {
                 self.trees
                     .scan_prefix(RegistryTree::Clients, b"", after.as_deref(), PAGE)?;
             for (_, bytes) in &page {
-                let Ok(r) = codec::decode::<ClientRecord>(RegistryTree::Clients.into(), bytes)
-                else {
+                let Ok(r) = ClientRecord::decode(bytes) else {
                     continue;
                 };
                 if r.last_used_at.is_some() {

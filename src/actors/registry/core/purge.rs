@@ -5,7 +5,7 @@ use super::RegistryCore;
 use crate::actors::registry::record::ClientRecord;
 use crate::actors::registry::{PurgeExpired, PurgeReport, RegistryError};
 use crate::domain::ClientId;
-use crate::storage::{codec, OwnedBatch, RegistryTree};
+use crate::storage::{OwnedBatch, RegistryTree};
 
 impl RegistryCore {
     /// Scans clients in key order from `msg.after`, at most `msg.scan` of
@@ -32,7 +32,7 @@ impl RegistryCore {
                 }
                 after = Some(key.clone());
                 report.scanned += 1;
-                match codec::decode::<ClientRecord>(RegistryTree::Clients.into(), bytes) {
+                match ClientRecord::decode(bytes) {
                     Ok(r) if r.is_expired(msg.now, self.expiry) => {
                         expired.push((key.clone(), r.client_id));
                     }

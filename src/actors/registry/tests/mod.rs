@@ -33,6 +33,7 @@ fn metadata(method: AuthMethod) -> ClientMetadata {
         software_id: None,
         software_version: None,
         upstream_client_id: None,
+        application_type: crate::domain::ApplicationType::Web,
     }
 }
 

@@ -58,6 +58,9 @@ bash scripts/dev/dashboard-check.sh
 step "Swagger UI in headless Chromium"
 bash scripts/dev/swagger-check.sh
 
+step "a browser client on another origin (CORS) in headless Chromium"
+bash scripts/dev/cors-check.sh
+
 step "schemathesis against /openapi.json (public and admin API)"
 bash scripts/dev/schemathesis.sh
 

@@ -152,7 +152,9 @@ fn serve(config: Config) -> ExitCode {
 /// A key file problem is the operator's configuration to fix: status 2.
 fn start_up_status(e: &StartupError) -> ExitCode {
     match e {
-        StartupError::Persistence(PersistenceError::Key(_)) => ExitCode::from(CONFIG_ERROR),
+        StartupError::Persistence(PersistenceError::Key(_)) | StartupError::Tls(_) => {
+            ExitCode::from(CONFIG_ERROR)
+        }
         _ => ExitCode::FAILURE,
     }
 }

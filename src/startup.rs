@@ -52,6 +52,8 @@ pub enum StartupError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("HTTPS: {0}")]
+    Tls(#[from] crate::tls::CertError),
 }
 
 impl Application {
@@ -89,6 +91,12 @@ impl Application {
         // starts: an actor system torn down half-started ends in a panic
         // instead of the one-line error an operator needs.
         crate::audit::set_user_field(&config.audit.user_field);
+        let tls = config
+            .server
+            .tls_files
+            .clone()
+            .map(|(cert, key)| open_certificate(cert, key, clock.now()))
+            .transpose()?;
         let admin = AdminToken::resolve(&config).map_err(StartupError::Admin)?;
         let dev = (config.upstream.provider == UpstreamProvider::Dev).then(DevProvider::new);
         let upstream = Upstream::build(&config, dev.as_ref().map(|d| d.credentials()))
@@ -159,13 +167,18 @@ impl Application {
         if server_settings.workers > 0 {
             server = server.workers(server_settings.workers);
         }
-        let server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind {
-                addr: format!("port {port}"),
-                source,
-            })?
-            .run();
+        let server = match tls {
+            Some(cert) => {
+                crate::tls::watch(cert.clone());
+                server.listen_rustls_0_23(listener, crate::tls::server_config(cert))
+            }
+            None => server.listen(listener),
+        }
+        .map_err(|source| StartupError::Bind {
+            addr: format!("port {port}"),
+            source,
+        })?
+        .run();
         tracing::info!(
             listening = %config.listen_url(port), port, base_url = %config.server.base_url,
             storage_mode = config.storage.mode.as_str(),
@@ -372,4 +385,22 @@ fn start_registry(config: &Config, store: &SharedStore) -> (Addr<Registry>, Arc<
     });
     reader.attach(addr.clone());
     (addr, reader)
+}
+
+/// The certificate and key `ENABLE_HTTPS` serves; an expired or not yet
+/// valid certificate is a warning (the operator may be replacing it: a
+/// changed file is picked up without a restart).
+fn open_certificate(
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    now: crate::clock::UnixTime,
+) -> Result<Arc<crate::tls::ReloadableCert>, StartupError> {
+    let served = crate::tls::ReloadableCert::open(cert.clone(), key)?;
+    let loaded = served.loaded();
+    if loaded.expired_at(now) {
+        tracing::warn!(file = %cert.display(), "the HTTPS certificate is outside its validity; clients will refuse it");
+    } else {
+        tracing::info!(file = %cert.display(), days_left = loaded.days_left(now), "HTTPS certificate loaded");
+    }
+    Ok(Arc::new(served))
 }

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<Cidr>,
     /// Origins browser clients may call from (`*`: any; empty: no CORS).
     pub cors_allowed_origins: Vec<String>,
+    /// With `enable_https`: the certificate chain (PEM) and the PKCS#8 key.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
 }
 
 /// `[upstream]` and `[google]`: the identity provider Drawbridge signs

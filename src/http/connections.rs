@@ -194,7 +194,11 @@ impl ConnectionLimits {
 
     /// For `HttpServer::on_connect`: counts the connection and attaches its slot.
     pub fn on_connect(&self, io: &dyn Any, extensions: &mut Extensions) {
-        let stream = io.downcast_ref::<actix_web::rt::net::TcpStream>();
+        // Plain HTTP, or the TCP stream under HTTPS.
+        let stream = io.downcast_ref::<actix_web::rt::net::TcpStream>().or_else(|| {
+            io.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>()
+                .map(|tls| tls.get_ref().0)
+        });
         let peer = stream.and_then(|s| s.peer_addr().ok()).map(|a| a.ip());
         let activity = Arc::new(Activity {
             socket: stream.and_then(duplicate),

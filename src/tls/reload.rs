@@ -88,17 +88,42 @@ impl ResolvesServerCert for ReloadableCert {
     }
 }
 
-/// The server's TLS settings: rustls' safe defaults (TLS 1.2 and 1.3),
-/// the reloadable certificate, HTTP/2 and HTTP/1.1 through ALPN.
+/// The server's TLS settings: rustls' safe defaults (TLS 1.2 and 1.3) and
+/// the reloadable certificate. (actix-web adds the ALPN protocols it
+/// serves, `h2` and `http/1.1`.)
 pub fn server_config(cert: Arc<ReloadableCert>) -> rustls::ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("ring supports the safe default protocol versions")
         .with_no_client_auth()
-        .with_cert_resolver(cert);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    config
+        .with_cert_resolver(cert)
+}
+
+/// How often the certificate files are looked at for a change.
+pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Puts a changed certificate or key file into service without a restart
+/// (checked every [`WATCH_EVERY`] on a thread of its own); a bad new pair
+/// is logged and the old one stays.
+pub fn watch(cert: Arc<ReloadableCert>) {
+    let spawned = std::thread::Builder::new()
+        .name("drawbridge-tls-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(WATCH_EVERY);
+            if !cert.files_changed() {
+                continue;
+            }
+            match cert.reload() {
+                Ok(_) => tracing::info!("HTTPS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "the new HTTPS certificate was refused; the old one stays in service")
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "certificate changes will need a restart");
+    }
 }
 
 #[cfg(test)]
@@ -131,17 +156,5 @@ mod tests {
         let after = served.reload().unwrap();
         assert!(!Arc::ptr_eq(&after.certified, &before));
         assert!(Arc::ptr_eq(&served.loaded().certified, &after.certified));
-    }
-
-    #[test]
-    fn the_server_offers_http2_then_http1_through_alpn() {
-        let served = Arc::new(
-            ReloadableCert::open(fixture("localhost.pem"), fixture("localhost.key")).unwrap(),
-        );
-        let config = server_config(served);
-        assert_eq!(
-            config.alpn_protocols,
-            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-        );
     }
 }

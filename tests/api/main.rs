@@ -15,6 +15,7 @@ mod gateway_hardening;
 mod health;
 mod helpers;
 mod hostile;
+mod https;
 mod interop;
 mod login_flow;
 mod oidc_identity;

@@ -77,6 +77,7 @@ impl Config {
                 max_connections_per_address: s.server.max_connections_per_address as u32,
                 trusted_proxies,
                 cors_allowed_origins: s.server.cors_allowed_origins.clone(),
+                tls_files: server.tls_files,
             },
             upstream: UpstreamConfig {
                 provider: identity.provider,

@@ -1,5 +1,7 @@
 //! `[server]`: the listener, its limits and the public base URL.
 
+use std::path::PathBuf;
+
 use url::Url;
 
 use super::rules::{absolute_url, err, ranged};
@@ -9,6 +11,8 @@ use crate::configuration::{ConfigError, Settings};
 pub(super) struct Server {
     pub base_url: Url,
     pub max_body_bytes: usize,
+    /// The certificate chain and key files, with `enable_https`.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
 }
 
 pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
@@ -47,12 +51,24 @@ pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
         1024,
         16 << 20,
     )? as usize;
-    if s.server.enable_https {
-        return Err(err(
-            "server.enable_https",
-            "TLS termination is not built into this version; serve plain HTTP on loopback behind a TLS proxy",
-        ));
-    }
+    // SSL_CERT_FILE is also the trust-store variable of OpenSSL tools and
+    // is often set on a machine: it means nothing without enable_https.
+    let tls_files = if s.server.enable_https {
+        for (key, file) in [
+            ("server.ssl_cert_file", &s.server.ssl_cert_file),
+            ("server.ssl_key_file", &s.server.ssl_key_file),
+        ] {
+            if file.trim().is_empty() {
+                return Err(err(key, "required with server.enable_https (a PEM file)"));
+            }
+        }
+        Some((
+            PathBuf::from(&s.server.ssl_cert_file),
+            PathBuf::from(&s.server.ssl_key_file),
+        ))
+    } else {
+        None
+    };
     for origin in &s.server.cors_allowed_origins {
         if origin != "*" && !is_origin(origin) {
             return Err(err(
@@ -64,10 +80,11 @@ pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
     Ok(Server {
         base_url: base_url(s, port)?,
         max_body_bytes,
+        tls_files,
     })
 }
 
-/// `server.base_url`, or `http://<host>:<port>` when it is empty.
+/// `server.base_url`, or `http(s)://<host>:<port>` when it is empty.
 fn base_url(s: &Settings, port: u64) -> Result<Url, ConfigError> {
     if s.server.base_url.is_empty() {
         let host = if s.server.host.contains(':') {
@@ -75,7 +92,12 @@ fn base_url(s: &Settings, port: u64) -> Result<Url, ConfigError> {
         } else {
             s.server.host.clone()
         };
-        return absolute_url("server.host", &format!("http://{host}:{port}"));
+        let scheme = if s.server.enable_https {
+            "https"
+        } else {
+            "http"
+        };
+        return absolute_url("server.host", &format!("{scheme}://{host}:{port}"));
     }
     let url = absolute_url("server.base_url", &s.server.base_url)?;
     if url.query().is_some() || url.fragment().is_some() {

@@ -1,0 +1,241 @@
+//! HTTPS built in: `ENABLE_HTTPS` with `SSL_CERT_FILE` and `SSL_KEY_FILE`
+//! (the test certificates under `tests/fixtures/tls/`).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::binary::drawbridge;
+use crate::cimd_host::{ca_pem, fixture};
+use crate::helpers::{spawn_app_with, TestApp};
+
+fn port_of(app: &TestApp) -> u16 {
+    app.address.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// A client that trusts only `root_pem` (no other roots).
+fn client_trusting(root_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(root_pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn https_app(cert: &Path, key: &Path, extra: &[(&str, &str)]) -> TestApp {
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let mut vars = vec![
+        ("ENABLE_HTTPS", "true"),
+        ("SSL_CERT_FILE", cert.as_str()),
+        ("SSL_KEY_FILE", key.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    spawn_app_with(&vars).await
+}
+
+#[actix_web::test]
+async fn with_enable_https_the_service_answers_over_tls_and_offers_http2() {
+    let app = https_app(&fixture("localhost.pem"), &fixture("localhost.key"), &[]).await;
+    let url = format!("https://localhost:{}/health/live", port_of(&app));
+    let res = client_trusting(&ca_pem()).get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.version(), reqwest::Version::HTTP_2, "h2 through ALPN");
+    let http1 = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem()).unwrap())
+        .http1_only()
+        .build()
+        .unwrap();
+    let res = http1.get(&url).send().await.unwrap();
+    assert_eq!(
+        (res.status().as_u16(), res.version()),
+        (200, reqwest::Version::HTTP_11)
+    );
+    // Discovery advertises https (the base URL follows enable_https).
+    let doc: serde_json::Value = http1
+        .get(format!(
+            "https://localhost:{}/.well-known/oauth-authorization-server",
+            port_of(&app)
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["issuer"].as_str().unwrap().starts_with("https://"),
+        "{doc}"
+    );
+    // Plain HTTP on the same port is not served.
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{}/health/live", port_of(&app)))
+            .await
+            .map(|r| !r.status().is_success())
+            .unwrap_or(true)
+    );
+}
+
+#[actix_web::test]
+async fn the_per_address_connection_cap_holds_over_tls() {
+    let app = https_app(
+        &fixture("localhost.pem"),
+        &fixture("localhost.key"),
+        &[("DRAWBRIDGE_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "2")],
+    )
+    .await;
+    let port = port_of(&app);
+    // Two TLS connections held open.
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    for cert in tokio_rustls::rustls::pki_types::CertificateDer::pem_slice_iter(&ca_pem()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = Arc::new(
+        tokio_rustls::rustls::ClientConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        held.push(connector.connect(name, tcp).await.unwrap());
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let res = client_trusting(&ca_pem())
+        .get(format!("https://localhost:{port}/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429, "the third connection from one address");
+    drop(held);
+}
+
+#[actix_web::test]
+async fn a_changed_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::copy(fixture("localhost.pem"), &cert).unwrap();
+    std::fs::copy(fixture("localhost.key"), &key).unwrap();
+    let app = https_app(&cert, &key, &[]).await;
+    let url = format!("https://localhost:{}/health/live", port_of(&app));
+    let other = std::fs::read(fixture("other.pem")).unwrap();
+    assert!(
+        client_trusting(&other).get(&url).send().await.is_err(),
+        "the new certificate is not served yet"
+    );
+    // A bad pair (a key that is not the certificate's) is refused; the old
+    // certificate stays in service.
+    std::fs::copy(fixture("other.pem"), &cert).unwrap();
+    actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        client_trusting(&ca_pem())
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    std::fs::copy(fixture("other.key"), &key).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(res) = client_trusting(&other).get(&url).send().await {
+            assert_eq!(res.status(), 200);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not put in service"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn https_start_up_errors_name_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = fixture("ca.pem").display().to_string();
+    let cert = fixture("localhost.pem").display().to_string();
+    let key = fixture("localhost.key").display().to_string();
+    let other_key = fixture("other.key").display().to_string();
+    let missing = dir.path().join("missing.pem").display().to_string();
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            vec![("ENABLE_HTTPS", "true")],
+            vec!["server.ssl_cert_file", "required"],
+        ),
+        (
+            vec![
+                ("ENABLE_HTTPS", "true"),
+                ("SSL_CERT_FILE", &ca),
+                ("SSL_KEY_FILE", &key),
+            ],
+            vec!["ca.pem", "CA bundle", "server.ssl_cert_file"],
+        ),
+        (
+            vec![
+                ("ENABLE_HTTPS", "true"),
+                ("SSL_CERT_FILE", &missing),
+                ("SSL_KEY_FILE", &key),
+            ],
+            vec!["missing.pem", "no such file"],
+        ),
+        (
+            vec![
+                ("ENABLE_HTTPS", "true"),
+                ("SSL_CERT_FILE", &cert),
+                ("SSL_KEY_FILE", &cert),
+            ],
+            vec!["localhost.pem", "PKCS#8"],
+        ),
+        (
+            vec![
+                ("ENABLE_HTTPS", "true"),
+                ("SSL_CERT_FILE", &cert),
+                ("SSL_KEY_FILE", &other_key),
+            ],
+            vec!["localhost.pem", "other.key"],
+        ),
+    ];
+    for (env, needles) in cases {
+        let mut env = env;
+        env.extend([
+            ("MCP_PORT", "0"),
+            ("CREDENTIAL_STORAGE_MODE", "MEMORY_ONLY"),
+            (
+                "DRAWBRIDGE_ADMIN_TOKEN",
+                "https-test-admin-token-0123456789",
+            ),
+        ]);
+        let out = drawbridge(dir.path(), &env).arg("serve").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {stderr}");
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "{env:?}: {stderr} should say {needle}"
+            );
+        }
+    }
+    // SSL_CERT_FILE alone (OpenSSL tools' trust store) changes nothing.
+    let out = drawbridge(dir.path(), &[("SSL_CERT_FILE", &ca)])
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix::{Actor, Addr, SyncArbiter};
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
@@ -152,9 +152,17 @@ impl Application {
             .transpose()?;
         // Connection hygiene: body-read deadline, connections per address.
         let connections = ConnectionLimits::new(&config);
+        let hsts = config.server.hsts.clone();
         let mut server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
+                .wrap(Condition::new(
+                    hsts.is_some(),
+                    DefaultHeaders::new().add((
+                        "Strict-Transport-Security",
+                        hsts.clone().unwrap_or_default(),
+                    )),
+                ))
                 .wrap(from_fn(connections::guard))
                 .wrap(from_fn(middleware::limit_headers))
                 .wrap(from_fn(middleware::observe))

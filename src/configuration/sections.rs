@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// With `enable_https`: the certificate chain (PEM) and the PKCS#8 key.
     pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// The `Strict-Transport-Security` value for HTTPS answers (`None`:
+    /// plain HTTP, or turned off).
+    pub hsts: Option<String>,
 }
 
 /// `[upstream]` and `[google]`: the identity provider Drawbridge signs

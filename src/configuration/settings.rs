@@ -110,6 +110,8 @@ pub struct ServerSettings {
     pub ssl_key_file: String,
     /// Origins browser clients may call from (`*`: any; empty: no CORS).
     pub cors_allowed_origins: Vec<String>,
+    /// `Strict-Transport-Security: max-age` on HTTPS answers (0: not sent).
+    pub hsts_max_age_seconds: i64,
 }
 
 impl Default for ServerSettings {
@@ -128,6 +130,7 @@ impl Default for ServerSettings {
             ssl_cert_file: String::new(),
             ssl_key_file: String::new(),
             cors_allowed_origins: vec!["*".into()],
+            hsts_max_age_seconds: 31_536_000,
         }
     }
 }

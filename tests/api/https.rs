@@ -239,3 +239,37 @@ fn https_start_up_errors_name_the_file_and_the_problem() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[actix_web::test]
+async fn https_answers_carry_strict_transport_security_and_plain_ones_do_not() {
+    let app = https_app(&fixture("localhost.pem"), &fixture("localhost.key"), &[]).await;
+    let res = client_trusting(&ca_pem())
+        .get(format!("https://localhost:{}/health/live", port_of(&app)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let off = https_app(
+        &fixture("localhost.pem"),
+        &fixture("localhost.key"),
+        &[("DRAWBRIDGE_SERVER__HSTS_MAX_AGE_SECONDS", "0")],
+    )
+    .await;
+    let res = client_trusting(&ca_pem())
+        .get(format!("https://localhost:{}/health/live", port_of(&off)))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("strict-transport-security").is_none());
+    let plain = spawn_app_with(&[]).await;
+    let res = plain
+        .client
+        .get(plain.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("strict-transport-security").is_none());
+}

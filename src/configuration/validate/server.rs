@@ -69,6 +69,12 @@ pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
     } else {
         None
     };
+    ranged(
+        "server.hsts_max_age_seconds",
+        s.server.hsts_max_age_seconds,
+        0,
+        2 * 31_536_000,
+    )?;
     for origin in &s.server.cors_allowed_origins {
         if origin != "*" && !is_origin(origin) {
             return Err(err(

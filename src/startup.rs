@@ -178,6 +178,7 @@ impl Application {
         let server = match tls {
             Some(cert) => {
                 crate::tls::watch(cert.clone());
+                crate::tls::reload_on_hangup(cert.clone());
                 server.listen_rustls_0_23(listener, crate::tls::server_config(cert))
             }
             None => server.listen(listener),

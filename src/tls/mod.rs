@@ -9,7 +9,7 @@ pub mod certs;
 pub mod reload;
 
 pub use certs::{load, CertError, LoadedCert};
-pub use reload::{server_config, watch, ReloadableCert};
+pub use reload::{reload_on_hangup, server_config, watch, ReloadableCert};
 
 /// A file of the test certificates (`tests/fixtures/tls/`).
 #[cfg(test)]

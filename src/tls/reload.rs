@@ -100,6 +100,29 @@ pub fn server_config(cert: Arc<ReloadableCert>) -> rustls::ServerConfig {
         .with_cert_resolver(cert)
 }
 
+/// Puts the files in service again on SIGHUP (an operator's explicit
+/// "the certificate was renewed"); must run inside the actix system.
+pub fn reload_on_hangup(cert: Arc<ReloadableCert>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "SIGHUP will not reload the certificate");
+            return;
+        }
+    };
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match cert.reload() {
+                Ok(_) => tracing::info!(trigger = "SIGHUP", "HTTPS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(trigger = "SIGHUP", error = %e, "the new HTTPS certificate was refused; the old one stays in service")
+                }
+            }
+        }
+    });
+}
+
 /// How often the certificate files are looked at for a change.
 pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -115,9 +138,9 @@ pub fn watch(cert: Arc<ReloadableCert>) {
                 continue;
             }
             match cert.reload() {
-                Ok(_) => tracing::info!("HTTPS certificate reloaded"),
+                Ok(_) => tracing::info!(trigger = "file change", "HTTPS certificate reloaded"),
                 Err(e) => {
-                    tracing::error!(error = %e, "the new HTTPS certificate was refused; the old one stays in service")
+                    tracing::error!(trigger = "file change", error = %e, "the new HTTPS certificate was refused; the old one stays in service")
                 }
             }
         });

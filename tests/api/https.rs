@@ -273,3 +273,48 @@ async fn https_answers_carry_strict_transport_security_and_plain_ones_do_not() {
         .unwrap();
     assert!(res.headers().get("strict-transport-security").is_none());
 }
+
+#[test]
+fn sighup_puts_the_certificate_files_in_service_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = fixture("localhost.pem").display().to_string();
+    let key = fixture("localhost.key").display().to_string();
+    let mut server = crate::binary::start(
+        dir.path(),
+        &[
+            ("ENABLE_HTTPS", "true"),
+            ("SSL_CERT_FILE", &cert),
+            ("SSL_KEY_FILE", &key),
+            ("CREDENTIAL_STORAGE_MODE", "MEMORY_ONLY"),
+            (
+                "DRAWBRIDGE_ADMIN_TOKEN",
+                "https-test-admin-token-0123456789",
+            ),
+        ],
+    );
+    let pid = server.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reloaded = loop {
+        let out = server.output.lock().unwrap().clone();
+        let found = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["msg"] == "HTTPS certificate reloaded" && v["trigger"] == "SIGHUP");
+        if found || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the server"
+    );
+    assert!(reloaded, "no reload logged after SIGHUP");
+    let (status, _) = crate::binary::terminate(server);
+    assert_eq!(status, 0);
+}

@@ -32,6 +32,9 @@ mkdir -p "$tmp"
 : >"$tmp/test-logs.jsonl"
 : >"$tmp/secrets.txt"
 cargo test --locked --all-targets
+# Doc tests too (--all-targets leaves them out): among them the proofs that
+# writing another actor's tree, or writing through a reader, does not compile.
+cargo test --locked --doc
 
 step "no secret, code or token in any log line of the suite"
 python3 - "$tmp/test-logs.jsonl" "$tmp/secrets.txt" <<'PY'

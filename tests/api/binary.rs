@@ -14,7 +14,7 @@ use drawbridge::domain::{AuthMethod, SecretToken};
 use drawbridge::storage::{Owned, SledStore};
 use serde_json::Value;
 
-/// The binary under test: `DRAWBRIDGE_TEST_BIN` (scripts/dev/test.sh points it
+/// The binary under test: `DRAWBRIDGE_TEST_BIN` (scripts/test.sh points it
 /// at the release build) or the debug build cargo made for this test run.
 pub fn binary() -> std::path::PathBuf {
     std::env::var_os("DRAWBRIDGE_TEST_BIN")

@@ -1,5 +1,5 @@
 //! Crash durability: the real binary (the release build when
-//! `DRAWBRIDGE_TEST_BIN` names it, as `scripts/dev/test.sh` does) serves
+//! `DRAWBRIDGE_TEST_BIN` names it, as `scripts/test.sh` does) serves
 //! concurrent registrations, sign-ins, code exchanges and refreshes, is
 //! killed with SIGKILL at a random moment, and restarts. Everything a client
 //! had been told (a registration, a code, a token pair) must still work, and

@@ -34,11 +34,11 @@ pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
 struct CaptureSink {
     buffer: Arc<Mutex<Vec<u8>>>,
     echo: bool,
-    /// Every line of the whole suite, for the secret scan in scripts/dev/test.sh.
+    /// Every line of the whole suite, for the secret scan in scripts/test.sh.
     file: Option<Arc<Mutex<std::fs::File>>>,
 }
 
-/// A file shared by the whole test run (scripts/dev/test.sh empties and scans them).
+/// A file shared by the whole test run (scripts/test.sh empties and scans them).
 pub fn suite_file(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, the no-OpenSSL rule, and every test.
-# Usage: scripts/dev/test.sh   (from anywhere; CI runs exactly this)
+# Usage: scripts/test.sh   (from anywhere; CI runs exactly this)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 

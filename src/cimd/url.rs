@@ -4,6 +4,8 @@
 
 use url::Url;
 
+use crate::domain::has_dot_segment;
+
 /// Longest document URL taken (a `client_id` travels in every request).
 pub const MAX_URL_BYTES: usize = 2048;
 
@@ -61,15 +63,7 @@ impl DocumentUrl {
         if after_scheme.starts_with('/') {
             return Err(DocumentUrlError::Invalid);
         }
-        let path_and_query = after_scheme
-            .find('/')
-            .map(|i| &after_scheme[i..])
-            .unwrap_or("");
-        let path = path_and_query.split('?').next().unwrap_or("");
-        if path.split('/').any(|seg| {
-            let lower = seg.to_ascii_lowercase().replace("%2e", ".");
-            lower == "." || lower == ".."
-        }) {
+        if has_dot_segment(after_scheme) {
             return Err(DocumentUrlError::DotSegment);
         }
         let url = Url::parse(raw).map_err(|_| DocumentUrlError::Invalid)?;

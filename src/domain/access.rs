@@ -93,9 +93,10 @@ impl AccessPolicy {
     /// The Workspace domain to send Google as the `hd` hint (only when
     /// exactly one is configured: the hint names one domain).
     pub fn hd_hint(&self) -> Option<&str> {
-        (self.workspace_domains.len() == 1)
-            .then(|| self.workspace_domains.iter().next().map(String::as_str))
-            .flatten()
+        match self.workspace_domains.len() {
+            1 => self.workspace_domains.iter().next().map(String::as_str),
+            _ => None,
+        }
     }
 
     pub fn check(&self, person: Person<'_>) -> Result<(), Refusal> {

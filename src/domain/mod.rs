@@ -24,7 +24,7 @@ pub use metadata::{
     AuthMethod, ClientMetadata, GrantType, MetadataError, RegistrationPolicy, RegistrationRequest,
 };
 pub use pkce::{CodeChallenge, PkceError};
-pub use redirect_uri::{matches_registered, RedirectUri, RedirectUriError};
+pub use redirect_uri::{has_dot_segment, matches_registered, RedirectUri, RedirectUriError};
 pub use resource::names_resource;
 pub use scope::{ScopeError, ScopeSet, OFFLINE_ACCESS};
 pub use secret::{SecretHash, SecretToken};

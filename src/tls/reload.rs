@@ -113,14 +113,19 @@ pub fn reload_on_hangup(cert: Arc<ReloadableCert>) {
     };
     actix_web::rt::spawn(async move {
         while hangups.recv().await.is_some() {
-            match cert.reload() {
-                Ok(_) => tracing::info!(trigger = "SIGHUP", "HTTPS certificate reloaded"),
-                Err(e) => {
-                    tracing::error!(trigger = "SIGHUP", error = %e, "the new HTTPS certificate was refused; the old one stays in service")
-                }
-            }
+            reload_and_log(&cert, "SIGHUP");
         }
     });
+}
+
+/// Reloads the pair and says in the log what came of it (and why).
+fn reload_and_log(cert: &ReloadableCert, trigger: &str) {
+    match cert.reload() {
+        Ok(_) => tracing::info!(trigger, "HTTPS certificate reloaded"),
+        Err(e) => {
+            tracing::error!(trigger, error = %e, "the new HTTPS certificate was refused; the old one stays in service")
+        }
+    }
 }
 
 /// How often the certificate files are looked at for a change.
@@ -134,14 +139,8 @@ pub fn watch(cert: Arc<ReloadableCert>) {
         .name("drawbridge-tls-watch".into())
         .spawn(move || loop {
             std::thread::sleep(WATCH_EVERY);
-            if !cert.files_changed() {
-                continue;
-            }
-            match cert.reload() {
-                Ok(_) => tracing::info!(trigger = "file change", "HTTPS certificate reloaded"),
-                Err(e) => {
-                    tracing::error!(trigger = "file change", error = %e, "the new HTTPS certificate was refused; the old one stays in service")
-                }
+            if cert.files_changed() {
+                reload_and_log(&cert, "file change");
             }
         });
     if let Err(e) = spawned {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::fake_google;
 use crate::gateway::fake_mcp;
-use crate::helpers::{remember_secret, spawn_app_in, ADMIN_TOKEN};
+use crate::helpers::{remember_secret, spawn_app_in};
 use crate::login_flow::{Client, Flow};
 
 /// What the test needs to know about a fixture's contents.
@@ -92,17 +92,7 @@ async fn a_data_directory_written_by_an_earlier_release_keeps_its_clients_tokens
         let release = &contents.release;
 
         // The operator still sees the client.
-        let listed: Value = f
-            .app
-            .client
-            .get(f.app.url("/admin/v1/clients"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, listed) = f.app.get_json_as_admin("/admin/v1/clients").await;
         assert!(
             listed.to_string().contains(&contents.client_id),
             "{release}: the client is not listed: {listed}"

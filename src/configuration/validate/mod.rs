@@ -77,8 +77,7 @@ impl Config {
                 max_connections_per_address: s.server.max_connections_per_address as u32,
                 trusted_proxies,
                 cors_allowed_origins: s.server.cors_allowed_origins.clone(),
-                hsts: (server.tls_files.is_some() && s.server.hsts_max_age_seconds > 0)
-                    .then(|| format!("max-age={}", s.server.hsts_max_age_seconds)),
+                hsts: server.hsts,
                 tls_files: server.tls_files,
             },
             upstream: UpstreamConfig {

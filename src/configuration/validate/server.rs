@@ -13,6 +13,8 @@ pub(super) struct Server {
     pub max_body_bytes: usize,
     /// The certificate chain and key files, with `enable_https`.
     pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// `Strict-Transport-Security` for HTTPS answers.
+    pub hsts: Option<String>,
 }
 
 pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
@@ -69,7 +71,7 @@ pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
     } else {
         None
     };
-    ranged(
+    let hsts_max_age = ranged(
         "server.hsts_max_age_seconds",
         s.server.hsts_max_age_seconds,
         0,
@@ -86,6 +88,7 @@ pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
     Ok(Server {
         base_url: base_url(s, port)?,
         max_body_bytes,
+        hsts: (tls_files.is_some() && hsts_max_age > 0).then(|| format!("max-age={hsts_max_age}")),
         tls_files,
     })
 }

@@ -168,12 +168,8 @@ impl RedirectUri {
     /// Whether the host is the user's own machine, whatever the scheme
     /// (`localhost`, 127.0.0.0/8, `::1`): no place to send a web client.
     pub fn is_on_loopback_host(&self) -> bool {
-        match self.url.host() {
-            Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        }
+        is_loopback(&self.url)
+            || matches!(self.url.host(), Some(Host::Ipv4(ip)) if ip.is_loopback())
     }
 }
 
@@ -266,7 +262,7 @@ fn without_port(raw: &str) -> Option<(&str, &str)> {
 
 /// Whether the path holds a `.` or `..` segment, which the URL parser (and
 /// browsers) would remove, also when written `%2e`.
-fn has_dot_segment(raw: &str) -> bool {
+pub fn has_dot_segment(raw: &str) -> bool {
     let path = raw.split('?').next().unwrap_or(raw);
     path.split('/').any(|segment| {
         let s = segment.to_ascii_lowercase().replace("%2e", ".");

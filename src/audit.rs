@@ -59,6 +59,18 @@ pub enum AuditEvent<'a> {
         ip: &'a str,
         reason: &'a str,
     },
+    /// A client's metadata document was taken (first sign-in, or changed).
+    ClientDocumentAdmitted {
+        client_id: &'a str,
+        ip: &'a str,
+    },
+    /// A client's metadata document was refused: by the operator's policy,
+    /// or it could not be fetched, or it is invalid.
+    ClientDocumentRefused {
+        client_id: &'a str,
+        ip: &'a str,
+        reason: &'a str,
+    },
     ClientRead {
         client_id: &'a str,
         ip: &'a str,
@@ -170,6 +182,18 @@ impl AuditEvent<'_> {
             AuditEvent::RegistrationRefused { ip, reason } => tracing::warn!(
                 target: "audit", event_type = "client_registered", ip, reason, success = false,
                 "Client registration refused: {reason}"
+            ),
+            AuditEvent::ClientDocumentAdmitted { client_id, ip } => tracing::info!(
+                target: "audit", event_type = "client_document_admitted", client_id, ip, success = true,
+                "Client metadata document taken for: {client_id}"
+            ),
+            AuditEvent::ClientDocumentRefused {
+                client_id,
+                ip,
+                reason,
+            } => tracing::warn!(
+                target: "audit", event_type = "client_document_refused", client_id, ip, reason, success = false,
+                "Client metadata document refused for {client_id}: {reason}"
             ),
             AuditEvent::ClientRead { client_id, ip } => tracing::info!(
                 target: "audit", event_type = "client_read", client_id, ip, success = true,

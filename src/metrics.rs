@@ -14,6 +14,7 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub registrations: IntCounterVec,
+    pub client_documents: IntCounterVec,
     pub token_exchanges: IntCounterVec,
     pub upstream_requests: IntCounterVec,
     pub upstream_duration: HistogramVec,
@@ -118,6 +119,12 @@ impl Metrics {
                 &r,
                 "drawbridge_registrations_total",
                 "Client registrations by outcome (created, an RFC 7591 error code, or evicted_unused: a full registry evicted a never-used registration to make room)",
+                &["outcome"],
+            ),
+            client_documents: counter(
+                &r,
+                "drawbridge_client_metadata_documents_total",
+                "Client ID Metadata Document fetches by outcome (fetched, invalid_document, a fetch failure such as status or timeout), and documents the operator's policy refused without fetching (refused_by_policy)",
                 &["outcome"],
             ),
             token_exchanges: counter(
@@ -272,6 +279,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         m.logins.with_label_values(&[outcome]);
     }
     m.registrations.with_label_values(&["evicted_unused"]);
+    for outcome in ["fetched", "invalid_document", "refused_by_policy"] {
+        m.client_documents.with_label_values(&[outcome]);
+    }
     for outcome in ["ok", "failed"] {
         m.store_flushes.with_label_values(&[outcome]);
     }
@@ -293,6 +303,11 @@ pub fn upstream(endpoint: &str, outcome: &str, seconds: f64) {
         .upstream_duration
         .with_label_values(&[endpoint])
         .observe(seconds);
+}
+
+/// Counts one Client ID Metadata Document outcome.
+pub fn client_document(outcome: &str) {
+    METRICS.client_documents.with_label_values(&[outcome]).inc();
 }
 
 /// Records one group-commit flush.

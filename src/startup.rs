@@ -22,6 +22,7 @@ use crate::http::connections::{self, ConnectionLimits};
 use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
 use crate::rate_limit::RateLimits;
+use crate::service::clients::document::document_cache;
 use crate::service::Services;
 use crate::storage::{GroupCommit, Owned, SharedStore, Sizes};
 use crate::upstream::dev::DevProvider;
@@ -137,6 +138,7 @@ impl Application {
             upstream: Arc::new(upstream),
             flights: Arc::default(),
             limits,
+            cimd: Arc::new(document_cache(&config, clock.clone())),
             clock,
         };
         let state = AppState {

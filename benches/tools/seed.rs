@@ -177,6 +177,7 @@ fn main() {
             last_used_at: None,
             updated_at: now - 2 * 86400,
             disabled: false,
+            document: None,
         };
         batch.insert(Tree::Clients, keys::client(&id), record.encode().unwrap());
         if batch.ops().len() == 10_000 {

@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::document::{validate, DocumentError};
 use super::fetch::{FetchError, Fetched};
-use super::url::DocumentUrl;
 use crate::clock::{Clock, UnixTime};
+use crate::domain::DocumentUrl;
 use crate::domain::{ClientMetadata, RegistrationPolicy};
 use crate::single_flight::SingleFlight;
 
@@ -93,8 +93,13 @@ impl DocumentCache {
         if let Some(hit) = self.fresh(url) {
             return Ok(hit);
         }
-        let fetched = (self.source)(url.clone()).await?;
-        let metadata = validate(url, &fetched.body, &self.policy)?;
+        let fetched = (self.source)(url.clone()).await.inspect_err(|e| {
+            crate::metrics::client_document(e.outcome());
+        })?;
+        let metadata = validate(url, &fetched.body, &self.policy).inspect_err(|_| {
+            crate::metrics::client_document("invalid_document");
+        })?;
+        crate::metrics::client_document("fetched");
         let now = self.clock.now();
         let lifetime = http_lifetime(&fetched, now).unwrap_or(0).clamp(
             self.lifetimes.min_seconds,

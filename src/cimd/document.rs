@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::url::DocumentUrl;
+use crate::domain::DocumentUrl;
 use crate::domain::{
     AuthMethod, ClientMetadata, GrantType, RegistrationPolicy, RegistrationRequest,
 };

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::address::is_public;
-use super::url::DocumentUrl;
+use crate::domain::DocumentUrl;
 
 /// The operator's bounds on a fetch.
 #[derive(Debug, Clone)]
@@ -67,6 +67,21 @@ pub enum FetchError {
     Timeout,
 }
 
+impl FetchError {
+    /// The metrics label of this failure.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Unresolvable => "unresolvable",
+            Self::SpecialUseAddress => "special_use_address",
+            Self::Transport(_) => "transport",
+            Self::Status(_) => "status",
+            Self::NotJson => "not_json",
+            Self::TooLarge(_) => "too_large",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
 /// Resolves `url`'s host and keeps the addresses a fetch may use.
 pub async fn resolve(
     url: &DocumentUrl,
@@ -113,9 +128,11 @@ pub async fn fetch(url: &DocumentUrl, policy: &FetchPolicy) -> Result<Fetched, F
         .user_agent(concat!("drawbridge/", env!("CARGO_PKG_VERSION")))
         .resolve_to_addrs(&host, &addrs);
     for pem in &policy.extra_roots_pem {
-        let cert = reqwest::Certificate::from_pem(pem)
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| FetchError::Transport(format!("bad extra root: {e}")))?;
-        builder = builder.add_root_certificate(cert);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
     }
     let client = builder
         .build()

@@ -2,7 +2,8 @@
 //! the MCP authorization revision 2026-07-28): a client identifies itself
 //! with an `https` URL whose document Drawbridge fetches and validates.
 //!
-//! - [`url`]: which `client_id`s name a document.
+//! - [`crate::domain::DocumentUrl`]: which `client_id`s name a document.
+//! - [`policy`]: which document URLs the operator takes.
 //! - [`address`]: which addresses a fetch may reach.
 //! - [`fetch`]: fetching one document safely.
 //! - [`document`]: validating what was fetched.
@@ -12,9 +13,10 @@ pub mod address;
 pub mod cache;
 pub mod document;
 pub mod fetch;
-pub mod url;
+pub mod policy;
 
+pub use crate::domain::{DocumentUrl, DocumentUrlError};
 pub use cache::{Cached, CimdError, DocumentCache, Lifetimes, Source};
 pub use document::{validate, DocumentError};
 pub use fetch::{fetch, FetchError, FetchPolicy, Fetched};
-pub use url::{DocumentUrl, DocumentUrlError};
+pub use policy::{PolicyRefusal, UrlPattern, UrlPolicy};

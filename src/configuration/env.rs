@@ -48,13 +48,11 @@ pub const GENERIC_PREFIX: &str = "DRAWBRIDGE_";
 /// `DRAWBRIDGE_*` names that are not configuration keys.
 pub const RESERVED: &[&str] = &["DRAWBRIDGE_CONFIG"];
 
-/// The `(section, key)` a generic variable names, lower-cased, or `None` when
-/// the name does not have the `SECTION__KEY` shape.
-pub fn generic_target(name: &str) -> Option<(String, String)> {
+/// The key a generic variable names (`["section", "key"]`, or deeper with
+/// more `__`: `DRAWBRIDGE_OAUTH__CIMD__ENABLED` is `oauth.cimd.enabled`),
+/// lower-cased, or `None` when the name does not have that shape.
+pub fn generic_target(name: &str) -> Option<Vec<String>> {
     let rest = name.strip_prefix(GENERIC_PREFIX)?;
-    let (section, key) = rest.split_once("__")?;
-    if section.is_empty() || key.is_empty() {
-        return None;
-    }
-    Some((section.to_ascii_lowercase(), key.to_ascii_lowercase()))
+    let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    (path.len() >= 2 && path.iter().all(|p| !p.is_empty())).then_some(path)
 }

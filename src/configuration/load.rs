@@ -56,25 +56,20 @@ pub fn load_from(
     }
     let mut sources = Sources::default();
     for (name, value) in vars {
-        let Some((section, key)) = env_target(name)? else {
+        let Some(path) = env_target(name)? else {
             continue;
         };
-        let label = format!("{section}.{key} ({name})");
-        let expected = defaults
-            .get(&section)
-            .and_then(Value::as_table)
-            .and_then(|t| t.get(&key))
+        let dotted = path.join(".");
+        let label = format!("{dotted} ({name})");
+        let expected = lookup(&defaults, &path)
+            .filter(|v| !v.is_table())
             .ok_or_else(|| {
-                ConfigError::new(
-                    name.clone(),
-                    format!("no configuration key `{section}.{key}`"),
-                )
+                ConfigError::new(name.clone(), format!("no configuration key `{dotted}`"))
             })?;
         let value = coerce(value, expected).map_err(|problem| ConfigError::new(label, problem))?;
-        section_mut(&mut merged, &section).insert(key.clone(), value);
-        sources
-            .variables
-            .push((name.clone(), format!("{section}.{key}")));
+        let (key, tables) = path.split_last().expect("a target has a section and a key");
+        table_at(&mut merged, tables).insert(key.clone(), value);
+        sources.variables.push((name.clone(), dotted));
     }
     let settings: Settings = Value::Table(merged)
         .try_into()
@@ -91,21 +86,35 @@ fn defaults_table() -> Table {
     }
 }
 
-fn section_mut<'a>(table: &'a mut Table, section: &str) -> &'a mut Table {
+/// The value at `path` (`["oauth", "cimd", "enabled"]`), if any.
+fn lookup<'a>(table: &'a Table, path: &[String]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let value = table.get(first)?;
+    match rest {
+        [] => Some(value),
+        _ => lookup(value.as_table()?, rest),
+    }
+}
+
+/// The table at `path`, created where missing.
+fn table_at<'a>(table: &'a mut Table, path: &[String]) -> &'a mut Table {
+    let Some((first, rest)) = path.split_first() else {
+        return table;
+    };
     let entry = table
-        .entry(section.to_owned())
+        .entry(first.clone())
         .or_insert_with(|| Value::Table(Table::new()));
     match entry {
-        Value::Table(t) => t,
+        Value::Table(t) => table_at(t, rest),
         _ => unreachable!("sections are tables by construction"),
     }
 }
 
-/// The key a variable sets, if it is a configuration variable at all.
-fn env_target(name: &str) -> Result<Option<(String, String)>, ConfigError> {
+/// The key a variable sets (`["section", …, "key"]`), if it is a
+/// configuration variable at all.
+fn env_target(name: &str) -> Result<Option<Vec<String>>, ConfigError> {
     if let Some((_, target)) = NAMED.iter().find(|(n, _)| *n == name) {
-        let (s, k) = target.split_once('.').unwrap_or((target, ""));
-        return Ok(Some((s.to_owned(), k.to_owned())));
+        return Ok(Some(target.split('.').map(str::to_owned).collect()));
     }
     if !name.starts_with(GENERIC_PREFIX) || RESERVED.contains(&name) {
         return Ok(None);
@@ -127,22 +136,43 @@ fn overlay_file(merged: &mut Table, defaults: &Table, file: Table) -> Result<(),
         let Value::Table(keys) = value else {
             return Err(ConfigError::new(section, "expected a table ([section])"));
         };
-        for (key, value) in keys {
-            let label = format!("{section}.{key}");
-            let expected = known
-                .get(&key)
-                .ok_or_else(|| ConfigError::new(&label, "unknown key"))?;
-            if !same_type(expected, &value) {
-                return Err(ConfigError::new(
-                    &label,
-                    format!(
-                        "expected {}, found {}",
-                        type_name(expected),
-                        type_name(&value)
-                    ),
-                ));
+        let merged = table_at(merged, std::slice::from_ref(&section));
+        overlay_table(merged, known, keys, &section)?;
+    }
+    Ok(())
+}
+
+/// One table of the file (`label` is its dotted name) over its defaults;
+/// sub-tables (`[oauth.cimd]`) recurse.
+fn overlay_table(
+    merged: &mut Table,
+    known: &Table,
+    keys: Table,
+    label: &str,
+) -> Result<(), ConfigError> {
+    for (key, value) in keys {
+        let label = format!("{label}.{key}");
+        let expected = known
+            .get(&key)
+            .ok_or_else(|| ConfigError::new(&label, "unknown key"))?;
+        if !same_type(expected, &value) {
+            return Err(ConfigError::new(
+                &label,
+                format!(
+                    "expected {}, found {}",
+                    type_name(expected),
+                    type_name(&value)
+                ),
+            ));
+        }
+        match (expected, value) {
+            (Value::Table(known), Value::Table(keys)) => {
+                let merged = table_at(merged, std::slice::from_ref(&key));
+                overlay_table(merged, known, keys, &label)?;
             }
-            section_mut(merged, &section).insert(key, value);
+            (_, value) => {
+                merged.insert(key, value);
+            }
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::{GoogleCredentials, LogFormat, Masked, StorageMode, UpstreamProvider};
+use crate::cimd::{FetchPolicy, Lifetimes, UrlPolicy};
 use crate::domain::{Cidr, ScopeSet};
 
 /// `[server]`: the listener, its limits and the public base URL.
@@ -113,6 +114,16 @@ pub struct OAuthConfig {
     pub allow_custom_upstream_clients: bool,
     pub allow_direct_upstream_credentials: bool,
     pub service_documentation: Option<String>,
+    pub cimd: CimdConfig,
+}
+
+/// `[oauth.cimd]`: Client ID Metadata Documents — which URLs are taken,
+/// how a document is fetched, how long it is kept.
+#[derive(Debug, Clone)]
+pub struct CimdConfig {
+    pub policy: UrlPolicy,
+    pub fetch: FetchPolicy,
+    pub lifetimes: Lifetimes,
 }
 
 /// `[gateway]`: the protected MCP endpoint in front of the MCP server.

@@ -207,6 +207,8 @@ pub struct OAuthSettings {
     pub introspection_secret: Masked,
     pub allow_custom_upstream_clients: bool,
     pub allow_direct_upstream_credentials: bool,
+    /// `[oauth.cimd]`: Client ID Metadata Documents.
+    pub cimd: CimdSettings,
 }
 
 impl Default for OAuthSettings {
@@ -224,6 +226,49 @@ impl Default for OAuthSettings {
             introspection_secret: Masked::default(),
             allow_custom_upstream_clients: false,
             allow_direct_upstream_credentials: false,
+            cimd: CimdSettings::default(),
+        }
+    }
+}
+
+/// `[oauth.cimd]`: clients that identify themselves with the URL of a
+/// Client ID Metadata Document.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CimdSettings {
+    pub enabled: bool,
+    /// Hosts (`claude.ai`, `*.example.com`) or URL patterns
+    /// (`https://vscode.dev/oauth/*`) whose documents are taken; empty: any
+    /// public host.
+    pub allowed: Vec<String>,
+    /// Hosts or URL patterns never taken (before `allowed`).
+    pub denied: Vec<String>,
+    pub max_document_bytes: i64,
+    pub connect_timeout_ms: i64,
+    pub timeout_ms: i64,
+    /// A document is kept at least this long, whatever its headers say.
+    pub min_cache_seconds: i64,
+    /// …and at most this long.
+    pub max_cache_seconds: i64,
+    /// Fetch documents from loopback and private addresses (tests only).
+    pub allow_special_use_addresses: bool,
+    /// PEM roots trusted for fetching documents, beside the web's roots.
+    pub extra_ca_file: String,
+}
+
+impl Default for CimdSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allowed: Vec::new(),
+            denied: Vec::new(),
+            max_document_bytes: 5 * 1024,
+            connect_timeout_ms: 2000,
+            timeout_ms: 5000,
+            min_cache_seconds: 300,
+            max_cache_seconds: 24 * 3600,
+            allow_special_use_addresses: false,
+            extra_ca_file: String::new(),
         }
     }
 }

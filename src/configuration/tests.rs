@@ -100,6 +100,48 @@ fn problems_name_the_key_and_what_is_wrong() {
         (None, &[("DRAWBRIDGE_GATEWAY__PATH", "mcp")], "gateway.path"),
         (None, &[("MCP_HOST", "0.0.0.0")], "upstream.provider"),
         (None, &[("TOKEN_MODE", "mirror")], "oauth.token_mode"),
+        (Some("[oauth.cimd]\nnope = 1\n"), &[], "oauth.cimd.nope"),
+        (
+            Some("[oauth.cimd]\nenabled = \"yes\"\n"),
+            &[],
+            "oauth.cimd.enabled",
+        ),
+        (
+            None,
+            &[("DRAWBRIDGE_OAUTH__CIMD__ENABLED", "maybe")],
+            "oauth.cimd.enabled (DRAWBRIDGE_OAUTH__CIMD__ENABLED)",
+        ),
+        (
+            None,
+            &[("DRAWBRIDGE_OAUTH__CIMD__NOPE", "1")],
+            "DRAWBRIDGE_OAUTH__CIMD__NOPE",
+        ),
+        (
+            None,
+            &[("DRAWBRIDGE_OAUTH__CIMD", "1")],
+            "DRAWBRIDGE_OAUTH__CIMD",
+        ),
+        (
+            None,
+            &[("DRAWBRIDGE_OAUTH__CIMD__ALLOWED", "http://example.com/*")],
+            "oauth.cimd.allowed",
+        ),
+        (
+            None,
+            &[
+                ("DRAWBRIDGE_OAUTH__CIMD__MIN_CACHE_SECONDS", "600"),
+                ("DRAWBRIDGE_OAUTH__CIMD__MAX_CACHE_SECONDS", "60"),
+            ],
+            "oauth.cimd.max_cache_seconds",
+        ),
+        (
+            None,
+            &[(
+                "DRAWBRIDGE_OAUTH__CIMD__EXTRA_CA_FILE",
+                "/nonexistent/ca.pem",
+            )],
+            "oauth.cimd.extra_ca_file",
+        ),
         (
             None,
             &[("UPSTREAM_PROVIDER", "oidc"), ("GOOGLE_CLIENT_ID", "x")],
@@ -111,6 +153,35 @@ fn problems_name_the_key_and_what_is_wrong() {
         assert_eq!(&err.key, key, "{err}");
         assert!(!err.problem.is_empty());
     }
+}
+
+#[test]
+fn client_metadata_document_settings_nest_under_oauth_in_the_file_and_the_environment() {
+    let file = "[oauth]\ntoken_mode = \"proxy\"\n[oauth.cimd]\nallowed = [\"claude.ai\"]\nmax_document_bytes = 4096\n";
+    let config = load(
+        Some(file),
+        &[
+            ("DRAWBRIDGE_OAUTH__CIMD__ENABLED", "false"),
+            (
+                "DRAWBRIDGE_OAUTH__CIMD__DENIED",
+                "evil.example,*.evil.example",
+            ),
+        ],
+    )
+    .unwrap();
+    let cimd = &config.oauth.cimd;
+    assert!(!cimd.policy.enabled);
+    assert_eq!(cimd.policy.allowed.len(), 1);
+    assert_eq!(cimd.policy.denied.len(), 2);
+    assert_eq!(cimd.fetch.max_bytes, 4096);
+    assert_eq!(
+        config.settings().oauth.cimd.timeout_ms,
+        5000,
+        "a default kept"
+    );
+    let defaults = load(None, &[]).unwrap();
+    assert!(defaults.oauth.cimd.policy.enabled);
+    assert!(!defaults.oauth.cimd.fetch.allow_special_use_addresses);
 }
 
 #[test]
@@ -201,12 +272,22 @@ fn the_shipped_config_toml_documents_every_key_with_its_default() {
     let shipped = load(Some(text), &[]).unwrap();
     assert_eq!(*shipped.settings(), Settings::default());
     let defaults = toml::Value::try_from(Settings::default()).unwrap();
-    for (section, keys) in defaults.as_table().unwrap() {
+    let mut sections: Vec<(String, &toml::Value)> = defaults
+        .as_table()
+        .unwrap()
+        .iter()
+        .map(|(s, v)| (s.clone(), v))
+        .collect();
+    while let Some((section, keys)) = sections.pop() {
         assert!(
             text.contains(&format!("[{section}]")),
             "section [{section}] missing from config.toml"
         );
-        for key in keys.as_table().unwrap().keys() {
+        for (key, value) in keys.as_table().unwrap() {
+            if value.is_table() {
+                sections.push((format!("{section}.{key}"), value));
+                continue;
+            }
             let documented = text.lines().any(|l| {
                 let l = l.trim_start_matches('#').trim_start();
                 l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))

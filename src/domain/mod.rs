@@ -5,6 +5,7 @@ pub mod access;
 mod application_type;
 mod cidr;
 mod client_id;
+mod document_url;
 mod error_code;
 mod glob;
 mod metadata;
@@ -18,6 +19,7 @@ pub use access::{AccessPolicy, Person, Refusal};
 pub use application_type::ApplicationType;
 pub use cidr::Cidr;
 pub use client_id::ClientId;
+pub use document_url::{DocumentUrl, DocumentUrlError};
 pub use error_code::ErrorCode;
 pub use glob::Glob;
 pub use metadata::{

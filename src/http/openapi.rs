@@ -43,7 +43,7 @@ pub fn document() -> String {
 #[openapi(
     info(title = "Drawbridge", description = "OAuth 2.1 gateway for MCP servers: dynamic client registration in front of Google sign-in, and its admin API."),
     paths(
-        protected_resource, protected_resource_path, authorization_server, openid_configuration,
+        protected_resource, protected_resource_path, authorization_server,
         register, register_alias, read_client, update_client, delete_client,
         authorize, authorize_alias, consent, callback, callback_alias,
         token, token_alias, revoke, introspect,
@@ -165,10 +165,6 @@ fn protected_resource_path() {}
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
     responses((status = 200, description = "RFC 8414 metadata", body = AuthorizationServer)))]
 fn authorization_server() {}
-
-#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
-    responses((status = 200, description = "The same metadata", body = AuthorizationServer)))]
-fn openid_configuration() {}
 
 #[utoipa::path(post, path = "/oauth/register", tag = "registration", request_body = RegistrationRequest,
     responses((status = 201, description = "Registered; the secret and registration access token are shown once", body = ClientResponse),

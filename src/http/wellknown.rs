@@ -1,5 +1,5 @@
 //! Discovery: RFC 9728 protected resource metadata and RFC 8414
-//! authorization server metadata (also served as OpenID configuration).
+//! authorization server metadata (not as OpenID configuration: see [`configure`]).
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -14,10 +14,14 @@ use actix_web::http::Method;
 /// The discovery documents. With an issuer that has a path
 /// (`BASE_URL=https://host/drawbridge`), the authorization server's
 /// metadata is also served where RFC 8414 §3.1 puts it
-/// (`/.well-known/oauth-authorization-server/drawbridge`) and at both
-/// OpenID locations clients try (`/.well-known/openid-configuration/drawbridge`,
-/// `/drawbridge/.well-known/openid-configuration`); the root locations stay
-/// for a proxy that strips the path.
+/// (`/.well-known/oauth-authorization-server/drawbridge`); the root
+/// location stays for a proxy that strips the path.
+///
+/// `/.well-known/openid-configuration` is not served: Drawbridge is not an
+/// OpenID provider (it issues no ID tokens of its own and publishes no
+/// keys; the ID token a client may receive is Google's, whose issuer is
+/// Google), so an OpenID discovery document here would be false. MCP
+/// clients try the RFC 8414 location first and use it.
 pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str, cors: &CorsPolicy) {
     cfg.service(
         web::resource("/.well-known/oauth-protected-resource")
@@ -31,16 +35,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, base_path: &str, cors: &CorsPolic
             .route(web::get().to(protected_resource))
             .default_service(allow("GET")),
     );
-    let mut metadata = vec![
-        "/.well-known/oauth-authorization-server".to_owned(),
-        "/.well-known/openid-configuration".to_owned(),
-    ];
+    let mut metadata = vec!["/.well-known/oauth-authorization-server".to_owned()];
     if !base_path.is_empty() {
-        metadata.extend([
-            format!("/.well-known/oauth-authorization-server{base_path}"),
-            format!("/.well-known/openid-configuration{base_path}"),
-            format!("{base_path}/.well-known/openid-configuration"),
-        ]);
+        metadata.push(format!(
+            "/.well-known/oauth-authorization-server{base_path}"
+        ));
     }
     cfg.service(
         web::resource(metadata)
@@ -162,7 +161,7 @@ impl AuthorizationServer {
                 .collect(),
             code_challenge_methods_supported: vec!["S256"],
             authorization_response_iss_parameter_supported: true,
-            client_id_metadata_document_supported: false,
+            client_id_metadata_document_supported: config.oauth.cimd.policy.enabled,
             service_documentation: documentation(config),
         }
     }

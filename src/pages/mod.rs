@@ -60,6 +60,11 @@ pub struct ConsentPage<'a> {
     pub name: &'a str,
     /// The host the browser is sent back to.
     pub host: &'a str,
+    /// The host that published the client's metadata document (its
+    /// `client_id` is the document's URL); `None` for registered clients.
+    pub publisher: Option<&'a str>,
+    /// The browser is sent back to this computer (a loopback address).
+    pub loopback: bool,
     /// What each scope allows, in words.
     pub scopes: Vec<String>,
     pub client_id: &'a str,
@@ -82,11 +87,27 @@ impl<'a> ConsentPage<'a> {
             title: "Allow access?",
             name,
             host,
+            publisher: None,
+            loopback: false,
             scopes: scopes.iter().map(|s| describe_scope(s)).collect(),
             client_id,
             state,
             csrf,
         }
+    }
+}
+
+impl<'a> ConsentPage<'a> {
+    /// Names the host that published the client's metadata document.
+    pub fn published_by(mut self, host: Option<&'a str>) -> Self {
+        self.publisher = host;
+        self
+    }
+
+    /// Warns that the browser is sent back to this computer.
+    pub fn loopback(mut self, loopback: bool) -> Self {
+        self.loopback = loopback;
+        self
     }
 }
 
@@ -229,5 +250,24 @@ mod tests {
         ));
         assert!(html.contains(r#"<input type="hidden" name="state" value="s&quot;t"><input type="hidden" name="csrf" value="c&#x27;f">"#));
         assert!(!html.contains("<b>"));
+        assert!(!html.contains("published by") && !html.contains("loopback"));
+    }
+
+    #[test]
+    fn the_consent_page_names_the_documents_publisher_and_warns_of_a_loopback_redirect() {
+        let page = ConsentPage::new(
+            "Visual Studio Code",
+            "127.0.0.1",
+            &["openid".to_owned()],
+            "https://vscode.dev/oauth/client-metadata.json",
+            "s",
+            "c",
+        )
+        .published_by(Some("vscode.dev"))
+        .loopback(true);
+        let html = page.render().unwrap();
+        assert!(html.contains("published by <strong class=\"host\">vscode.dev</strong>"));
+        assert!(html.contains("sent back to <strong class=\"host\">127.0.0.1</strong>"));
+        assert!(html.contains("<p class=\"warn\">That address is on this computer (loopback)"));
     }
 }

@@ -22,6 +22,7 @@ use crate::actors::handle::Handle;
 use crate::actors::registry::Registry;
 use crate::actors::token_broker::TokenBroker;
 use crate::actors::vault::Vault;
+use crate::cimd::DocumentCache;
 use crate::clock::Clock;
 use crate::configuration::Config;
 use crate::rate_limit::RateLimits;
@@ -41,5 +42,7 @@ pub struct Services {
     /// One upstream refresh per user at a time.
     pub flights: Arc<crate::single_flight::SingleFlight>,
     pub limits: Arc<RateLimits>,
+    /// Client ID Metadata Documents, fetched and kept.
+    pub cimd: Arc<DocumentCache>,
     pub clock: Clock,
 }

@@ -3,10 +3,8 @@ use crate::helpers::spawn_app_with;
 #[actix_web::test]
 async fn authorization_server_metadata_advertises_registration_pkce_and_auth_methods() {
     let app = spawn_app_with(&[("BASE_URL", "https://mcp.example.com")]).await;
-    for path in [
-        "/.well-known/oauth-authorization-server",
-        "/.well-known/openid-configuration",
-    ] {
+    {
+        let path = "/.well-known/oauth-authorization-server";
         let (status, doc) = app.get_json(path).await;
         assert_eq!(status, 200, "{path}");
         assert_eq!(doc["issuer"], "https://mcp.example.com");

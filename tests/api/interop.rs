@@ -178,11 +178,8 @@ async fn an_issuer_with_a_path_is_discovered_at_every_location_clients_try() {
     let app = spawn_app_with(&[("BASE_URL", "https://host.example/drawbridge")]).await;
     for path in [
         "/.well-known/oauth-authorization-server/drawbridge",
-        "/.well-known/openid-configuration/drawbridge",
-        "/drawbridge/.well-known/openid-configuration",
-        // A proxy that strips the path forwards these.
+        // A proxy that strips the path forwards this one.
         "/.well-known/oauth-authorization-server",
-        "/.well-known/openid-configuration",
     ] {
         let (status, doc) = app.get_json(path).await;
         assert_eq!(status, 200, "{path}");
@@ -364,7 +361,6 @@ async fn a_known_path_asked_with_another_method_is_405_with_allow() {
             "/.well-known/oauth-protected-resource",
             "GET",
         ),
-        (Method::POST, "/.well-known/openid-configuration", "GET"),
         (Method::POST, "/health/live", "GET"),
         (Method::POST, "/metrics", "GET"),
         (Method::PUT, "/mcp", "GET, POST, DELETE"),
@@ -554,4 +550,24 @@ async fn registration_takes_application_type_and_holds_web_clients_to_web_redire
         (status, body["error"].as_str()),
         (400, Some("invalid_client_metadata"))
     );
+}
+
+/// Drawbridge is not an OpenID provider (its ID tokens, when a client gets
+/// one, are Google's), so it serves no OpenID discovery document at any of
+/// the locations clients try; they fall back to RFC 8414's.
+#[actix_web::test]
+async fn no_openid_discovery_document_is_served_at_any_location() {
+    let app = spawn_app_with(&[("BASE_URL", "https://host.example/drawbridge")]).await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/openid-configuration/drawbridge",
+        "/drawbridge/.well-known/openid-configuration",
+    ] {
+        let (status, _) = app.get_json(path).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let (_, doc) = app
+        .get_json("/.well-known/oauth-authorization-server/drawbridge")
+        .await;
+    assert_eq!(doc["client_id_metadata_document_supported"], true);
 }

@@ -5,6 +5,7 @@ mod admin;
 mod binary;
 mod cimd;
 mod cimd_host;
+mod cimd_signin;
 mod concurrency;
 mod crash;
 mod discovery;

@@ -127,6 +127,7 @@ async fn a_purge_of_100_000_expired_clients_runs_while_requests_keep_being_serve
                     last_used_at: None,
                     updated_at: T0 - 7200,
                     disabled: false,
+                    document: None,
                 };
                 batch.insert(Tree::Clients, id.into_bytes(), record.encode().unwrap());
             }

@@ -15,7 +15,7 @@ use crate::storage::{keys, Owned, RegistryTree};
 
 use super::messages::*;
 use super::reader::RegistryReader;
-use super::record::{ClientRecord, ExpiryPolicy, USE_WRITE_INTERVAL};
+use super::record::{ClientRecord, ClientView, ExpiryPolicy, USE_WRITE_INTERVAL};
 use super::RegistryError;
 
 pub const CLIENT_SECRET_PREFIX: &str = "mcp_cs_";
@@ -117,21 +117,7 @@ impl RegistryCore {
         if let Some(origin) = &msg.origin {
             self.check_origin(origin, msg.now)?;
         }
-        let mut evicted = None;
-        if self.count >= self.max_clients {
-            self.purge_expired(PurgeExpired {
-                now: msg.now,
-                limit: INLINE_PURGE_LIMIT,
-                after: None,
-                scan: usize::MAX,
-            })?;
-            if self.count >= self.max_clients {
-                evicted = self.evict_unused(msg.now)?;
-                if evicted.is_none() {
-                    return Err(RegistryError::Full(self.max_clients));
-                }
-            }
-        }
+        let evicted = self.make_room(msg.now)?;
         let client_id = loop {
             let id = ClientId::generate();
             if self.load(id.as_str())?.is_none() {
@@ -153,6 +139,7 @@ impl RegistryCore {
             last_used_at: None,
             updated_at: msg.now,
             disabled: false,
+            document: None,
         };
         self.save(&record)?;
         self.added(&keys::client(&record.client_id));
@@ -163,6 +150,76 @@ impl RegistryCore {
             client_secret,
             registration_token,
         })
+    }
+
+    /// Room for one more client: expired ones purged, else the oldest
+    /// never-used one evicted (answered), else [`RegistryError::Full`].
+    fn make_room(&mut self, now: UnixTime) -> Result<Option<ClientId>, RegistryError> {
+        if self.counting.is_some() {
+            self.finish_count()?;
+        }
+        if self.count < self.max_clients {
+            return Ok(None);
+        }
+        self.purge_expired(PurgeExpired {
+            now,
+            limit: INLINE_PURGE_LIMIT,
+            after: None,
+            scan: usize::MAX,
+        })?;
+        if self.count < self.max_clients {
+            return Ok(None);
+        }
+        match self.evict_unused(now)? {
+            Some(evicted) => Ok(Some(evicted)),
+            None => Err(RegistryError::Full(self.max_clients)),
+        }
+    }
+
+    /// Stores what a client's metadata document says (creating the client
+    /// the first time its URL signs in), keeping an operator's `disabled`
+    /// and the client's use. A public client: no secret, and a
+    /// registration token nobody holds (RFC 7592 management is for
+    /// registered clients).
+    pub fn admit_document(
+        &mut self,
+        msg: AdmitDocumentClient,
+    ) -> Result<ClientView, RegistryError> {
+        let record = match self.load(&msg.client_id)? {
+            Some(record) if record.disabled => return Ok(record.view(self.expiry)),
+            Some(mut record) => {
+                if record.is_expired(msg.now, self.expiry) {
+                    // Expired but not purged yet: it starts again as new.
+                    record.issued_at = msg.now;
+                    record.last_used_at = None;
+                }
+                record.metadata = msg.metadata;
+                record.document = Some(msg.document);
+                record.updated_at = msg.now;
+                record.secret_hash = None;
+                record
+            }
+            None => {
+                self.make_room(msg.now)?;
+                let record = ClientRecord {
+                    client_id: msg.client_id,
+                    secret_hash: None,
+                    registration_token_hash: SecretToken::generate(REGISTRATION_TOKEN_PREFIX)
+                        .hash(),
+                    metadata: msg.metadata,
+                    issued_at: msg.now,
+                    last_used_at: None,
+                    updated_at: msg.now,
+                    disabled: false,
+                    document: Some(msg.document),
+                };
+                self.save(&record)?;
+                self.added(&keys::client(&record.client_id));
+                return Ok(record.view(self.expiry));
+            }
+        };
+        self.save(&record)?;
+        Ok(record.view(self.expiry))
     }
 
     pub fn update(&mut self, msg: UpdateClient) -> Result<Updated, RegistryError> {

@@ -3,7 +3,7 @@
 
 use actix::Message;
 
-use super::record::{ClientRecord, ClientView};
+use super::record::{ClientRecord, ClientView, DocumentState};
 use super::RegistryError;
 use crate::clock::UnixTime;
 use crate::domain::{AuthMethod, ClientId, ClientMetadata, SecretToken};
@@ -27,6 +27,17 @@ pub struct Registered {
     pub evicted: Option<ClientId>,
     pub client_secret: Option<SecretToken>,
     pub registration_token: SecretToken,
+}
+
+/// Stores a client's metadata as its metadata document says, creating the
+/// client on its first sign-in (the id is the document's URL).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ClientView, RegistryError>")]
+pub struct AdmitDocumentClient {
+    pub client_id: ClientId,
+    pub metadata: ClientMetadata,
+    pub document: DocumentState,
+    pub now: UnixTime,
 }
 
 /// Reads a client's configuration with its registration access token (RFC 7592 §2.1).
@@ -134,6 +145,8 @@ pub struct ClientFilter {
     pub created_after: Option<UnixTime>,
     pub expired: Option<bool>,
     pub auth_method: Option<AuthMethod>,
+    /// Known by a metadata document (`true`) or registered (`false`).
+    pub document: Option<bool>,
 }
 
 impl ClientFilter {
@@ -154,6 +167,7 @@ impl ClientFilter {
             && self
                 .auth_method
                 .is_none_or(|m| m == record.metadata.auth_method)
+            && self.document.is_none_or(|d| d == record.document.is_some())
     }
 }
 

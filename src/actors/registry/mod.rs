@@ -20,7 +20,7 @@ use actix::{Actor, Handler, SyncContext};
 pub use self::core::{FloodGuard, RegistryCore};
 pub use messages::*;
 pub use reader::RegistryReader;
-pub use record::{ClientRecord, ClientView, ExpiryPolicy};
+pub use record::{ClientRecord, ClientView, DocumentState, ExpiryPolicy};
 
 use crate::domain::MetadataError;
 use crate::storage::StoreError;
@@ -103,6 +103,7 @@ macro_rules! delegate {
 
 delegate!(RegisterClient, register);
 delegate!(UpdateClient, update);
+delegate!(AdmitDocumentClient, admit_document);
 delegate!(DeleteClient, delete);
 delegate!(RecordClientUse, record_use);
 delegate!(CountClients, count);

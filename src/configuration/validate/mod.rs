@@ -114,6 +114,7 @@ impl Config {
                 allow_direct_upstream_credentials: s.oauth.allow_direct_upstream_credentials,
                 service_documentation: Some(s.oauth.service_documentation.clone())
                     .filter(|d| !d.is_empty()),
+                cimd: oauth::cimd(&s.oauth.cimd)?,
             },
             gateway: GatewayConfig {
                 path: g.path.clone(),

@@ -1,8 +1,11 @@
 //! `[oauth]` and `[session]`: the scopes offered, the token mode and every
 //! lifetime.
 
+use std::time::Duration;
+
 use super::rules::{absolute_url, err, ranged};
-use crate::configuration::{ConfigError, Settings, TokensConfig};
+use crate::cimd::{FetchPolicy, Lifetimes, UrlPattern, UrlPolicy};
+use crate::configuration::{CimdConfig, CimdSettings, ConfigError, Settings, TokensConfig};
 use crate::domain::ScopeSet;
 
 /// The scopes clients may ask for.
@@ -93,4 +96,80 @@ pub(super) fn tokens(s: &Settings, scopes: &Scopes) -> Result<TokensConfig, Conf
         refresh_idle: s.session.timeout_minutes * 60,
         grant_lifetime: s.session.max_lifetime_hours * 3600,
     })
+}
+
+/// `[oauth.cimd]`: the URL lists, the fetch bounds and the cache bounds.
+pub(super) fn cimd(c: &CimdSettings) -> Result<CimdConfig, ConfigError> {
+    let patterns = |key: &str, list: &[String]| -> Result<Vec<UrlPattern>, ConfigError> {
+        list.iter()
+            .map(|raw| UrlPattern::parse(raw).map_err(|problem| err(key, problem)))
+            .collect()
+    };
+    let policy = UrlPolicy {
+        enabled: c.enabled,
+        allowed: patterns("oauth.cimd.allowed", &c.allowed)?,
+        denied: patterns("oauth.cimd.denied", &c.denied)?,
+    };
+    let max_bytes = ranged(
+        "oauth.cimd.max_document_bytes",
+        c.max_document_bytes,
+        512,
+        256 * 1024,
+    )?;
+    let connect = ranged(
+        "oauth.cimd.connect_timeout_ms",
+        c.connect_timeout_ms,
+        100,
+        30_000,
+    )?;
+    let total = ranged("oauth.cimd.timeout_ms", c.timeout_ms, 100, 60_000)?;
+    let min_seconds = ranged(
+        "oauth.cimd.min_cache_seconds",
+        c.min_cache_seconds,
+        0,
+        7 * 24 * 3600,
+    )? as i64;
+    let max_seconds = ranged(
+        "oauth.cimd.max_cache_seconds",
+        c.max_cache_seconds,
+        0,
+        30 * 24 * 3600,
+    )? as i64;
+    if max_seconds < min_seconds {
+        return Err(err(
+            "oauth.cimd.max_cache_seconds",
+            "must not be below oauth.cimd.min_cache_seconds",
+        ));
+    }
+    let extra_roots_pem = match c.extra_ca_file.trim() {
+        "" => Vec::new(),
+        path => vec![extra_roots(path)?],
+    };
+    Ok(CimdConfig {
+        policy,
+        fetch: FetchPolicy {
+            max_bytes: max_bytes as usize,
+            connect_timeout: Duration::from_millis(connect),
+            total_timeout: Duration::from_millis(total),
+            allow_special_use_addresses: c.allow_special_use_addresses,
+            extra_roots_pem,
+        },
+        lifetimes: Lifetimes {
+            min_seconds,
+            max_seconds,
+        },
+    })
+}
+
+/// The PEM certificates of `oauth.cimd.extra_ca_file`.
+fn extra_roots(path: &str) -> Result<Vec<u8>, ConfigError> {
+    const KEY: &str = "oauth.cimd.extra_ca_file";
+    let pem = std::fs::read(path).map_err(|e| err(KEY, format!("cannot read {path}: {e}")))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(pem),
+        _ => Err(err(
+            KEY,
+            format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+        )),
+    }
 }

@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{failed, AdminIdentity, ApiError};
 use crate::actors::registry::{ClientFilter, ClientView};
+use crate::cimd::DocumentCache;
 use crate::domain::{AuthMethod, ClientId, RedirectUri, ScopeSet};
 use crate::http::{allow, AppState};
 use crate::service::clients::admin;
@@ -59,11 +60,50 @@ pub struct AdminClient {
     pub expires_at: i64,
     pub expired: bool,
     pub disabled: bool,
+    /// For a client whose `client_id` is its metadata document's URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<AdminClientDocument>,
+}
+
+/// A metadata-document client's document: when its metadata was taken and
+/// what the cache holds now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminClientDocument {
+    /// The document's URL (the client's id).
+    pub url: String,
+    /// When the stored metadata was fetched (Unix seconds).
+    pub fetched_at: i64,
+    /// SHA-256 of the document's bytes (hex): a new value is a new version.
+    pub sha256: String,
+    /// `fresh` (used without fetching until `cached_until`), `stale`
+    /// (fetched again at the next sign-in) or `absent` (not in this
+    /// instance's cache, e.g. after a restart).
+    pub cache: &'static str,
+    pub cached_until: Option<i64>,
+}
+
+impl AdminClientDocument {
+    fn of(v: &ClientView, now: i64, cache: &DocumentCache) -> Option<Self> {
+        let state = v.document?;
+        let cached = cache.peek(&v.client_id);
+        Some(Self {
+            url: v.client_id.to_string(),
+            fetched_at: state.fetched_at,
+            sha256: state.digest.iter().map(|b| format!("{b:02x}")).collect(),
+            cache: match &cached {
+                None => "absent",
+                Some(c) if c.fresh_until > now => "fresh",
+                Some(_) => "stale",
+            },
+            cached_until: cached.map(|c| c.fresh_until),
+        })
+    }
 }
 
 impl AdminClient {
-    fn from_view(v: ClientView, now: i64) -> Self {
+    fn from_view(v: ClientView, now: i64, cache: &DocumentCache) -> Self {
         Self {
+            document: AdminClientDocument::of(&v, now, cache),
             token_endpoint_auth_method: v.metadata.auth_method.as_str().to_owned(),
             application_type: v.metadata.application_type.as_str(),
             grant_types: v
@@ -118,6 +158,9 @@ pub struct ClientQuery {
     pub expired: Option<bool>,
     /// Only clients with this token endpoint auth method.
     pub auth_method: Option<String>,
+    /// Only clients known by their metadata document (`document`) or
+    /// registered with dynamic client registration (`registered`).
+    pub kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -156,7 +199,9 @@ pub async fn list_clients(
     let now = state.clock.now();
     let clients = page.clients.into_iter();
     Ok(HttpResponse::Ok().json(ClientList {
-        clients: clients.map(|c| AdminClient::from_view(c, now)).collect(),
+        clients: clients
+            .map(|c| AdminClient::from_view(c, now, &state.cimd))
+            .collect(),
         next_cursor: page.next,
     }))
 }
@@ -177,7 +222,14 @@ impl ClientQuery {
                     })?,
             ),
         };
+        let document = match self.kind.as_deref() {
+            None => None,
+            Some("document") => Some(true),
+            Some("registered") => Some(false),
+            Some(_) => return Err(ApiError::bad_request("kind must be document or registered")),
+        };
         Ok(ClientFilter {
+            document,
             name_contains: self.name_contains.clone(),
             created_before: self.created_before,
             created_after: self.created_after,
@@ -188,7 +240,7 @@ impl ClientQuery {
 }
 
 #[utoipa::path(get, path = "/admin/v1/clients/{client_id}", tag = "admin: clients",
-    params(("client_id" = String, Path, description = "The mcp_… client id")), security(("admin_token" = [])),
+    params(("client_id" = String, Path, description = "The client id: mcp_…, or a metadata document URL percent-encoded")), security(("admin_token" = [])),
     responses((status = 200, body = AdminClientDetail), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn get_client(
     admin: AdminIdentity,
@@ -200,14 +252,14 @@ pub async fn get_client(
         .await
         .map_err(failed("get_client"))?;
     Ok(HttpResponse::Ok().json(AdminClientDetail {
-        client: AdminClient::from_view(detail.client, state.clock.now()),
+        client: AdminClient::from_view(detail.client, state.clock.now(), &state.cimd),
         live_grants: detail.live_grants,
         live_tokens: detail.live_tokens,
     }))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/clients/{client_id}", tag = "admin: clients",
-    params(("client_id" = String, Path, description = "The mcp_… client id"), RevokeQuery), security(("admin_token" = [])),
+    params(("client_id" = String, Path, description = "The client id: mcp_…, or a metadata document URL percent-encoded"), RevokeQuery), security(("admin_token" = [])),
     responses((status = 200, description = "The client and every token it held are gone", body = RevokedClient),
         (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn revoke_client(
@@ -242,10 +294,10 @@ async fn set_disabled(
     let view = admin::set_disabled(&state, &admin, &client_id, disabled)
         .await
         .map_err(failed(operation))?;
-    Ok(HttpResponse::Ok().json(AdminClient::from_view(view, state.clock.now())))
+    Ok(HttpResponse::Ok().json(AdminClient::from_view(view, state.clock.now(), &state.cimd)))
 }
 #[utoipa::path(post, path = "/admin/v1/clients/{client_id}/disable", tag = "admin: clients",
-    params(("client_id" = String, Path, description = "The mcp_… client id")), security(("admin_token" = [])),
+    params(("client_id" = String, Path, description = "The client id: mcp_…, or a metadata document URL percent-encoded")), security(("admin_token" = [])),
     responses((status = 200, description = "The client can no longer authenticate or sign in", body = AdminClient),
         (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn disable_client(
@@ -257,7 +309,7 @@ pub async fn disable_client(
 }
 
 #[utoipa::path(post, path = "/admin/v1/clients/{client_id}/enable", tag = "admin: clients",
-    params(("client_id" = String, Path, description = "The mcp_… client id")), security(("admin_token" = [])),
+    params(("client_id" = String, Path, description = "The client id: mcp_…, or a metadata document URL percent-encoded")), security(("admin_token" = [])),
     responses((status = 200, body = AdminClient), (status = 401, body = ApiError), (status = 404, body = ApiError)))]
 pub async fn enable_client(
     admin: AdminIdentity,

@@ -33,14 +33,19 @@ pub fn client_redirect(state: &AppState, redirect: &ClientRedirect) -> HttpRespo
 /// A sign-in step's refusal, redirected or shown.
 pub fn refusal(state: &AppState, error: &SigninError) -> HttpResponse {
     match error {
-        SigninError::Show(shown) => shown_page(*shown),
+        SigninError::Show(shown) => shown_page(shown),
         SigninError::Redirect(redirect) => client_redirect(state, redirect),
     }
 }
 
 /// The page telling the person why the sign-in cannot continue.
-pub fn shown_page(shown: Shown) -> HttpResponse {
+pub fn shown_page(shown: &Shown) -> HttpResponse {
+    let document_refused;
     let (status, error, description) = match shown {
+        Shown::ClientDocumentRefused(reason) => {
+            document_refused = format!("This application's client metadata document cannot be used: {reason}.");
+            (400, "invalid_client", document_refused.as_str())
+        }
         Shown::NoClientId => (400, "invalid_request", "The request names no client_id."),
         Shown::UnknownClient => (400, "invalid_client", "This application is not registered here (or its registration expired). Reconnect it to register again."),
         Shown::ClientLookupUnavailable => (503, "temporarily_unavailable", "The server could not look up the application."),

@@ -18,7 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::answers::{self, found};
 use super::client_auth::parse_form;
 use super::cookies;
-use crate::domain::SecretToken;
+use crate::domain::{matches_registered, DocumentUrl, RedirectUri, SecretToken};
 use crate::http::allow;
 use crate::http::middleware::limited;
 use crate::http::{client_ip, AppState};
@@ -162,6 +162,14 @@ fn consent_page(state: &AppState, pending: &PendingConsent) -> HttpResponse {
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| redirect_uri.to_owned());
+    let document = client.client_id.document_url();
+    let publisher = document.as_ref().map(DocumentUrl::host);
+    let loopback = client
+        .metadata
+        .redirect_uris
+        .iter()
+        .find(|r| matches_registered(r, redirect_uri))
+        .is_some_and(RedirectUri::is_on_loopback_host);
     let page = ConsentPage::new(
         name.unwrap_or("An unnamed application"),
         &host,
@@ -169,7 +177,9 @@ fn consent_page(state: &AppState, pending: &PendingConsent) -> HttpResponse {
         &client.client_id,
         pending.state.expose(),
         pending.csrf.expose(),
-    );
+    )
+    .published_by(publisher)
+    .loopback(loopback);
     let mut res = render(200, &page);
     let cookie = cookies::consent_cookie(state, &pending.state, &pending.csrf);
     let _ = res.add_cookie(&cookie);

@@ -1,8 +1,10 @@
 //! The clients: dynamic registration and its management by the client
-//! (RFC 7591, RFC 7592, in [`registration`]), their administration by an
-//! operator ([`admin`]), and the custom upstream client secrets they register.
+//! (RFC 7591, RFC 7592, in [`registration`]), clients known by their
+//! metadata document ([`document`]), their administration by an operator
+//! ([`admin`]), and the custom upstream client secrets they register.
 
 pub mod admin;
+pub mod document;
 pub mod registration;
 
 use crate::actors::vault::{DeleteSecrets, SealSecret, VaultError, UPSTREAM_CLIENT_SECRET};

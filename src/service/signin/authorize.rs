@@ -7,8 +7,9 @@ use crate::actors::token_broker::{BeginAuthorization, NewTransaction};
 use crate::audit::AuditEvent;
 use crate::domain::pkce::PkceError;
 use crate::domain::{
-    matches_registered, ClientId, CodeChallenge, ErrorCode, ScopeSet, SecretToken,
+    matches_registered, ClientId, CodeChallenge, DocumentUrl, ErrorCode, ScopeSet, SecretToken,
 };
+use crate::service::clients::document::document_client;
 use crate::service::Services;
 
 /// The longest `state` accepted: it is stored with the sign-in until the
@@ -107,7 +108,7 @@ pub async fn authorize(
     request: AuthorizationRequest,
 ) -> Result<PendingConsent, SigninError> {
     let now = services.clock.now();
-    let client = registered_client(services, request.client_id.as_deref(), now).await?;
+    let client = known_client(services, &request, now).await?;
     let redirect_uri = redirect_uri(&client, request.redirect_uri.as_deref())?;
     let client_state = request.state.clone().unwrap_or_default();
     if client_state.len() > MAX_STATE_BYTES {
@@ -157,13 +158,19 @@ pub async fn authorize(
     })
 }
 
-/// The live registration of the client a request names.
-async fn registered_client(
+/// The client a request names: a live registration, or the client its
+/// metadata document describes.
+async fn known_client(
     services: &Services,
-    client_id: Option<&str>,
+    request: &AuthorizationRequest,
     now: i64,
 ) -> Result<ClientView, Shown> {
-    let client_id = client_id.ok_or(Shown::NoClientId)?;
+    let client_id = request.client_id.as_deref().ok_or(Shown::NoClientId)?;
+    if DocumentUrl::claims(client_id) {
+        let url = DocumentUrl::parse(client_id)
+            .map_err(|e| Shown::ClientDocumentRefused(e.to_string()))?;
+        return document_client(services, &url, &request.ip).await;
+    }
     // An id this server never issues is not registered (and never reaches storage).
     let client_id = ClientId::parse(client_id).ok_or(Shown::UnknownClient)?;
     let lookup = GetClient { client_id, now };

@@ -70,12 +70,16 @@ pub trait RedirectFailure {
 /// A sign-in that cannot continue and must not go back to the client (the
 /// client or its redirect URI is unknown, or the browser is not the one
 /// the sign-in belongs to): shown to the person as a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shown {
     /// The authorization request names no client.
     NoClientId,
     /// The client is not registered (or expired, or was disabled).
     UnknownClient,
+    /// The `client_id` is a metadata document URL that cannot be used
+    /// (malformed, refused by the operator's policy, not fetched, invalid):
+    /// the reason, safe to show.
+    ClientDocumentRefused(String),
     /// The client could not be looked up (storage busy).
     ClientLookupUnavailable,
     /// The `redirect_uri` is not one the client registered.

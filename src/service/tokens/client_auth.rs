@@ -13,8 +13,8 @@ use crate::service::{ServiceError, Services};
 /// the form by the HTTP side).
 #[derive(Debug)]
 pub struct Presented {
-    /// As sent: a proxy client id (`mcp_…`), or with the compatibility
-    /// switch an upstream client id.
+    /// As sent: a proxy client id (`mcp_…`), a metadata document's URL, or
+    /// with the compatibility switch an upstream client id.
     pub client_id: String,
     pub secret: Option<SecretToken>,
     pub method: AuthMethod,
@@ -22,12 +22,12 @@ pub struct Presented {
 
 impl Presented {
     /// The client id as it may appear in a log line: the characters of a
-    /// client id only, at most 40 of them.
+    /// client id (or of a metadata document's URL) only, at most 120 of them.
     pub fn shown_id(&self) -> String {
         self.client_id
             .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-            .take(40)
+            .filter(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(*c))
+            .take(120)
             .collect()
     }
 }
@@ -46,7 +46,13 @@ pub async fn authenticate(
 ) -> Result<ClientView, ServiceError> {
     // An id this server never issues names no client (and never reaches
     // storage): refused like a wrong secret.
-    let answer = match ClientId::parse(&who.client_id) {
+    // A metadata-document client whose URL the operator no longer takes
+    // is refused too (its tokens stop refreshing at once).
+    let permitted = |id: &ClientId| {
+        id.document_url()
+            .is_none_or(|url| services.config.oauth.cimd.policy.permits(&url).is_ok())
+    };
+    let answer = match ClientId::parse(&who.client_id).filter(permitted) {
         Some(client_id) => {
             let msg = AuthenticateClient {
                 client_id,

@@ -4,7 +4,7 @@
 
 use url::Url;
 
-use crate::domain::has_dot_segment;
+use super::has_dot_segment;
 
 /// Longest document URL taken (a `client_id` travels in every request).
 pub const MAX_URL_BYTES: usize = 2048;

@@ -4,6 +4,7 @@
 #
 # Usage: revoke-client.sh [--upstream] CLIENT_ID...
 #        list-clients.sh --expired | revoke-client.sh
+#   CLIENT_ID   an mcp_… id, or a metadata document's https:// URL
 #   --upstream  also revoke the signed-in users' refresh tokens at Google
 # With no ids, reads them from standard input, one per line.
 # Environment: DRAWBRIDGE_URL (default http://127.0.0.1:8002),
@@ -11,7 +12,7 @@
 # Exits non-zero if any revocation failed (each failure is reported).
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 upstream=false; ids=()
 for arg in "$@"; do
     case "$arg" in
@@ -38,13 +39,26 @@ base=${DRAWBRIDGE_URL:-http://127.0.0.1:8002}
 token=${DRAWBRIDGE_ADMIN_TOKEN:?set DRAWBRIDGE_ADMIN_TOKEN to the admin API token}
 body=$(mktemp); trap 'rm -f "$body"' EXIT
 
+# Percent-encodes one path segment, byte by byte.
+segment() {
+    local LC_ALL=C s=$1 out='' c i
+    for ((i = 0; i < ${#s}; i++)); do
+        c=${s:i:1}
+        case $c in
+            [A-Za-z0-9._~-]) out+=$c ;;
+            *) out+=$(printf '%%%02X' "'$c") ;;
+        esac
+    done
+    printf '%s' "$out"
+}
+
 failed=0
 for id in "${ids[@]}"; do
-    if [[ ! "$id" =~ ^[A-Za-z0-9_-]+$ ]]; then
+    if [[ ! "$id" =~ ^([A-Za-z0-9_-]+|https://[^[:space:]]+)$ ]]; then
         echo "revoke-client.sh: $id: not a client id" >&2; failed=1; continue
     fi
     status=$(curl -sS -o "$body" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $token" \
-        "$base/admin/v1/clients/$id?upstream=$upstream") || { echo "revoke-client.sh: cannot reach $base" >&2; exit 1; }
+        "$base/admin/v1/clients/$(segment "$id")?upstream=$upstream") || { echo "revoke-client.sh: cannot reach $base" >&2; exit 1; }
     if [[ "$status" == 200 ]]; then
         echo "revoked $id ($(sed -n 's/.*"revoked_grants":\([0-9]*\).*/\1/p' "$body") sign-ins)"
     else

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::DocumentUrl;
 use crate::domain::{
-    AuthMethod, ClientMetadata, GrantType, RegistrationPolicy, RegistrationRequest,
+    AuthMethod, ClientMetadata, GrantType, RegistrationPolicy, RegistrationRequest, ScopeSet,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,9 +65,33 @@ pub fn validate(
         }
     }
     keep_known_grant_types(&mut doc);
+    keep_supported_scopes(&mut doc, policy);
     let request: RegistrationRequest = serde_json::from_value(Value::Object(doc))
         .map_err(|e| DocumentError::Metadata(e.to_string().chars().take(200).collect()))?;
     ClientMetadata::parse(request, policy).map_err(|e| DocumentError::Metadata(e.to_string()))
+}
+
+/// Keeps the document's `scope` to the scopes this server offers: a
+/// document is written for every server the client talks to, so scopes
+/// meant for others are not a reason to refuse it. With none left the
+/// field goes (the client asks as any client may).
+fn keep_supported_scopes(doc: &mut Map<String, Value>, policy: &RegistrationPolicy) {
+    let Some(Value::String(raw)) = doc.get("scope") else {
+        return;
+    };
+    let kept: Vec<&str> = raw
+        .split(' ')
+        .filter(|token| {
+            ScopeSet::parse(token, policy.google_scope_aliases)
+                .is_ok_and(|s| !s.is_empty() && s.ensure_within(&policy.supported_scopes).is_ok())
+        })
+        .collect();
+    if kept.is_empty() {
+        doc.remove("scope");
+    } else {
+        let kept = kept.join(" ");
+        doc.insert("scope".into(), Value::String(kept));
+    }
 }
 
 /// Drops the grant types Drawbridge does not serve; a document with none
@@ -134,6 +158,14 @@ mod tests {
         );
         assert_eq!(meta.client_name.as_deref(), Some("Visual Studio Code"));
         assert_eq!(meta.redirect_uris.len(), 2);
+    }
+
+    #[test]
+    fn scopes_meant_for_other_servers_are_dropped_not_refused() {
+        let meta = check(json!({"client_id": URL, "redirect_uris": ["https://vscode.dev/r"], "scope": "atproto email transition:generic openid"})).unwrap();
+        assert_eq!(meta.scope.unwrap().to_string(), "email openid");
+        let meta = check(json!({"client_id": URL, "redirect_uris": ["https://vscode.dev/r"], "scope": "atproto"})).unwrap();
+        assert_eq!(meta.scope, None);
     }
 
     #[test]

@@ -309,7 +309,7 @@ async fn operations_endpoints_report_and_act() {
 }
 
 /// Runs a script off the test's thread: the actors' dispatchers live on it.
-async fn script(app: &TestApp, cmdline: &str) -> std::process::Output {
+pub async fn script(app: &TestApp, cmdline: &str) -> std::process::Output {
     let (address, cmdline) = (app.address.clone(), cmdline.to_owned());
     actix_web::rt::task::spawn_blocking(move || {
         std::process::Command::new("bash")

@@ -71,6 +71,8 @@ pub struct ConsentPage<'a> {
     /// The sign-in's state and the form's CSRF token (hidden fields).
     pub state: &'a str,
     pub csrf: &'a str,
+    /// Where the form posts (`/oauth/consent` under `BASE_URL`'s path).
+    pub action: String,
 }
 
 impl<'a> ConsentPage<'a> {
@@ -93,6 +95,7 @@ impl<'a> ConsentPage<'a> {
             client_id,
             state,
             csrf,
+            action: "/oauth/consent".into(),
         }
     }
 }
@@ -101,6 +104,12 @@ impl<'a> ConsentPage<'a> {
     /// Names the host that published the client's metadata document.
     pub fn published_by(mut self, host: Option<&'a str>) -> Self {
         self.publisher = host;
+        self
+    }
+
+    /// Posts the form to `action` (an issuer with a path).
+    pub fn posting_to(mut self, action: String) -> Self {
+        self.action = action;
         self
     }
 

@@ -571,3 +571,25 @@ async fn no_openid_discovery_document_is_served_at_any_location() {
         .await;
     assert_eq!(doc["client_id_metadata_document_supported"], true);
 }
+
+/// Behind a proxy that strips the issuer's path, the consent form must post
+/// to the path the browser sees, and its CSRF cookie must be sent there:
+/// otherwise Approve lands outside Drawbridge (found by the conformance
+/// suite run against a path issuer).
+#[actix_web::test]
+async fn with_an_issuer_path_the_consent_form_and_its_cookie_use_the_path_the_browser_sees() {
+    let flow = crate::login_flow::setup(&[("BASE_URL", "https://host.example/drawbridge")]).await;
+    let client = flow.register("none").await;
+    let (res, _) = flow.authorize(&client, &[]).await;
+    assert_eq!(res.status(), 200);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("Path=/drawbridge/oauth/consent"),
+        "{cookie}"
+    );
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains(r#"<form method="post" action="/drawbridge/oauth/consent">"#),
+        "{page}"
+    );
+}

@@ -162,6 +162,12 @@ impl Config {
         self.server.base_url.path().trim_end_matches('/')
     }
 
+    /// The path the browser uses for `path` of this server: under
+    /// `BASE_URL`'s path when the issuer has one (a proxy strips it).
+    pub fn public_path(&self, path: &str) -> String {
+        format!("{}{path}", self.base_path())
+    }
+
     /// A well-known URI for something at `path` of this origin (RFC 8414
     /// §3.1, RFC 9728 §3.1): the well-known segment goes between the origin
     /// and the path.

@@ -179,7 +179,8 @@ fn consent_page(state: &AppState, pending: &PendingConsent) -> HttpResponse {
         pending.csrf.expose(),
     )
     .published_by(publisher)
-    .loopback(loopback);
+    .loopback(loopback)
+    .posting_to(state.config.public_path(cookies::CONSENT_PATH));
     let mut res = render(200, &page);
     let cookie = cookies::consent_cookie(state, &pending.state, &pending.csrf);
     let _ = res.add_cookie(&cookie);

@@ -1,6 +1,7 @@
 //! The sign-in's cookies, built with the `cookie` crate (never formatted by
 //! hand):
-//! - the consent form's CSRF cookie (`dbc_…`, `Path=/oauth/consent`,
+//! - the consent form's CSRF cookie (`dbc_…`, `Path=/oauth/consent` under
+//!   `BASE_URL`'s path,
 //!   `SameSite=Strict`): a forged form post from another site fails;
 //! - the browser binding (`drawbridge_signin_…`, `__Host-` on https), set
 //!   with the Approve answer and required at `/oauth/callback`: a sign-in
@@ -17,6 +18,9 @@ use actix_web::HttpRequest;
 
 use crate::domain::SecretToken;
 use crate::http::AppState;
+
+/// Where the consent form posts (under `BASE_URL`'s path).
+pub const CONSENT_PATH: &str = "/oauth/consent";
 
 fn https(state: &AppState) -> bool {
     state.config.server.base_url.scheme() == "https"
@@ -46,7 +50,7 @@ pub fn consent_cookie(
     csrf: &SecretToken,
 ) -> Cookie<'static> {
     Cookie::build(consent_name(txn_state), csrf.expose().to_owned())
-        .path("/oauth/consent")
+        .path(state.config.public_path(CONSENT_PATH))
         .max_age(Duration::seconds(state.config.tokens.transaction_ttl))
         .http_only(true)
         .secure(https(state))

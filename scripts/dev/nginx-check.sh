@@ -245,6 +245,29 @@ while True:
 print(answer.status, answer.getheader("content-type", "").split(";")[0], *times)
 PY
 }
+# sse_h2 FROM: the same through nginx with curl over HTTP/2 (as browsers
+# connect); the HTTP version curl used goes to $work/h2-version.
+sse_h2() {
+    local start
+    start=$(date +%s.%N)
+    curl -sN --http2 --interface "$1" --cacert "$ca" -X POST "$public/mcp" \
+        -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -H 'accept: application/json, text/event-stream' \
+        -d '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "slow"}}' \
+        -w '\n%{http_code} %{content_type} %{http_version}\n' | python3 -c '
+import sys, time
+start = float(sys.argv[2])
+times, last = [], []
+for line in sys.stdin:
+    if line.startswith("data:"):
+        times.append(round(time.time() - start, 2))
+    elif line.strip():
+        last = line.split()
+status, ctype, version = (last + ["", "", ""])[:3]
+open(sys.argv[1], "w").write(version)
+print(status, ctype.split(";")[0], *times)
+' "$work/h2-version" "$start"
+}
 # streams WHAT RESULT: three events, the first within 0.8 s, the last after 1.8 s.
 streams() {
     local what=$1 status type first second third
@@ -264,6 +287,8 @@ else
     streams "straight from Drawbridge, event by event" "$(sse 127.0.0.2 "$direct/mcp")"
     : >"$work/mcp-seen.jsonl"
     streams "through nginx, event by event" "$(sse 127.0.0.2 "$public/mcp")"
+    streams "through nginx over HTTP/2, event by event" "$(sse_h2 127.0.0.3)"
+    expect "that client spoke HTTP/2 to nginx" "$(cat "$work/h2-version" 2>/dev/null)" 2
     expect "the MCP server is told X-Forwarded-For: the client, then nginx (the forged one dropped)" \
         "$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["x-forwarded-for"])' "$work/mcp-seen.jsonl" 2>/dev/null)" \
         "127.0.0.2, 127.0.0.1"

@@ -64,6 +64,9 @@ bash scripts/dev/swagger-check.sh
 step "a browser client on another origin (CORS) in headless Chromium"
 bash scripts/dev/cors-check.sh
 
+step "behind Debian's nginx (scripts/deploy/nginx.conf): client addresses, rate limits, forged X-Forwarded-For, SSE"
+bash scripts/dev/nginx-check.sh
+
 step "schemathesis against /openapi.json (public and admin API)"
 bash scripts/dev/schemathesis.sh
 

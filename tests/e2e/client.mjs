@@ -129,15 +129,17 @@ try {
       provider.info?.client_id === host.url && provider.savedClients.every((i) => !i.client_id?.startsWith('mcp_')), JSON.stringify(provider.savedClients));
     check('Drawbridge fetched the metadata document', host.fetches() > 0, `${host.fetches()} fetches`);
     const page = provider.consentPage || '';
+    const hosts = [...page.matchAll(/class="host">([^<]*)</g)].map((m) => m[1]); // shown prominently
     check('the consent page shows the document\'s client_name, the client_id host and the redirect host',
-      page.includes(CIMD_NAME) && page.includes('localhost') && page.includes('127.0.0.1'),
+      page.includes(CIMD_NAME) && hosts.some((h) => h.startsWith('localhost')) && hosts.some((h) => h.startsWith('127.0.0.1')),
       page.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').slice(0, 600));
   }, async (provider, check) => {
-    const list = await admin(`/clients?name_contains=${encodeURIComponent(CIMD_NAME)}`).then((r) => r.json());
-    check('the admin API lists the client by its document URL', list.clients?.some((c) => c.client_id === host.url), JSON.stringify(list));
+    const list = await admin('/clients?kind=document').then((r) => r.json());
+    check('the admin API lists the client among metadata-document clients', list.clients?.some((c) => c.client_id === host.url && c.document?.url === host.url), JSON.stringify(list));
     const one = await admin(`/clients/${encodeURIComponent(host.url)}`);
     const detail = one.status === 200 ? await one.json() : await one.text();
-    check('the admin API shows the client', one.status === 200 && JSON.stringify(detail).includes(host.url), `${one.status} ${JSON.stringify(detail)}`);
+    check('the admin API shows the client, its document and live tokens',
+      detail.client_id === host.url && detail.client_name === CIMD_NAME && detail.document?.fetched_at > 0 && detail.live_tokens > 0, `${one.status} ${JSON.stringify(detail)}`);
   });
 } catch (e) {
   cimdCheck('the MCP client flow completed', false, e.stack || String(e));

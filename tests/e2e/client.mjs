@@ -1,11 +1,14 @@
 // A real MCP client: the official TypeScript SDK's client with its OAuth
-// support (discovery from the 401, dynamic registration, PKCE, resource),
-// connecting through Drawbridge's gateway. The "browser" is a small user
-// agent that follows redirects, keeps cookies and approves the consent page.
+// support (discovery from the 401, PKCE, resource), connecting through
+// Drawbridge's gateway twice: once with dynamic registration, once with a
+// Client ID Metadata Document served by cimd-host.mjs (checks prefixed
+// `CIMD:`). The "browser" is a small user agent that follows redirects,
+// keeps cookies and approves the consent page.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError, refreshAuthorization } from '@modelcontextprotocol/sdk/client/auth.js';
 import { browse } from './browser.mjs';
+import { serveMetadataDocument } from './cimd-host.mjs';
 
 const GATEWAY = new URL(process.env.GATEWAY_URL);
 const BASE = process.env.DRAWBRIDGE_URL;
@@ -18,19 +21,28 @@ function check(name, ok, detail = '') {
   if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
 }
 
+/**
+ * The SDK's OAuth client provider. With `clientMetadataUrl`, the SDK uses that
+ * URL as client_id (a Client ID Metadata Document) when the authorization
+ * server supports it; without, it registers dynamically.
+ */
 class Provider {
-  constructor() { this.info = undefined; this.saved = undefined; this.verifier = undefined; this.code = undefined; }
+  constructor(check, clientMetadataUrl = undefined) {
+    this.check = check; this.clientMetadataUrl = clientMetadataUrl;
+    this.info = undefined; this.saved = undefined; this.verifier = undefined; this.code = undefined;
+    this.savedClients = []; this.consentPage = undefined;
+  }
   get redirectUrl() { return REDIRECT; }
   get clientMetadata() {
     return { client_name: 'Drawbridge e2e MCP client', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
   }
   clientInformation() { return this.info; }
-  saveClientInformation(info) { this.info = info; }
+  saveClientInformation(info) { this.info = info; this.savedClients.push(info); }
   tokens() { return this.saved; }
   saveTokens(tokens) { this.saved = tokens; }
   async redirectToAuthorization(url) {
-    check('the authorization request carries PKCE S256 and the resource', url.searchParams.get('code_challenge_method') === 'S256' && !!url.searchParams.get('resource'), url.href);
-    this.code = await browse(url, REDIRECT, check);
+    this.check('the authorization request carries PKCE S256 and the resource', url.searchParams.get('code_challenge_method') === 'S256' && !!url.searchParams.get('resource'), url.href);
+    this.code = await browse(url, REDIRECT, this.check, (html) => { this.consentPage = html; });
   }
   saveCodeVerifier(v) { this.verifier = v; }
   codeVerifier() { return this.verifier; }
@@ -47,8 +59,15 @@ async function whoami(client) {
   return result.content?.[0]?.text;
 }
 
-const provider = new Provider();
-try {
+const admin = (path, method = 'GET') => fetch(`${BASE}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${ADMIN}` } });
+
+/**
+ * One sign-in through the gateway with the SDK, then tool calls, a refresh,
+ * and revocation through the admin API. `signedUp(provider, check)` checks
+ * how the client got its client_id (registration or metadata document);
+ * `listed(provider, check)` runs after the first calls, before revocation.
+ */
+async function run(check, provider, signedUp, listed = async () => {}) {
   let client;
   const transport = new StreamableHTTPClientTransport(GATEWAY, { authProvider: provider });
   try {
@@ -57,7 +76,7 @@ try {
     check('the first connection is refused before sign-in', false);
   } catch (e) {
     check('the gateway answers 401 and the SDK starts OAuth', e instanceof UnauthorizedError, String(e));
-    check('dynamic registration gave an mcp_ client id', provider.info?.client_id?.startsWith('mcp_'), JSON.stringify(provider.info));
+    signedUp(provider, check);
     await transport.finishAuth(provider.code);
     check('the code exchange gave Drawbridge tokens', provider.saved?.access_token?.startsWith('mcp_at_') && provider.saved?.refresh_token?.startsWith('mcp_rt_'));
     client = await connect(provider);
@@ -73,8 +92,10 @@ try {
   client = await connect(provider);
   check('a call with the refreshed token works', (await whoami(client)) === EMAIL);
   await client.close();
+  await listed(provider, check);
 
-  const revoke = await fetch(`${BASE}/admin/v1/clients/${provider.info.client_id}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN}` } });
+  // The client id is a URL for a metadata-document client: one path segment.
+  const revoke = await admin(`/clients/${encodeURIComponent(provider.info.client_id)}`, 'DELETE');
   check('the admin API revokes the client', revoke.status === 200, String(revoke.status));
   const after = await fetch(GATEWAY, {
     method: 'POST',
@@ -83,8 +104,46 @@ try {
   });
   check('the next call after revocation is 401', after.status === 401, String(after.status));
   check('the 401 names the resource metadata', (after.headers.get('www-authenticate') || '').includes('resource_metadata='));
+}
+
+// Dynamic client registration (RFC 7591).
+try {
+  await run(check, new Provider(check), (provider) => {
+    check('dynamic registration gave an mcp_ client id', provider.info?.client_id?.startsWith('mcp_'), JSON.stringify(provider.info));
+  });
 } catch (e) {
   check('the MCP client flow completed', false, e.stack || String(e));
 }
+
+// A Client ID Metadata Document: the client_id is the https URL of a JSON
+// document about the client, which Drawbridge fetches (from cimd-host.mjs).
+const CIMD_NAME = 'Drawbridge e2e CIMD client';
+const cimdCheck = (name, ok, detail) => check(`CIMD: ${name}`, ok, detail);
+const host = await serveMetadataDocument({
+  client_name: CIMD_NAME, redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'], token_endpoint_auth_method: 'none',
+});
+try {
+  await run(cimdCheck, new Provider(cimdCheck, host.url), (provider, check) => {
+    check('the SDK used the document URL as client id, without registering',
+      provider.info?.client_id === host.url && provider.savedClients.every((i) => !i.client_id?.startsWith('mcp_')), JSON.stringify(provider.savedClients));
+    check('Drawbridge fetched the metadata document', host.fetches() > 0, `${host.fetches()} fetches`);
+    const page = provider.consentPage || '';
+    const hosts = [...page.matchAll(/class="host">([^<]*)</g)].map((m) => m[1]); // shown prominently
+    check('the consent page shows the document\'s client_name, the client_id host and the redirect host',
+      page.includes(CIMD_NAME) && hosts.some((h) => h.startsWith('localhost')) && hosts.some((h) => h.startsWith('127.0.0.1')),
+      page.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').slice(0, 600));
+  }, async (provider, check) => {
+    const list = await admin('/clients?kind=document').then((r) => r.json());
+    check('the admin API lists the client among metadata-document clients', list.clients?.some((c) => c.client_id === host.url && c.document?.url === host.url), JSON.stringify(list));
+    const one = await admin(`/clients/${encodeURIComponent(host.url)}`);
+    const detail = one.status === 200 ? await one.json() : await one.text();
+    check('the admin API shows the client, its document and live tokens',
+      detail.client_id === host.url && detail.client_name === CIMD_NAME && detail.document?.fetched_at > 0 && detail.live_tokens > 0, `${one.status} ${JSON.stringify(detail)}`);
+  });
+} catch (e) {
+  cimdCheck('the MCP client flow completed', false, e.stack || String(e));
+}
+host.close();
 console.log(`mcp-client: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -1,6 +1,8 @@
 // A real OpenID provider standing in for Google: oidc-provider with one
 // confidential client (Drawbridge), PKCE required, refresh tokens, email
 // claims, and login and consent completed automatically for a test user.
+// CALLBACK lists Drawbridge's callbacks, space-separated (one per instance:
+// at the root, and with a path behind path-proxy.mjs).
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.IDP_PORT);
@@ -11,7 +13,7 @@ const provider = new Provider(issuer, {
   clients: [{
     client_id: 'drawbridge-e2e',
     client_secret: 'drawbridge-e2e-secret',
-    redirect_uris: [process.env.CALLBACK],
+    redirect_uris: process.env.CALLBACK.split(' '),
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_post',

@@ -25,6 +25,9 @@ cargo build --release --locked
 export DRAWBRIDGE_TEST_BIN="$PWD/target/release/drawbridge"
 
 step "tests"
+# The ACME test runs Debian's pebble (skipped without it on a developer's
+# machine, required under CI=true).
+(source scripts/dev/lib.sh && require_package pebble pebble "the ACME test (tests/api/acme.rs)")
 # The suite appends every log line and every secret it saw to these files;
 # the scan below checks that no secret ever reached a log line.
 tmp=target/tmp

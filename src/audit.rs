@@ -59,6 +59,18 @@ pub enum AuditEvent<'a> {
         ip: &'a str,
         reason: &'a str,
     },
+    /// An ACME certificate was issued and put in service.
+    CertificateIssued {
+        domains: &'a str,
+        renewal: bool,
+        not_after: i64,
+    },
+    /// An ACME order failed; the certificate in service stays.
+    CertificateOrderFailed {
+        domains: &'a str,
+        reason: &'a str,
+        retry_in_seconds: u64,
+    },
     /// A client's metadata document was taken (first sign-in, or changed).
     ClientDocumentAdmitted {
         client_id: &'a str,
@@ -182,6 +194,24 @@ impl AuditEvent<'_> {
             AuditEvent::RegistrationRefused { ip, reason } => tracing::warn!(
                 target: "audit", event_type = "client_registered", ip, reason, success = false,
                 "Client registration refused: {reason}"
+            ),
+            AuditEvent::CertificateIssued {
+                domains,
+                renewal,
+                not_after,
+            } => tracing::info!(
+                target: "audit", event_type = if *renewal { "certificate_renewed" } else { "certificate_issued" },
+                domains, not_after, success = true,
+                "HTTPS certificate issued by ACME for {domains}"
+            ),
+            AuditEvent::CertificateOrderFailed {
+                domains,
+                reason,
+                retry_in_seconds,
+            } => tracing::warn!(
+                target: "audit", event_type = "certificate_order_failed", domains, reason, retry_in_seconds,
+                success = false,
+                "ACME certificate order for {domains} failed (the certificate in service stays): {reason}"
             ),
             AuditEvent::ClientDocumentAdmitted { client_id, ip } => tracing::info!(
                 target: "audit", event_type = "client_document_admitted", client_id, ip, success = true,

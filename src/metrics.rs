@@ -29,6 +29,8 @@ pub struct Metrics {
     pub store_flushes: IntCounterVec,
     pub store_flush_duration: HistogramVec,
     pub live: IntGaugeVec,
+    pub certificate_expiry: IntGaugeVec,
+    pub certificates_issued: IntCounterVec,
     pub store_size: IntGauge,
     pub process_resident_memory: IntGauge,
     pub process_cpu_seconds: prometheus::Gauge,
@@ -97,6 +99,16 @@ impl Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(live.clone())).expect("unique metric");
+        let certificate_expiry = IntGaugeVec::new(
+            Opts::new(
+                "drawbridge_tls_certificate_expiry_timestamp_seconds",
+                "When the served HTTPS certificate expires (Unix seconds), by listener (public, admin)",
+            ),
+            &["listener"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(certificate_expiry.clone()))
+            .expect("unique metric");
         let cpu =
             prometheus::Gauge::new("process_cpu_seconds_total", "CPU time used by the process")
                 .expect("valid metric");
@@ -188,6 +200,13 @@ impl Metrics {
                 LATENCY.to_vec(),
             ),
             live,
+            certificate_expiry,
+            certificates_issued: counter(
+                &r,
+                "drawbridge_acme_orders_total",
+                "ACME certificate orders by outcome (issued, failed)",
+                &["outcome"],
+            ),
             store_size: gauge(
                 &r,
                 "drawbridge_store_size_bytes",

@@ -34,8 +34,9 @@ pub struct Application {
     store: SharedStore,
     vault: Addr<Vault>,
     janitor: Addr<Janitor>,
-    /// The admin API's own listener, when `admin.listen` is set.
-    admin_server: Option<Server>,
+    /// The admin API's own listener (when `admin.listen` is set) and the
+    /// HTTP redirect listener (when `server.http_redirect_port` is).
+    side_servers: Vec<Server>,
     config: Arc<Config>,
     _lock: Option<File>,
 }
@@ -92,11 +93,11 @@ impl Application {
         // starts: an actor system torn down half-started ends in a panic
         // instead of the one-line error an operator needs.
         crate::audit::set_user_field(&config.audit.user_field);
-        let tls = config
+        let certs = crate::tls::Certificates::open(&config, clock.now())?;
+        let redirect_listener = config
             .server
-            .tls_files
-            .clone()
-            .map(|(cert, key)| open_certificate(cert, key, clock.now()))
+            .http_redirect_port
+            .map(|port| bind(&format!("{}:{port}", config.server.host)))
             .transpose()?;
         let admin = AdminToken::resolve(&config).map_err(StartupError::Admin)?;
         let dev = (config.upstream.provider == UpstreamProvider::Dev).then(DevProvider::new);
@@ -148,10 +149,34 @@ impl Application {
             janitor: janitor.clone(),
             store: Sizes::new(store.clone()),
             gateway_http,
+            certificate: certs.public.clone(),
         };
-        let admin_server = admin_listener
-            .map(|listener| start_admin_listener(listener, &state))
-            .transpose()?;
+        let mut side_servers = Vec::new();
+        if let Some(listener) = admin_listener {
+            side_servers.push(start_admin_listener(listener, &state, certs.admin.clone())?);
+        }
+        if let Some(listener) = redirect_listener {
+            let challenges = certs.challenges.clone();
+            let server = http::redirect::start(listener, &config.server.base_url, challenges)
+                .map_err(|source| StartupError::Bind {
+                    addr: "the HTTP redirect port".into(),
+                    source,
+                })?;
+            side_servers.push(server);
+        }
+        if let (Some(acme), Some(cert), Some(challenges)) = (
+            config.server.acme.clone(),
+            certs.public.clone(),
+            certs.challenges.clone(),
+        ) {
+            let renewal = crate::service::certificates::Renewal {
+                services: state.services.clone(),
+                config: acme,
+                cert,
+                challenges,
+            };
+            renewal.start().await;
+        }
         // Connection hygiene: body-read deadline, connections per address.
         let connections = ConnectionLimits::new(&config);
         let hsts = config.server.hsts.clone();
@@ -177,12 +202,9 @@ impl Application {
         if server_settings.workers > 0 {
             server = server.workers(server_settings.workers);
         }
-        let server = match tls {
-            Some(cert) => {
-                crate::tls::watch(cert.clone());
-                crate::tls::reload_on_hangup(cert.clone());
-                server.listen_rustls_0_23(listener, crate::tls::server_config(cert))
-            }
+        certs.keep_fresh();
+        let server = match certs.public.clone() {
+            Some(cert) => server.listen_rustls_0_23(listener, crate::tls::server_config(cert)),
             None => server.listen(listener),
         }
         .map_err(|source| StartupError::Bind {
@@ -203,7 +225,7 @@ impl Application {
             store,
             vault,
             janitor,
-            admin_server,
+            side_servers,
             config,
             _lock: lock,
         })
@@ -232,13 +254,12 @@ impl Application {
     /// accepting, lets requests in flight finish, writes the snapshot (in
     /// MEMORY_WITH_BACKUP), then flushes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = match self.admin_server {
-            Some(admin) => {
-                let (public, admin) = futures_util::future::join(self.server, admin).await;
-                public.and(admin)
-            }
-            None => self.server.await,
-        };
+        let (public, side) = futures_util::future::join(
+            self.server,
+            futures_util::future::join_all(self.side_servers),
+        )
+        .await;
+        let result = side.into_iter().fold(public, |all, one| all.and(one));
         if self.config.storage.mode == StorageMode::MemoryWithBackup {
             match self.vault.send(WriteSnapshot).await {
                 Ok(Ok(records)) => {
@@ -312,6 +333,14 @@ fn start_vault(opened: &Opened) -> (Addr<Vault>, Arc<VaultReader>) {
     (addr, reader)
 }
 
+/// Binds `addr`.
+fn bind(addr: &str) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+        addr: addr.to_owned(),
+        source,
+    })
+}
+
 /// Binds the admin API's own address (e.g. loopback only), when configured.
 fn bind_admin(config: &Config, admin: &AdminToken) -> Result<Option<TcpListener>, StartupError> {
     let listen = &config.admin.listen;
@@ -327,7 +356,11 @@ fn bind_admin(config: &Config, admin: &AdminToken) -> Result<Option<TcpListener>
 }
 
 /// Serves the admin API alone on its bound listener.
-fn start_admin_listener(listener: TcpListener, state: &AppState) -> Result<Server, StartupError> {
+fn start_admin_listener(
+    listener: TcpListener,
+    state: &AppState,
+    cert: Option<Arc<crate::tls::ReloadableCert>>,
+) -> Result<Server, StartupError> {
     let address = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -341,8 +374,11 @@ fn start_admin_listener(listener: TcpListener, state: &AppState) -> Result<Serve
             .wrap(TracingLogger::<middleware::RequestSpan>::new())
             .configure(move |cfg: &mut web::ServiceConfig| http::configure_admin(cfg, state))
     })
-    .workers(1)
-    .listen(listener)
+    .workers(1);
+    let server = match cert {
+        Some(cert) => server.listen_rustls_0_23(listener, crate::tls::server_config(cert)),
+        None => server.listen(listener),
+    }
     .map_err(|source| StartupError::Bind {
         addr: address.clone(),
         source,
@@ -396,22 +432,4 @@ fn start_registry(config: &Config, store: &SharedStore) -> (Addr<Registry>, Arc<
     });
     reader.attach(addr.clone());
     (addr, reader)
-}
-
-/// The certificate and key `ENABLE_HTTPS` serves; an expired or not yet
-/// valid certificate is a warning (the operator may be replacing it: a
-/// changed file is picked up without a restart).
-fn open_certificate(
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
-    now: crate::clock::UnixTime,
-) -> Result<Arc<crate::tls::ReloadableCert>, StartupError> {
-    let served = crate::tls::ReloadableCert::open(cert.clone(), key)?;
-    let loaded = served.loaded();
-    if loaded.expired_at(now) {
-        tracing::warn!(file = %cert.display(), "the HTTPS certificate is outside its validity; clients will refuse it");
-    } else {
-        tracing::info!(file = %cert.display(), days_left = loaded.days_left(now), "HTTPS certificate loaded");
-    }
-    Ok(Arc::new(served))
 }

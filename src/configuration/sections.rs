@@ -35,9 +35,34 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// With `enable_https`: the certificate chain (PEM) and the PKCS#8 key.
     pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// With `enable_https` and `tls.acme.domains`: certificates from ACME
+    /// (then `tls_files` is `None`).
+    pub acme: Option<AcmeConfig>,
+    /// The plain-HTTP port that redirects to HTTPS (and answers ACME
+    /// HTTP-01 challenges).
+    pub http_redirect_port: Option<u16>,
     /// The `Strict-Transport-Security` value for HTTPS answers (`None`:
     /// plain HTTP, or turned off).
     pub hsts: Option<String>,
+}
+
+/// `[tls.acme]`: automatic certificates (RFC 8555, HTTP-01 answered on
+/// the redirect port).
+#[derive(Debug, Clone)]
+pub struct AcmeConfig {
+    pub domains: Vec<String>,
+    pub directory_url: Url,
+    pub contact: Vec<String>,
+    /// Extra roots for the ACME server's HTTPS (PEM).
+    pub ca_pem: Option<Vec<u8>>,
+    pub retry: Duration,
+}
+
+impl ServerConfig {
+    /// Whether the public listener serves HTTPS (from files or ACME).
+    pub fn https(&self) -> bool {
+        self.tls_files.is_some() || self.acme.is_some()
+    }
 }
 
 /// `[upstream]` and `[google]`: the identity provider Drawbridge signs

@@ -13,6 +13,7 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
     pub google: GoogleSettings,
     pub oauth: OAuthSettings,
+    pub tls: TlsSettings,
     pub clients: ClientSettings,
     pub storage: StorageSettings,
     pub session: SessionSettings,
@@ -30,6 +31,11 @@ pub struct AdminSettings {
     pub token: Masked,
     pub token_file: String,
     pub listen: String,
+    /// Serve the admin listener over HTTPS (with `listen` set).
+    pub enable_https: bool,
+    /// Its own certificate chain and key; empty: the server's certificate.
+    pub ssl_cert_file: String,
+    pub ssl_key_file: String,
 }
 
 impl Default for AdminSettings {
@@ -39,6 +45,9 @@ impl Default for AdminSettings {
             token: Masked::default(),
             token_file: ".drawbridge_admin_token".into(),
             listen: String::new(),
+            enable_https: false,
+            ssl_cert_file: String::new(),
+            ssl_key_file: String::new(),
         }
     }
 }
@@ -112,6 +121,9 @@ pub struct ServerSettings {
     pub cors_allowed_origins: Vec<String>,
     /// `Strict-Transport-Security: max-age` on HTTPS answers (0: not sent).
     pub hsts_max_age_seconds: i64,
+    /// With HTTPS: a plain-HTTP port that only redirects to HTTPS (and
+    /// answers ACME HTTP-01 challenges); 0: none.
+    pub http_redirect_port: i64,
 }
 
 impl Default for ServerSettings {
@@ -131,6 +143,7 @@ impl Default for ServerSettings {
             ssl_key_file: String::new(),
             cors_allowed_origins: vec!["*".into()],
             hsts_max_age_seconds: 31_536_000,
+            http_redirect_port: 0,
         }
     }
 }
@@ -227,6 +240,40 @@ impl Default for OAuthSettings {
             allow_custom_upstream_clients: false,
             allow_direct_upstream_credentials: false,
             cimd: CimdSettings::default(),
+        }
+    }
+}
+
+/// `[tls]`: certificates Drawbridge obtains itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    pub acme: AcmeSettings,
+}
+
+/// `[tls.acme]`: automatic certificates (RFC 8555).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeSettings {
+    /// The names the certificate is for; empty: ACME off.
+    pub domains: Vec<String>,
+    pub directory_url: String,
+    /// `mailto:` addresses the CA may write to about the account.
+    pub contact: Vec<String>,
+    /// PEM roots trusted for the ACME server's own HTTPS (a test CA).
+    pub ca_file: String,
+    /// First wait after a failed issuance, doubled up to an hour.
+    pub retry_seconds: i64,
+}
+
+impl Default for AcmeSettings {
+    fn default() -> Self {
+        Self {
+            domains: Vec::new(),
+            directory_url: "https://acme-v02.api.letsencrypt.org/directory".into(),
+            contact: Vec::new(),
+            ca_file: String::new(),
+            retry_seconds: 60,
         }
     }
 }

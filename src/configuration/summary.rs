@@ -7,10 +7,11 @@ impl Config {
     /// The URL the listener answers on locally (`server.host`, the bound port).
     pub fn listen_url(&self, port: u16) -> String {
         let host = &self.server.host;
+        let scheme = if self.server.https() { "https" } else { "http" };
         if host.contains(':') {
-            format!("http://[{host}]:{port}")
+            format!("{scheme}://[{host}]:{port}")
         } else {
-            format!("http://{host}:{port}")
+            format!("{scheme}://{host}:{port}")
         }
     }
 

@@ -83,12 +83,60 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "alive"}))
 }
 
+/// Ready when the store answers and, with HTTPS, a certificate clients
+/// accept is in service (not ACME's stand-in, not expired); the body says
+/// the certificate's state either way.
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match state.registry.send(PingStore).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-        Ok(Err(e)) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "not_ready", "reason": e.to_string()})),
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "not_ready", "reason": "registry unavailable"})),
+    let certificate = state.certificate.as_deref().map(certificate_state);
+    let mut body = serde_json::json!({"status": "ready"});
+    if let Some(c) = &certificate {
+        body["certificate"] = serde_json::to_value(c).unwrap_or_default();
+    }
+    let reason = match state.registry.send(PingStore).await {
+        Ok(Ok(())) => match &certificate {
+            Some(c) if c.state == "pending" => Some("no certificate issued yet".to_owned()),
+            Some(c) if c.state == "expired" => Some("the certificate has expired".to_owned()),
+            _ => None,
+        },
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("registry unavailable".to_owned()),
+    };
+    let Some(reason) = reason else {
+        return HttpResponse::Ok().json(body);
+    };
+    body["status"] = "not_ready".into();
+    body["reason"] = reason.into();
+    HttpResponse::ServiceUnavailable().json(body)
+}
+
+/// The served certificate as readiness reports it.
+#[derive(Serialize)]
+struct CertificateState {
+    /// `valid`, `expiring` (under 14 days left), `expired`, or `pending`
+    /// (ACME's stand-in until the first certificate is issued).
+    state: &'static str,
+    not_after: i64,
+    days_left: i64,
+}
+
+fn certificate_state(cert: &crate::tls::ReloadableCert) -> CertificateState {
+    let loaded = cert.loaded();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let days_left = loaded.days_left(now);
+    let state = if cert.is_placeholder() {
+        "pending"
+    } else if loaded.expired_at(now) {
+        "expired"
+    } else if days_left < 14 {
+        "expiring"
+    } else {
+        "valid"
+    };
+    CertificateState {
+        state,
+        not_after: loaded.not_after,
+        days_left,
     }
 }

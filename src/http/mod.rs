@@ -12,6 +12,7 @@ mod metrics_endpoint;
 pub mod middleware;
 pub mod oauth;
 pub mod openapi;
+pub mod redirect;
 mod register;
 mod wellknown;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub store: crate::storage::Sizes,
     /// Client for the upstream MCP server (no redirects, connect time-out).
     pub gateway_http: reqwest::Client,
+    /// The public listener's certificate, with HTTPS (readiness reports it).
+    pub certificate: Option<Arc<crate::tls::ReloadableCert>>,
 }
 
 impl std::ops::Deref for AppState {

@@ -8,8 +8,10 @@
 //! - [`session`]: the user's upstream (Google) session — a fresh upstream
 //!   token, one upstream refresh per user at a time.
 //! - [`clients`]: client registration and administration.
+//! - [`certificates`]: the ACME certificate, kept and renewed.
 //! - [`error`]: the one error every flow answers, [`ServiceError`].
 
+pub mod certificates;
 pub mod clients;
 pub mod error;
 pub mod session;

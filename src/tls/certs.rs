@@ -74,7 +74,18 @@ fn read(path: &Path) -> Result<Vec<u8>, CertError> {
 pub fn load(cert_path: &Path, key_path: &Path) -> Result<LoadedCert, CertError> {
     let cert_pem = read(cert_path)?;
     let key_pem = read(key_path)?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+    parse(&cert_pem, &key_pem, cert_path, key_path)
+}
+
+/// A chain and key from PEM text; errors name `cert_path` and `key_path`
+/// (files, or where the text came from).
+pub fn parse(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<LoadedCert, CertError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .filter_map(Result::ok)
         .collect();
     if certs.is_empty() {
@@ -82,7 +93,7 @@ pub fn load(cert_path: &Path, key_path: &Path) -> Result<LoadedCert, CertError> 
             path: cert_path.to_owned(),
         });
     }
-    let key = match PrivateKeyDer::from_pem_slice(&key_pem) {
+    let key = match PrivateKeyDer::from_pem_slice(key_pem) {
         Ok(key @ PrivateKeyDer::Pkcs8(_)) => key,
         _ => {
             return Err(CertError::NoKey {
@@ -124,6 +135,48 @@ pub fn load(cert_path: &Path, key_path: &Path) -> Result<LoadedCert, CertError> 
         not_before,
         not_after,
     })
+}
+
+/// A self-signed certificate for `names`, served while the first ACME
+/// certificate is on its way (clients refuse it; readiness says so).
+pub fn placeholder(names: &[String]) -> Result<LoadedCert, CertError> {
+    let failed = |why: rcgen::Error| CertError::Malformed {
+        path: PathBuf::from("(placeholder certificate)"),
+        why: why.to_string(),
+    };
+    let key = rcgen::KeyPair::generate().map_err(failed)?;
+    let cert = rcgen::CertificateParams::new(names.to_vec())
+        .and_then(|p| p.self_signed(&key))
+        .map_err(failed)?;
+    let label = Path::new("(placeholder certificate)");
+    parse(
+        cert.pem().as_bytes(),
+        key.serialize_pem().as_bytes(),
+        label,
+        label,
+    )
+}
+
+/// The DNS names the leaf certificate is for (its subjectAltName).
+pub fn names(loaded: &LoadedCert) -> Vec<String> {
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::SubjectAltName;
+    let Some(leaf) = loaded.certified.cert.first() else {
+        return Vec::new();
+    };
+    let Ok(cert) = x509_cert::Certificate::from_der(leaf.as_ref()) else {
+        return Vec::new();
+    };
+    let Ok(Some((_, san))) = cert.tbs_certificate.get::<SubjectAltName>() else {
+        return Vec::new();
+    };
+    san.0
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DnsName(d) => Some(d.as_str().to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The leaf's notBefore and notAfter, in Unix seconds.

@@ -318,3 +318,118 @@ fn sighup_puts_the_certificate_files_in_service_again() {
     let (status, _) = crate::binary::terminate(server);
     assert_eq!(status, 0);
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[actix_web::test]
+async fn the_redirect_port_sends_plain_http_to_the_https_origin_and_readiness_reports_the_certificate(
+) {
+    let redirect = free_port().to_string();
+    let app = https_app(
+        &fixture("localhost.pem"),
+        &fixture("localhost.key"),
+        &[("DRAWBRIDGE_SERVER__HTTP_REDIRECT_PORT", &redirect)],
+    )
+    .await;
+    let port = port_of(&app);
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = plain
+        .get(format!(
+            "http://127.0.0.1:{redirect}/oauth/authorize?client_id=x"
+        ))
+        .header("Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 301);
+    assert_eq!(
+        res.headers()["location"],
+        format!("https://127.0.0.1:{port}/oauth/authorize?client_id=x").as_str(),
+        "the redirect goes to the base URL, whatever Host said"
+    );
+    let res = plain
+        .post(format!("http://127.0.0.1:{redirect}/oauth/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 308, "the method and body are kept");
+
+    let served =
+        drawbridge::tls::load(&fixture("localhost.pem"), &fixture("localhost.key")).unwrap();
+    let res = client_trusting(&ca_pem())
+        .get(format!("https://localhost:{port}/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["certificate"]["state"], "valid", "{body}");
+    assert_eq!(body["certificate"]["not_after"], served.not_after);
+    assert!(body["certificate"]["days_left"].as_i64().unwrap() > 365);
+    let metrics = client_trusting(&ca_pem())
+        .get(format!("https://localhost:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "drawbridge_tls_certificate_expiry_timestamp_seconds{{listener=\"public\"}} {}",
+            served.not_after
+        )),
+        "{metrics}"
+    );
+}
+
+#[actix_web::test]
+async fn the_admin_listener_serves_https_with_the_servers_certificate_or_its_own() {
+    for own in [false, true] {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let (other_cert, other_key) = (
+            fixture("other.pem").display().to_string(),
+            fixture("other.key").display().to_string(),
+        );
+        let mut extra = vec![
+            ("DRAWBRIDGE_ADMIN__LISTEN", admin.as_str()),
+            ("DRAWBRIDGE_ADMIN__ENABLE_HTTPS", "true"),
+        ];
+        if own {
+            extra.push(("DRAWBRIDGE_ADMIN__SSL_CERT_FILE", &other_cert));
+            extra.push(("DRAWBRIDGE_ADMIN__SSL_KEY_FILE", &other_key));
+        }
+        let _app = https_app(&fixture("localhost.pem"), &fixture("localhost.key"), &extra).await;
+        let root = if own {
+            std::fs::read(fixture("other.pem")).unwrap()
+        } else {
+            ca_pem()
+        };
+        let url = format!("https://localhost:{}/admin/v1/clients", &admin[10..]);
+        let res = client_trusting(&root)
+            .get(&url)
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "own certificate: {own}");
+        let plain = reqwest::get(format!("http://{admin}/admin/v1/clients")).await;
+        assert!(
+            plain.map(|r| !r.status().is_success()).unwrap_or(true),
+            "plain HTTP on the admin listener"
+        );
+        if own {
+            // The server's CA does not vouch for the admin listener's own certificate.
+            assert!(client_trusting(&ca_pem()).get(&url).send().await.is_err());
+        }
+    }
+}

@@ -46,7 +46,7 @@ pub enum VaultError {
 /// The most a secret sealed with [`SealSecret`] may hold: upstream client
 /// secrets are tens of bytes, verifiers 43; anything larger is refused
 /// rather than stored.
-pub const MAX_SECRET_BYTES: usize = 4096;
+pub const MAX_SECRET_BYTES: usize = 16 * 1024;
 
 /// The kind under which custom upstream client secrets are sealed (id: the
 /// proxy client's id); deleted with the client.

@@ -9,6 +9,7 @@ mod operations;
 mod rules;
 mod server;
 mod storage;
+mod tls;
 mod upstream;
 
 use std::time::Duration;
@@ -79,6 +80,8 @@ impl Config {
                 cors_allowed_origins: s.server.cors_allowed_origins.clone(),
                 hsts: server.hsts,
                 tls_files: server.tls_files,
+                acme: server.acme,
+                http_redirect_port: server.http_redirect_port,
             },
             upstream: UpstreamConfig {
                 provider: identity.provider,

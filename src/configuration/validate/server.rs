@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use url::Url;
 
 use super::rules::{absolute_url, err, ranged};
-use crate::configuration::{ConfigError, Settings};
+use crate::configuration::{AcmeConfig, ConfigError, Settings};
 
 /// What the rest of the configuration needs from `[server]`.
 pub(super) struct Server {
@@ -15,6 +15,8 @@ pub(super) struct Server {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     /// `Strict-Transport-Security` for HTTPS answers.
     pub hsts: Option<String>,
+    pub acme: Option<AcmeConfig>,
+    pub http_redirect_port: Option<u16>,
 }
 
 pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
@@ -55,7 +57,12 @@ pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
     )? as usize;
     // SSL_CERT_FILE is also the trust-store variable of OpenSSL tools and
     // is often set on a machine: it means nothing without enable_https.
-    let tls_files = if s.server.enable_https {
+    let http_redirect_port = super::tls::redirect_port(s)?;
+    let acme = super::tls::acme(s, http_redirect_port)?;
+    super::tls::admin(s, s.server.enable_https)?;
+    // With ACME the certificate comes from the CA: the files (and an
+    // SSL_CERT_FILE the machine sets for OpenSSL tools) are not used.
+    let tls_files = if s.server.enable_https && acme.is_none() {
         for (key, file) in [
             ("server.ssl_cert_file", &s.server.ssl_cert_file),
             ("server.ssl_key_file", &s.server.ssl_key_file),
@@ -88,8 +95,11 @@ pub(super) fn validate(s: &Settings) -> Result<Server, ConfigError> {
     Ok(Server {
         base_url: base_url(s, port)?,
         max_body_bytes,
-        hsts: (tls_files.is_some() && hsts_max_age > 0).then(|| format!("max-age={hsts_max_age}")),
+        hsts: (s.server.enable_https && hsts_max_age > 0)
+            .then(|| format!("max-age={hsts_max_age}")),
         tls_files,
+        acme,
+        http_redirect_port,
     })
 }
 

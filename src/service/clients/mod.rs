@@ -27,6 +27,9 @@ pub async fn forget_upstream_secret(services: &Services, client_id: &str) {
     }
 }
 
+/// The longest custom upstream client secret taken (Google's are ~35 bytes).
+const MAX_UPSTREAM_SECRET_BYTES: usize = 4096;
+
 /// Seals a custom upstream client secret in the Vault under the proxy
 /// client's id.
 async fn seal_upstream_secret(
@@ -35,6 +38,9 @@ async fn seal_upstream_secret(
     secret: Option<String>,
 ) -> Result<(), ServiceError> {
     let Some(secret) = secret else { return Ok(()) };
+    if secret.len() > MAX_UPSTREAM_SECRET_BYTES {
+        return Err(secret_too_long());
+    }
     let msg = SealSecret {
         kind: UPSTREAM_CLIENT_SECRET.into(),
         id: client_id.to_owned(),

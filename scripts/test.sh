@@ -64,6 +64,9 @@ bash scripts/dev/swagger-check.sh
 step "a browser client on another origin (CORS) in headless Chromium"
 bash scripts/dev/cors-check.sh
 
+step "the systemd unit: systemd-analyze verify, its sandbox, the service started as the unit starts it"
+bash scripts/dev/deploy-check.sh
+
 step "schemathesis against /openapi.json (public and admin API)"
 bash scripts/dev/schemathesis.sh
 

@@ -2,6 +2,7 @@
 //! binary's behaviour, driven the way a client or operator would.
 
 mod admin;
+mod backup;
 mod binary;
 mod cimd;
 mod cimd_host;

@@ -15,7 +15,9 @@
 #     and its data in the state directory, logs the open-files limit raised
 #     to the hard limit,
 #     keeps serving after ExecReload (SIGHUP) and stops on SIGTERM with
-#     status 0 within TimeoutStopSec.
+#     status 0 within TimeoutStopSec. drawbridge.env is the one
+#     docs/deploy.md shows, and its operator-command function then runs
+#     check-config and rotate-key on the stopped service's data.
 #
 # Usage: scripts/dev/deploy-check.sh [--help]
 # Installs Debian's systemd package when systemd-analyze is missing (root).
@@ -23,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,19p' "$0"; exit 0
+    sed -n '2,23p' "$0"; exit 0
 fi
 source scripts/dev/lib.sh
 require_package systemd-analyze systemd "the systemd unit check"
@@ -78,20 +80,23 @@ while IFS= read -r assignment; do
     grep -qF "$assignment" docs/deploy.md || fail "docs/deploy.md does not set $assignment as the unit does"
 done < <(sed -n 's/^Environment=//p' "$unit")
 
+# The block of docs/deploy.md between <!-- NAME:start --> and <!-- NAME:end -->,
+# its paths moved under $root.
+doc_block() {
+    sed -n "/<!-- $1:start -->/,/<!-- $1:end -->/p" docs/deploy.md | sed '1,2d;$d' | sed '$d' |
+        sed -e "s|/etc/drawbridge|$root/etc/drawbridge|g" -e "s|/var/lib/drawbridge|$root/var/lib/drawbridge|g" \
+            -e "s|/usr/local/bin/drawbridge|$work/drawbridge|g"
+}
+
 # What the installation in docs/deploy.md creates (systemd makes the state
 # directory, 0700).
 mkdir -p "$root/etc/drawbridge/private" "$root/var/lib/drawbridge"
 chmod 700 "$root/etc/drawbridge/private" "$root/var/lib/drawbridge"
 cp config.toml "$root/etc/drawbridge/config.toml"
 port=$(free_port)
-cat >"$root/etc/drawbridge/drawbridge.env" <<ENV
-# as docs/deploy.md writes it (the port is free for this check)
-UPSTREAM_PROVIDER=google
-BASE_URL=https://mcp.example.com
-GOOGLE_OAUTH_SCOPES=openid email
-GOOGLE_OAUTH_CREDENTIALS_FILE=$root/etc/drawbridge/google-credentials.json
-MCP_PORT=$port
-ENV
+# drawbridge.env as docs/deploy.md writes it, on a free port.
+{ doc_block deploy-env; echo "MCP_PORT=$port"; } >"$root/etc/drawbridge/drawbridge.env"
+grep -q '^UPSTREAM_PROVIDER=' "$root/etc/drawbridge/drawbridge.env" || fail "no deploy-env block in docs/deploy.md"
 cat >"$root/etc/drawbridge/google-credentials.json" <<'JSON'
 {"web": {"client_id": "123-deploy-check.apps.googleusercontent.com", "client_secret": "deploy-check-google-secret",
  "auth_uri": "https://accounts.google.com/o/oauth2/auth", "token_uri": "https://oauth2.googleapis.com/token"}}
@@ -101,7 +106,8 @@ chmod 640 "$root/etc/drawbridge/drawbridge.env" "$root/etc/drawbridge/google-cre
 env_args=()
 while IFS= read -r assignment; do [[ -n "$assignment" ]] && env_args+=("$assignment"); done < <(values Environment)
 env_file=$(one EnvironmentFile); env_file=${env_file#-}
-while IFS= read -r line; do
+while IFS= read -r line; do  # as systemd reads it: KEY=VALUE, VALUE may be "quoted"
+    [[ "$line" =~ ^([A-Za-z_][A-Za-z0-9_]*)=\"(.*)\"$ ]] && line="${BASH_REMATCH[1]}=${BASH_REMATCH[2]}"
     [[ "$line" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] && env_args+=("$line")
 done <"$env_file"
 read -ra exec_start <<<"$(one ExecStart)"
@@ -164,3 +170,17 @@ done
 [[ "$code" == 0 ]] || { show_log; fail "SIGTERM: exit status $code (expected 0 within ${stop_timeout}s)"; }
 grep -q 'storage flushed; stopped' "$log" || { show_log; fail "no 'storage flushed' at stop"; }
 echo "ok: SIGTERM stops the service with status 0 and storage flushed"
+
+# The operator commands as docs/deploy.md runs them (its shell function,
+# without sudo: this check runs as one user), on the stopped service's data.
+fn=$(doc_block operator-commands | sed 's|sudo -u drawbridge ||')
+grep -q '^drawbridge_cmd() {' <<<"$fn" || fail "no operator-commands block in docs/deploy.md"
+eval "$fn"
+out=$(drawbridge_cmd check-config 2>&1) || fail "drawbridge_cmd check-config:"$'\n'"$out"
+for expected in "credentials_dir = \"$root/var/lib/drawbridge\"" 'scopes = "openid email drive.file"'; do
+    grep -qF "$expected" <<<"$out" || fail "drawbridge_cmd check-config does not show: $expected"$'\n'"$out"
+done
+out=$(drawbridge_cmd rotate-key 2>&1) || fail "drawbridge_cmd rotate-key:"$'\n'"$out"
+grep -q '^retired keys: ' <<<"$out" || fail "rotate-key did not finish:"$'\n'"$out"
+[[ $(stat -c %a "$private/encryption.key") == 600 ]] || fail "rotate-key left the key file readable by others"
+echo "ok: the documented drawbridge_cmd runs check-config and rotate-key with the service's settings"

@@ -14,6 +14,7 @@ mod disk_faults;
 mod fake_google;
 mod gateway;
 mod gateway_hardening;
+mod hangup;
 mod health;
 mod helpers;
 mod hostile;

@@ -70,6 +70,9 @@ bash scripts/dev/cors-check.sh
 step "behind Debian's nginx (scripts/deploy/nginx.conf): client addresses, rate limits, forged X-Forwarded-For, SSE"
 bash scripts/dev/nginx-check.sh
 
+step "the systemd unit: systemd-analyze verify, its sandbox, the service started as the unit starts it"
+bash scripts/dev/deploy-check.sh
+
 step "schemathesis against /openapi.json (public and admin API)"
 bash scripts/dev/schemathesis.sh
 

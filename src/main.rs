@@ -130,7 +130,11 @@ fn serve(config: Config) -> ExitCode {
         ),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
     }
+    let certificate_files = config.server.tls_files.is_some();
     let result = actix_web::rt::System::new().block_on(async move {
+        if !certificate_files {
+            carry_on_after_hangups();
+        }
         let app = match Application::build(config, Clock::System).await {
             Ok(app) => app,
             Err(e) => return Err((start_up_status(&e), e.to_string())),
@@ -146,6 +150,24 @@ fn serve(config: Config) -> ExitCode {
             eprintln!("drawbridge: {message}");
             status
         }
+    }
+}
+
+/// `systemctl reload` sends SIGHUP. With HTTPS from certificate files it
+/// puts them in service again (src/tls); without, there is nothing to
+/// reload, but SIGHUP's default action would end the process mid-request.
+/// Must run inside the actix system.
+fn carry_on_after_hangups() {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            actix_web::rt::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::info!("SIGHUP: no certificate files to reload; carrying on");
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "SIGHUP would stop the service"),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod acme;
 mod admin;
+mod backup;
 mod binary;
 mod cimd;
 mod cimd_host;
@@ -14,6 +15,7 @@ mod disk_faults;
 mod fake_google;
 mod gateway;
 mod gateway_hardening;
+mod hangup;
 mod health;
 mod helpers;
 mod hostile;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Evaluates every expression of dashboards/drawbridge.json against a real
-# Prometheus scraping a real Drawbridge, after a little traffic (sign-ins
-# with the development provider, refreshes, registrations up to the rate
-# limit). Fails if any expression errors or returns no series.
+# Prometheus scraping a real Drawbridge over HTTPS (the test certificate),
+# after a little traffic (scripts/demo-flow.sh sign-ins over HTTPS with the
+# development provider, refreshes, registrations up to the rate limit).
+# Fails if any expression errors or returns no series.
 #
 # Usage: scripts/dev/dashboard-check.sh [--help]
 # Installs Prometheus from Debian's packages when missing (needs root).
@@ -10,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,8p' "$0"; exit 0
+    sed -n '2,9p' "$0"; exit 0
 fi
 
 source scripts/dev/lib.sh
@@ -21,12 +22,17 @@ with_scratch
 
 app_port=$(free_port)
 prom_port=$(free_port)
+tls="$PWD/tests/fixtures/tls"
+# curl (here and in demo-flow.sh) trusts the test CA.
+export CURL_CA_BUNDLE="$tls/ca.pem"
 
 (cd "$work" && exec env -i PATH="$PATH" MCP_PORT="$app_port" CREDENTIAL_STORAGE_MODE=MEMORY_ONLY \
+    ENABLE_HTTPS=true SSL_CERT_FILE="$tls/localhost.pem" SSL_KEY_FILE="$tls/localhost.key" \
+    DRAWBRIDGE_UPSTREAM__CA_FILE="$tls/ca.pem" \
     MAX_REGISTRATIONS_PER_MINUTE=6 DRAWBRIDGE_RATE_LIMIT__REGISTRATION_BURST=6 \
     "$OLDPWD/target/debug/drawbridge") >"$work/drawbridge.log" 2>&1 &
 pids+=($!)
-base="http://127.0.0.1:$app_port"
+base="https://127.0.0.1:$app_port"
 for _ in $(seq 1 100); do curl -sf "$base/health/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 
 cat >"$work/prometheus.yml" <<YML
@@ -34,6 +40,9 @@ global:
   scrape_interval: 1s
 scrape_configs:
   - job_name: drawbridge
+    scheme: https
+    tls_config:
+      ca_file: $tls/ca.pem
     static_configs:
       - targets: ["127.0.0.1:$app_port"]
 YML

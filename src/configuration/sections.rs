@@ -83,6 +83,8 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Revoking Drawbridge's tokens also revokes the user's upstream grant.
     pub revoke_on_revoke: bool,
+    /// Extra roots for the provider's HTTPS (PEM): a private CA.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// `[storage]`: where and how state is kept.

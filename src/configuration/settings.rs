@@ -177,6 +177,8 @@ pub struct UpstreamSettings {
     pub connect_timeout_ms: i64,
     pub timeout_ms: i64,
     pub revoke_upstream_on_revoke: bool,
+    /// PEM roots trusted for the provider's endpoints, beside the web's.
+    pub ca_file: String,
 }
 
 impl Default for UpstreamSettings {
@@ -192,6 +194,7 @@ impl Default for UpstreamSettings {
             connect_timeout_ms: 3000,
             timeout_ms: 10000,
             revoke_upstream_on_revoke: false,
+            ca_file: String::new(),
         }
     }
 }

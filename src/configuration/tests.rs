@@ -145,6 +145,11 @@ fn problems_name_the_key_and_what_is_wrong() {
         ),
         (
             None,
+            &[("DRAWBRIDGE_UPSTREAM__CA_FILE", "/nonexistent/ca.pem")],
+            "upstream.ca_file",
+        ),
+        (
+            None,
             &[
                 ("DRAWBRIDGE_ADMIN__ENABLE_HTTPS", "true"),
                 ("DRAWBRIDGE_ADMIN__LISTEN", "127.0.0.1:8003"),

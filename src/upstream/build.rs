@@ -32,13 +32,19 @@ impl Upstream {
     /// Builds the upstream for `config` (OpenID discovery for `oidc`).
     /// `dev` needs the credentials of the built-in provider.
     pub async fn build(config: &Config, dev: Option<Credentials>) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.upstream.connect_timeout)
             .timeout(config.upstream.timeout)
-            .user_agent(concat!("drawbridge/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+            .user_agent(concat!("drawbridge/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &config.upstream.ca_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("upstream.ca_file: {e}"))?;
+            for root in roots {
+                http = http.add_root_certificate(root);
+            }
+        }
+        let http = http.build().map_err(|e| format!("HTTP client: {e}"))?;
         let s = &config.upstream;
         let pick = |setting: &str, fallback: String| {
             if setting.is_empty() {

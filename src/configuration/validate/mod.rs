@@ -95,6 +95,7 @@ impl Config {
                 connect_timeout: timeouts.connect,
                 timeout: timeouts.total,
                 revoke_on_revoke: u.revoke_upstream_on_revoke,
+                ca_pem: rules::pem_roots("upstream.ca_file", &u.ca_file)?,
             },
             storage,
             clients,

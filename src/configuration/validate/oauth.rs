@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::rules::{absolute_url, err, ranged};
+use super::rules::{absolute_url, err, pem_roots, ranged};
 use crate::cimd::{FetchPolicy, Lifetimes, UrlPattern, UrlPolicy};
 use crate::configuration::{CimdConfig, CimdSettings, ConfigError, Settings, TokensConfig};
 use crate::domain::ScopeSet;
@@ -141,10 +141,9 @@ pub(super) fn cimd(c: &CimdSettings) -> Result<CimdConfig, ConfigError> {
             "must not be below oauth.cimd.min_cache_seconds",
         ));
     }
-    let extra_roots_pem = match c.extra_ca_file.trim() {
-        "" => Vec::new(),
-        path => vec![extra_roots(path)?],
-    };
+    let extra_roots_pem = pem_roots("oauth.cimd.extra_ca_file", &c.extra_ca_file)?
+        .into_iter()
+        .collect();
     Ok(CimdConfig {
         policy,
         fetch: FetchPolicy {
@@ -159,17 +158,4 @@ pub(super) fn cimd(c: &CimdSettings) -> Result<CimdConfig, ConfigError> {
             max_seconds,
         },
     })
-}
-
-/// The PEM certificates of `oauth.cimd.extra_ca_file`.
-fn extra_roots(path: &str) -> Result<Vec<u8>, ConfigError> {
-    const KEY: &str = "oauth.cimd.extra_ca_file";
-    let pem = std::fs::read(path).map_err(|e| err(KEY, format!("cannot read {path}: {e}")))?;
-    match reqwest::Certificate::from_pem_bundle(&pem) {
-        Ok(certs) if !certs.is_empty() => Ok(pem),
-        _ => Err(err(
-            KEY,
-            format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
-        )),
-    }
 }

@@ -43,3 +43,20 @@ pub(super) fn is_loopback_host(host: &str) -> bool {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
+
+/// The PEM certificates of the file `path` names (`None` when empty), for
+/// trusting a private or test CA; a file without one is an error.
+pub(super) fn pem_roots(key: &str, path: &str) -> Result<Option<Vec<u8>>, ConfigError> {
+    let path = path.trim();
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let pem = std::fs::read(path).map_err(|e| err(key, format!("cannot read {path}: {e}")))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(Some(pem)),
+        _ => Err(err(
+            key,
+            format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+        )),
+    }
+}

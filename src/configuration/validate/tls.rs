@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::rules::{absolute_url, err, is_loopback_host, ranged};
+use super::rules::{absolute_url, err, is_loopback_host, pem_roots, ranged};
 use crate::configuration::{AcmeConfig, ConfigError, Settings};
 
 /// `server.http_redirect_port` (`None`: 0, no redirect listener).
@@ -65,13 +65,7 @@ pub(super) fn acme(
             ));
         }
     }
-    let ca_pem = match a.ca_file.trim() {
-        "" => None,
-        path => Some(
-            std::fs::read(path)
-                .map_err(|e| err("tls.acme.ca_file", format!("cannot read {path}: {e}")))?,
-        ),
-    };
+    let ca_pem = pem_roots("tls.acme.ca_file", &a.ca_file)?;
     let retry = ranged("tls.acme.retry_seconds", a.retry_seconds, 1, 86_400)?;
     Ok(Some(AcmeConfig {
         domains: a.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),

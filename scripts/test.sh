@@ -56,6 +56,9 @@ step "documentation walk-throughs (README.md, docs/*.md) against the real binary
 # (On a developer's machine without curl and root it skips with one line
 # on stderr; under CI=true it installs curl and is required.)
 bash scripts/dev/readme-walkthrough.sh >/dev/null
+
+step "README's two HTTPS commands, as written: certificate files, and ACME against Debian's pebble"
+bash scripts/dev/https-walkthrough.sh
 echo "ok: documentation walk-throughs (unless skipped above)"
 
 step "Grafana dashboard against a real Prometheus"

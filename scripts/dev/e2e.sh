@@ -4,7 +4,9 @@
 #     provider with every endpoint pointed at it
 #   - an MCP server built on @modelcontextprotocol/sdk sits behind the gateway
 #   - an MCP client on @modelcontextprotocol/sdk signs in through Drawbridge
-#     (discovery, PKCE, consent), calls a tool, refreshes, and is cut off once
+#     served over HTTPS (ENABLE_HTTPS, the tests/fixtures/tls certificate,
+#     whose CA the clients trust) (discovery, PKCE, consent), calls a tool,
+#     refreshes, and is cut off once
 #     the client is revoked through the admin API: once with dynamic
 #     registration, once with a Client ID Metadata Document served over https
 #     by a local host (tests/e2e/cimd-host.mjs, the tests/fixtures/tls CA)
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,17p' "$0"; exit 0
+    sed -n '2,19p' "$0"; exit 0
 fi
 command -v node >/dev/null || { echo "e2e: Node.js is required" >&2; exit 1; }
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -29,7 +31,11 @@ source scripts/dev/lib.sh
 with_scratch
 root=$PWD
 idp_port=$(free_port); mcp_port=$(free_port); app_port=$(free_port); path_app_port=$(free_port); proxy_port=$(free_port)
-idp="http://127.0.0.1:$idp_port"; app="http://127.0.0.1:$app_port"
+# The root issuer serves HTTPS itself (the test certificate); every Node.js
+# process and curl trust the test CA, as an operator's clients trust theirs.
+tls="$root/tests/fixtures/tls"
+export NODE_EXTRA_CA_CERTS="$tls/ca.pem" CURL_CA_BUNDLE="$tls/ca.pem"
+idp="http://127.0.0.1:$idp_port"; app="https://127.0.0.1:$app_port"
 # The issuer with a path: Drawbridge at $path_app_port, published by the proxy.
 path_app="http://127.0.0.1:$proxy_port/drawbridge"
 admin_token="e2e-admin-token-0123456789abcdef"
@@ -60,10 +66,12 @@ start_drawbridge() {
         "$@" "$root/target/debug/drawbridge") >"$dir/drawbridge.log" 2>&1 &
     pids+=($!)
 }
-# The root issuer; metadata documents on localhost, signed by the test CA.
+# The root issuer, over HTTPS; metadata documents on localhost, signed by
+# the test CA.
 start_drawbridge root "$app_port" \
+    ENABLE_HTTPS=true SSL_CERT_FILE="$tls/localhost.pem" SSL_KEY_FILE="$tls/localhost.key" \
     DRAWBRIDGE_OAUTH__CIMD__ALLOW_SPECIAL_USE_ADDRESSES=true \
-    DRAWBRIDGE_OAUTH__CIMD__EXTRA_CA_FILE="$root/tests/fixtures/tls/ca.pem"
+    DRAWBRIDGE_OAUTH__CIMD__EXTRA_CA_FILE="$tls/ca.pem"
 start_drawbridge path "$path_app_port" BASE_URL="$path_app"
 wait_for "$app/health/ready"
 wait_for "$path_app/health/ready"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the Prometheus alerting rules in dashboards/alerts.yml:
-#  1. promtool check rules (syntax, PromQL, templates);
+#  1. promtool check rules (syntax, PromQL, templates), and the example
+#     dashboards/prometheus.yml that loads them;
 #  2. promtool test rules dashboards/alerts.test.yml (each alert fires on
 #     the series it is for and stays quiet on healthy and just-below ones),
 #     and each alert's runbook is a section of docs/observability.md;
@@ -8,7 +9,9 @@
 #     moved, must make step 2 fail;
 #  4. every metric the rules use is one a real Drawbridge (HTTPS, with
 #     MAX_PROXY_CLIENTS=37) exports on /metrics, and drawbridge_clients_max
-#     says 37.
+#     says 37;
+#  5. a real Prometheus scraping that Drawbridge evaluates every rule
+#     without error, and none is pending or firing.
 #
 # Usage: scripts/dev/alerts-check.sh [--help]
 # Installs Prometheus (promtool) from Debian's packages when missing (needs root).
@@ -16,14 +19,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,14p' "$0"; exit 0
+    sed -n '2,17p' "$0"; exit 0
 fi
 
 source scripts/dev/lib.sh
 require_package promtool prometheus "the alert rules check"
+require_package prometheus prometheus "the alert rules check"
 require_package curl curl "the alert rules check"
 
 promtool check rules dashboards/alerts.yml
+promtool check config dashboards/prometheus.yml
 promtool test rules dashboards/alerts.test.yml
 
 # Every alert's runbook is a section of docs/observability.md.
@@ -130,10 +135,56 @@ present |= set(re.findall(r"^# TYPE ([a-z_]+) ", exported, re.M))
 # Not on every build yet: required as soon as the source defines it.
 defined = "\n".join(p.read_text() for p in pathlib.Path("src").rglob("*.rs"))
 missing = sorted(n for n in names if n not in present and (n in defined or not n.startswith("drawbridge_tls_")))
-print(f"alert rules: {len(names)} metric names, checked against /metrics")
 if missing:
     sys.exit("the rules use metrics Drawbridge does not export: " + ", ".join(missing))
 if not re.search(r"^drawbridge_clients_max 37$", exported, re.M):
     sys.exit("drawbridge_clients_max does not say MAX_PROXY_CLIENTS=37")
+print(f"alert rules: {len(names)} metric names, checked against /metrics")
+PY
+
+# 5. A real Prometheus loads the rules and evaluates them against that
+# instance: every rule without error, and no alert for a healthy one.
+prom_port=$(free_port)
+cp dashboards/alerts.yml "$work/"
+cat >"$work/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: ["alerts.yml"]
+scrape_configs:
+  - job_name: drawbridge
+    scheme: https
+    tls_config: {ca_file: "$PWD/$tls/ca.pem", server_name: localhost}
+    static_configs:
+      - targets: ["localhost:$port"]
+YML
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+    --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+pids+=($!)
+python3 - "$prom_port" dashboards/alerts.yml <<'PY'
+import json, re, sys, time, urllib.request
+port, names = sys.argv[1], re.findall(r"- alert: (\w+)", open(sys.argv[2]).read())
+def get(path):
+    return json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5))["data"]
+deadline, problems = time.time() + 60, ["Prometheus did not answer"]
+while time.time() < deadline:
+    time.sleep(1)
+    try:
+        up = get("/api/v1/query?query=up")["result"]
+        rules = [r for g in get("/api/v1/rules")["groups"] for r in g["rules"]]
+    except OSError:
+        continue
+    if not up or up[0]["value"][1] != "1":
+        problems = ["Prometheus has not scraped drawbridge"]
+        continue
+    seen = {r["name"]: r for r in rules}
+    problems = [f"{n}: not loaded" for n in names if n not in seen]
+    problems += [f"{n}: {r.get('lastError') or r['health']}" for n, r in seen.items() if r["health"] != "ok"]
+    problems += [f"{n}: {r['state']} for a healthy instance" for n, r in seen.items() if r["state"] != "inactive"]
+    if not problems:
+        break
+if problems:
+    sys.exit("\n".join(problems))
+print(f"alert rules: {len(names)} loaded and evaluated by Prometheus against a healthy instance")
 PY
 echo "ok: alert rules"

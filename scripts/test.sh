@@ -64,6 +64,9 @@ echo "ok: documentation walk-throughs (unless skipped above)"
 step "Grafana dashboard against a real Prometheus"
 bash scripts/dev/dashboard-check.sh
 
+step "Prometheus alert rules: promtool check and unit tests, metric names against the binary"
+bash scripts/dev/alerts-check.sh
+
 step "Swagger UI in headless Chromium"
 bash scripts/dev/swagger-check.sh
 

@@ -31,6 +31,7 @@ pub struct Metrics {
     pub live: IntGaugeVec,
     pub certificate_expiry: IntGaugeVec,
     pub certificates_issued: IntCounterVec,
+    pub clients_max: IntGauge,
     pub store_size: IntGauge,
     pub process_resident_memory: IntGauge,
     pub process_cpu_seconds: prometheus::Gauge,
@@ -207,6 +208,11 @@ impl Metrics {
                 "ACME certificate orders by outcome (issued, failed)",
                 &["outcome"],
             ),
+            clients_max: gauge(
+                &r,
+                "drawbridge_clients_max",
+                "The client cap (clients.max_clients), to compare with drawbridge_live_records{kind=\"clients\"}",
+            ),
             store_size: gauge(
                 &r,
                 "drawbridge_store_size_bytes",
@@ -294,7 +300,19 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     for decision in ["approved", "denied"] {
         m.consent.with_label_values(&[decision]);
     }
-    for outcome in ["ok", "browser_mismatch"] {
+    // The failures the alert rules (dashboards/alerts.yml) count start at
+    // zero too, so the first one is a rise and not a new series.
+    for grant in ["authorization_code", "refresh_token"] {
+        for outcome in ["server_error", "temporarily_unavailable"] {
+            m.token_exchanges.with_label_values(&[grant, outcome]);
+        }
+    }
+    for outcome in [
+        "ok",
+        "browser_mismatch",
+        "server_error",
+        "temporarily_unavailable",
+    ] {
         m.logins.with_label_values(&[outcome]);
     }
     m.registrations.with_label_values(&["evicted_unused"]);

@@ -423,6 +423,7 @@ fn start_registry(config: &Config, store: &SharedStore) -> (Addr<Registry>, Arc<
             .map(|d| d.as_secs() as i64),
     };
     let max_clients = config.clients.max_clients;
+    crate::metrics::METRICS.clients_max.set(max_clients as i64);
     let trees = Owned::new(store.clone());
     let reader = Arc::new(RegistryReader::new(trees.read_only(), expiry));
     let addr = SyncArbiter::start(1, move || {

@@ -413,6 +413,7 @@ async fn metrics_expose_each_named_metric_after_its_action() {
         "drawbridge_janitor_run_duration_seconds_count",
         r#"drawbridge_live_records{kind="clients"}"#,
         r#"drawbridge_live_records{kind="tokens"}"#,
+        "drawbridge_clients_max ",
         "drawbridge_store_size_bytes",
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",

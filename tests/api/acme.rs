@@ -11,18 +11,11 @@ use std::time::{Duration, Instant};
 
 use crate::binary::{start, terminate, Running};
 use crate::cimd_host::fixture;
+use crate::helpers::free_port;
 
 const DOMAIN: &str = "drawbridge.test";
 /// Lifetime of pebble's certificates: renewal is due after two thirds.
 const VALIDITY_SECONDS: u64 = 45;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Whether pebble is installed; without it the test is skipped, except
 /// under CI, where scripts/test.sh installs it.

@@ -9,57 +9,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use actix_web::dev::ServerHandle;
-use drawbridge::startup::Application;
 use serde_json::{json, Value};
 
 use crate::fake_google::{self, EMAIL, SUB};
 use crate::gateway::fake_mcp;
-use crate::helpers::{config_with, spawn_app_in, TestApp, LOGS};
+use crate::helpers::{spawn_app_in, start_stoppable};
 use crate::login_flow::{Client, Flow, INTROSPECTION_SECRET};
-
-/// An instance that can be stopped the way SIGTERM stops the binary:
-/// [`ServerHandle::stop`] ends `run_until_stopped`, which flushes storage.
-struct Stoppable {
-    handle: ServerHandle,
-    finished: tokio::sync::oneshot::Receiver<()>,
-}
-
-impl Stoppable {
-    async fn stop(self) {
-        self.handle.stop(true).await;
-        self.finished
-            .await
-            .expect("run_until_stopped finished (storage flushed)");
-    }
-}
-
-/// Like [`spawn_app_in`], keeping what stops the instance.
-async fn start_stoppable(dir: tempfile::TempDir, vars: &[(&str, &str)]) -> (TestApp, Stoppable) {
-    std::sync::LazyLock::force(&LOGS);
-    let clock = drawbridge::clock::Clock::manual(crate::helpers::T0);
-    let app = Application::build(config_with(dir.path(), vars), clock.clone())
-        .await
-        .expect("app builds");
-    let (port, config, janitor, handle) = (app.port(), app.config(), app.janitor(), app.handle());
-    let (done, finished) = tokio::sync::oneshot::channel();
-    actix_web::rt::spawn(async move {
-        let _ = app.run_until_stopped().await;
-        let _ = done.send(());
-    });
-    let test_app = TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        clock,
-        config,
-        janitor,
-        dir,
-    };
-    (test_app, Stoppable { handle, finished })
-}
 
 /// `cp -a FROM TO`, as the operator runs it (keeps modes and times).
 fn cp_a(from: &Path, to: &Path) {

@@ -447,3 +447,48 @@ async fn an_operator_disables_and_revokes_a_document_client() {
     let (status, _) = flow.refresh(&client, &newer).await;
     assert_eq!(status, 401, "the revoked client's tokens are gone");
 }
+
+/// An operator who stops taking a document URL (the deny list, a restart)
+/// cuts its client off everywhere: its refresh tokens are refused at the
+/// token endpoint at once, without waiting for a sign-in.
+#[actix_web::test]
+async fn a_document_client_the_operator_stops_taking_is_refused_at_the_token_endpoint() {
+    let google = crate::fake_google::start();
+    let mut vars: Vec<(String, String)> = google.env();
+    vars.extend(
+        test_host_allowed()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
+    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (app, stoppable) =
+        crate::helpers::start_stoppable(tempfile::tempdir().unwrap(), &refs).await;
+    let flow = Flow::new(app, google);
+    let (_host, client) = document_client(&flow, "Soon Denied").await;
+    let login = flow.login(&client).await;
+    let (_, tokens) = flow.exchange(&client, &login).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    stoppable.stop().await;
+
+    // The stopped instance still holds its store's lock: the new one runs
+    // on a copy of its data directory (as a restore would).
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", flow.app.dir.path().display()))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let Flow { google, .. } = flow;
+    let mut denied = refs.clone();
+    denied.push(("DRAWBRIDGE_OAUTH__CIMD__DENIED", "localhost"));
+    let (app, _stoppable) = crate::helpers::start_stoppable(copy, &denied).await;
+    let flow = Flow::new(app, google);
+    let (status, body) = flow.refresh(&client, &refresh).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+}

@@ -131,17 +131,42 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
 
 /// Starts the app on data already in `dir` (see [`config_with`]).
 pub async fn spawn_app_in(dir: tempfile::TempDir, vars: &[(&str, &str)]) -> TestApp {
+    start_stoppable(dir, vars).await.0
+}
+
+/// An instance that can be stopped the way SIGTERM stops the binary:
+/// [`ServerHandle::stop`] ends `run_until_stopped`, which flushes storage.
+pub struct Stoppable {
+    handle: actix_web::dev::ServerHandle,
+    finished: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Stoppable {
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.finished
+            .await
+            .expect("run_until_stopped finished (storage flushed)");
+    }
+}
+
+/// Like [`spawn_app_in`], keeping what stops the instance.
+pub async fn start_stoppable(
+    dir: tempfile::TempDir,
+    vars: &[(&str, &str)],
+) -> (TestApp, Stoppable) {
     LazyLock::force(&LOGS);
-    let config = config_with(dir.path(), vars);
     let clock = Clock::manual(T0);
-    let app = Application::build(config.clone(), clock.clone())
+    let app = Application::build(config_with(dir.path(), vars), clock.clone())
         .await
         .expect("app builds");
-    let port = app.port();
-    let config = app.config();
-    let janitor = app.janitor();
-    actix_web::rt::spawn(app.run_until_stopped());
-    TestApp {
+    let (port, config, janitor, handle) = (app.port(), app.config(), app.janitor(), app.handle());
+    let (done, finished) = tokio::sync::oneshot::channel();
+    actix_web::rt::spawn(async move {
+        let _ = app.run_until_stopped().await;
+        let _ = done.send(());
+    });
+    let test_app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -151,7 +176,17 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, vars: &[(&str, &str)]) -> Test
         config,
         janitor,
         dir,
-    }
+    };
+    (test_app, Stoppable { handle, finished })
+}
+
+/// A free TCP port on 127.0.0.1 (for listeners a test configures by port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn sample_registration() -> Value {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::binary::drawbridge;
 use crate::cimd_host::{ca_pem, fixture};
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{free_port, spawn_app_with, TestApp};
 
 fn port_of(app: &TestApp) -> u16 {
     app.address.rsplit(':').next().unwrap().parse().unwrap()
@@ -317,14 +317,6 @@ fn sighup_puts_the_certificate_files_in_service_again() {
     assert!(reloaded, "no reload logged after SIGHUP");
     let (status, _) = crate::binary::terminate(server);
     assert_eq!(status, 0);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[actix_web::test]

@@ -28,7 +28,7 @@ pub async fn forget_upstream_secret(services: &Services, client_id: &str) {
 }
 
 /// The longest custom upstream client secret taken (Google's are ~35 bytes).
-const MAX_UPSTREAM_SECRET_BYTES: usize = 4096;
+pub(super) const MAX_UPSTREAM_SECRET_BYTES: usize = 4096;
 
 /// Seals a custom upstream client secret in the Vault under the proxy
 /// client's id.

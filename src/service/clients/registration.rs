@@ -3,13 +3,14 @@
 //! registration access token). Each outcome is audited here; refusals of a
 //! registration are counted in the `registrations` metric.
 
-use super::{forget_upstream_secret, seal_upstream_secret, secret_too_long};
+use super::{
+    forget_upstream_secret, seal_upstream_secret, secret_too_long, MAX_UPSTREAM_SECRET_BYTES,
+};
 use crate::actors::registry::{
     ClientView, DeleteClient, ReadClient, RegisterClient, Registered, RegistryError, RemoveClient,
     UpdateClient, Updated,
 };
 use crate::actors::token_broker::RevokeClientGrants;
-use crate::actors::vault::MAX_SECRET_BYTES;
 use crate::audit::AuditEvent;
 use crate::domain::{ClientId, ClientMetadata, ErrorCode, RegistrationRequest, SecretToken};
 use crate::metrics::METRICS;
@@ -222,7 +223,7 @@ fn check_update(request: &RegistrationRequest, client_id: &ClientId) -> Result<(
         ));
     }
     let secret = request.upstream_client_secret.as_ref();
-    if secret.is_some_and(|s| s.len() > MAX_SECRET_BYTES) {
+    if secret.is_some_and(|s| s.len() > MAX_UPSTREAM_SECRET_BYTES) {
         return Err(secret_too_long());
     }
     Ok(())

@@ -20,6 +20,7 @@ pub struct Metrics {
     pub upstream_duration: HistogramVec,
     pub consent: IntCounterVec,
     pub logins: IntCounterVec,
+    pub access_refused: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub gateway_requests: IntCounterVec,
     pub gateway_duration: HistogramVec,
@@ -171,6 +172,12 @@ impl Metrics {
                 "Upstream callbacks by outcome (RFC error code, browser_mismatch for a callback from a browser that did not approve the sign-in, or ok)",
                 &["outcome"],
             ),
+            access_refused: counter(
+                &r,
+                "drawbridge_access_refused_total",
+                "People the access policy refused, by stage (signin: nothing stored; gateway, refresh: a signed-in user no longer allowed) and reason (denied, not_allowed, no_verified_email)",
+                &["stage", "reason"],
+            ),
             rate_limited: counter(
                 &r,
                 "drawbridge_rate_limited_total",
@@ -314,6 +321,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "temporarily_unavailable",
     ] {
         m.logins.with_label_values(&[outcome]);
+    }
+    for stage in ["signin", "gateway", "refresh"] {
+        for reason in ["denied", "not_allowed", "no_verified_email"] {
+            m.access_refused.with_label_values(&[stage, reason]);
+        }
     }
     m.registrations.with_label_values(&["evicted_unused"]);
     for outcome in ["fetched", "invalid_document", "refused_by_policy"] {

@@ -169,7 +169,7 @@ impl Metrics {
             logins: counter(
                 &r,
                 "drawbridge_upstream_callbacks_total",
-                "Upstream callbacks by outcome (RFC error code, browser_mismatch for a callback from a browser that did not approve the sign-in, or ok)",
+                "Upstream callbacks by outcome (RFC error code, browser_mismatch for a callback from a browser that did not approve the sign-in, refused_by_policy for a person the access policy does not admit, or ok)",
                 &["outcome"],
             ),
             access_refused: counter(
@@ -317,6 +317,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     for outcome in [
         "ok",
         "browser_mismatch",
+        "refused_by_policy",
         "server_error",
         "temporarily_unavailable",
     ] {

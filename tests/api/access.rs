@@ -391,6 +391,23 @@ async fn a_user_taken_off_the_allowed_file_loses_the_gateway_and_refresh_after_s
         json!(["bob@example.com"])
     );
 
+    // Put back on the list, the same tokens work again (the grant was kept).
+    std::fs::write(&allowed, "ada@example.com\nbob@example.com\n").unwrap();
+    hang_up(server.child.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while op.admin_access().await["allowed_emails"]["count"] != 2 {
+        assert!(Instant::now() < deadline, "the reload did not happen");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(op.gateway(access).await.status(), 200);
+    let (status, body) = op
+        .token(
+            &reg,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
     let (code, logs) = terminate(server);
     assert_eq!(code, 0, "{logs}");
     assert!(logs.contains("access lists reloaded"), "{logs}");

@@ -122,6 +122,15 @@ pub enum AuditEvent<'a> {
         user: Option<&'a str>,
         reason: Option<&'a str>,
     },
+    /// A person the access policy does not admit: at sign-in (nothing
+    /// stored), or a signed-in user at the gateway or at a refresh.
+    AccessRefused {
+        stage: &'a str,
+        client_id: &'a str,
+        ip: &'a str,
+        user: Option<&'a str>,
+        reason: &'a str,
+    },
     TokenIssued {
         client_id: &'a str,
         ip: &'a str,
@@ -284,6 +293,24 @@ impl AuditEvent<'_> {
                         "Upstream sign-in failed for {client_id}: {reason}"
                     ),
                 }
+            }
+            AuditEvent::AccessRefused {
+                stage,
+                client_id,
+                ip,
+                user,
+                reason,
+            } => {
+                let user = shown_user(*user);
+                let event_type = if *stage == "signin" {
+                    "signin_refused"
+                } else {
+                    "access_refused"
+                };
+                tracing::warn!(
+                    target: "audit", event_type, stage, client_id, ip, user, reason, success = false,
+                    "Access refused by the access policy at {stage} for {client_id}: {reason}"
+                )
             }
             AuditEvent::TokenIssued {
                 client_id,

@@ -20,6 +20,7 @@ pub struct Metrics {
     pub upstream_duration: HistogramVec,
     pub consent: IntCounterVec,
     pub logins: IntCounterVec,
+    pub access_refused: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub gateway_requests: IntCounterVec,
     pub gateway_duration: HistogramVec,
@@ -168,8 +169,14 @@ impl Metrics {
             logins: counter(
                 &r,
                 "drawbridge_upstream_callbacks_total",
-                "Upstream callbacks by outcome (RFC error code, browser_mismatch for a callback from a browser that did not approve the sign-in, or ok)",
+                "Upstream callbacks by outcome (RFC error code, browser_mismatch for a callback from a browser that did not approve the sign-in, refused_by_policy for a person the access policy does not admit, or ok)",
                 &["outcome"],
+            ),
+            access_refused: counter(
+                &r,
+                "drawbridge_access_refused_total",
+                "People the access policy refused, by stage (signin: nothing stored; gateway, refresh: a signed-in user no longer allowed) and reason (denied, not_allowed, no_verified_email)",
+                &["stage", "reason"],
             ),
             rate_limited: counter(
                 &r,
@@ -310,10 +317,16 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     for outcome in [
         "ok",
         "browser_mismatch",
+        "refused_by_policy",
         "server_error",
         "temporarily_unavailable",
     ] {
         m.logins.with_label_values(&[outcome]);
+    }
+    for stage in ["signin", "gateway", "refresh"] {
+        for reason in ["denied", "not_allowed", "no_verified_email"] {
+            m.access_refused.with_label_values(&[stage, reason]);
+        }
     }
     m.registrations.with_label_values(&["evicted_unused"]);
     for outcome in ["fetched", "invalid_document", "refused_by_policy"] {

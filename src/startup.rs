@@ -22,6 +22,7 @@ use crate::http::connections::{self, ConnectionLimits};
 use crate::http::{self, middleware, AppState};
 use crate::persistence::{self, Opened};
 use crate::rate_limit::RateLimits;
+use crate::service::access::{self, AccessLists};
 use crate::service::clients::document::document_cache;
 use crate::service::Services;
 use crate::storage::{GroupCommit, Owned, SharedStore, Sizes};
@@ -140,8 +141,12 @@ impl Application {
             flights: Arc::default(),
             limits,
             cimd: Arc::new(document_cache(&config, clock.clone())),
+            access: Arc::new(AccessLists::new(&config.access, clock.now())),
             clock,
         };
+        if services.access.has_files() {
+            access::reload_on_hangup(services.access.clone(), services.clock.clone());
+        }
         let state = AppState {
             services,
             dev,

@@ -6,6 +6,7 @@
 //! Every key, its default and its variable is documented in `config.toml`
 //! at the repository root; `tests` below keeps the two in step.
 
+mod access;
 mod env;
 mod google;
 mod load;
@@ -14,11 +15,12 @@ mod settings;
 mod summary;
 mod validate;
 
+pub use access::AccessSettings;
 pub use google::GoogleCredentials;
 pub use load::{load, load_from, Sources};
 pub use sections::*;
 pub use settings::*;
-pub use validate::{Config, LogFormat, StorageMode, UpstreamProvider};
+pub use validate::{read_list_file, Config, ListKind, LogFormat, StorageMode, UpstreamProvider};
 
 use std::fmt;
 

@@ -174,3 +174,16 @@ pub struct TelemetryConfig {
     pub log_level: String,
     pub log_format: LogFormat,
 }
+
+/// `[access]`: who may sign in — the configured lists (entries checked)
+/// and the files whose entries are added to them (read at start-up and on
+/// SIGHUP by [`crate::service::access`]).
+#[derive(Debug, Clone, Default)]
+pub struct AccessConfig {
+    pub allowed_emails: Vec<String>,
+    pub allowed_domains: Vec<String>,
+    pub google_workspace_domains: Vec<String>,
+    pub denied_emails: Vec<String>,
+    pub allowed_emails_file: Option<PathBuf>,
+    pub denied_emails_file: Option<PathBuf>,
+}

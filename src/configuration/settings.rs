@@ -22,6 +22,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub audit: AuditSettings,
     pub admin: AdminSettings,
+    pub access: super::AccessSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

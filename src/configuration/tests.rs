@@ -380,3 +380,65 @@ fn log_format_is_human_on_a_terminal_unless_forced() {
     let e = load(None, &[("LOG_FORMAT", "yaml")]).unwrap_err();
     assert_eq!(e.key, "telemetry.log_format", "{e}");
 }
+
+#[test]
+fn access_lists_come_from_the_file_the_environment_and_list_files_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("allowed");
+    std::fs::write(&file, "# staff\nada@example.org\n").unwrap();
+    let path = file.display().to_string();
+    let c = load(
+        Some("[access]\ndenied_emails = [\"eve@example.com\"]\n"),
+        &[
+            (
+                "DRAWBRIDGE_ACCESS__ALLOWED_DOMAINS",
+                "example.com,example.net",
+            ),
+            ("DRAWBRIDGE_ACCESS__ALLOWED_EMAILS_FILE", &path),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.access.allowed_domains, ["example.com", "example.net"]);
+    assert_eq!(c.access.denied_emails, ["eve@example.com"]);
+    assert_eq!(
+        c.access.allowed_emails_file.as_deref(),
+        Some(file.as_path())
+    );
+    std::fs::write(&file, "ada@example.org\nnot-an-address\n").unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "DRAWBRIDGE_ACCESS__ALLOWED_DOMAINS",
+            "@example.com",
+            "access.allowed_domains",
+        ),
+        (
+            "DRAWBRIDGE_ACCESS__ALLOWED_EMAILS",
+            "example.com",
+            "access.allowed_emails",
+        ),
+        (
+            "DRAWBRIDGE_ACCESS__DENIED_EMAILS",
+            "a@b@c",
+            "access.denied_emails",
+        ),
+        (
+            "DRAWBRIDGE_ACCESS__GOOGLE_WORKSPACE_DOMAINS",
+            "a@corp.example",
+            "access.google_workspace_domains",
+        ),
+        (
+            "DRAWBRIDGE_ACCESS__ALLOWED_EMAILS_FILE",
+            &path,
+            "access.allowed_emails_file",
+        ),
+        (
+            "DRAWBRIDGE_ACCESS__DENIED_EMAILS_FILE",
+            "/nonexistent/denied",
+            "access.denied_emails_file",
+        ),
+    ];
+    for (var, value, key) in cases {
+        let e = load(None, &[(var, value)]).unwrap_err();
+        assert_eq!(e.key, *key, "{e}");
+    }
+}

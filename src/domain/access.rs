@@ -54,6 +54,35 @@ fn normalized(items: impl IntoIterator<Item = impl AsRef<str>>) -> HashSet<Strin
         .collect()
 }
 
+/// Checks one entry of an address list: one `@` with something on each
+/// side, no spaces. Answers why not, for the operator.
+pub fn check_address(entry: &str) -> Result<(), String> {
+    let entry = entry.trim();
+    let ok = match entry.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
+        None => false,
+    };
+    if ok && !entry.contains(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{entry}` is not an email address (one @, e.g. alice@example.com)"
+        ))
+    }
+}
+
+/// Checks one entry of a domain list: a bare domain (`example.com`), no
+/// `@`, no spaces, no scheme or path.
+pub fn check_domain(entry: &str) -> Result<(), String> {
+    let entry = entry.trim();
+    if entry.is_empty() || entry.contains(['@', '/', ':']) || entry.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{entry}` is not a domain (write example.com, without @)"
+        ));
+    }
+    Ok(())
+}
+
 /// The entries of a list file: one per line, `#` starts a comment.
 pub fn parse_list(text: &str) -> Vec<String> {
     text.lines()
@@ -88,6 +117,12 @@ impl AccessPolicy {
         self.allowed_emails.is_empty()
             && self.allowed_domains.is_empty()
             && self.workspace_domains.is_empty()
+    }
+
+    /// Whether a check needs the person's `hd` claim (Workspace domains
+    /// are configured).
+    pub fn needs_hosted_domain(&self) -> bool {
+        !self.workspace_domains.is_empty()
     }
 
     /// The Workspace domain to send Google as the `hd` hint (only when
@@ -206,6 +241,24 @@ mod tests {
             p.check(person("a@gmail.com", true, Some("other.example"))),
             Err(Refusal::NotAllowed)
         );
+    }
+
+    #[test]
+    fn entries_are_checked_as_addresses_or_domains() {
+        assert!(check_address("alice@example.com").is_ok());
+        for bad in ["alice", "@example.com", "alice@", "a@b@c", "a b@c.d", ""] {
+            assert!(check_address(bad).is_err(), "{bad}");
+        }
+        assert!(check_domain("example.com").is_ok());
+        for bad in [
+            "@example.com",
+            "a@example.com",
+            "https://example.com",
+            "",
+            "a b",
+        ] {
+            assert!(check_domain(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::admin::{clients, ops, users, ApiError};
+use super::admin::{access, clients, ops, users, ApiError};
 use super::errors::OAuthError;
 use super::health::{Endpoints, OAuthHealth};
 use super::register::ClientResponse;
@@ -53,6 +53,7 @@ pub fn document() -> String {
         clients::list_clients, clients::get_client, clients::revoke_client, clients::disable_client, clients::enable_client,
         users::list_users, users::revoke_user, users::revoke_tokens,
         ops::stats, ops::run_janitor, ops::rotate_key,
+        access::access_policy,
     ),
     components(schemas(OAuthError, ApiError, Endpoints)),
     modifiers(&Security),
@@ -65,6 +66,7 @@ pub fn document() -> String {
         (name = "gateway", description = "The protected MCP endpoint, forwarded to the upstream MCP server"),
         (name = "development provider", description = "The built-in identity provider (UPSTREAM_PROVIDER=dev only)"),
         (name = "admin: clients"), (name = "admin: users"), (name = "admin: tokens"), (name = "admin: operations"),
+        (name = "admin: access", description = "Who may sign in: the access policy in service"),
     )
 )]
 pub struct ApiDoc;

@@ -311,6 +311,9 @@ impl From<Freshness> for ServiceError {
             Freshness::Unavailable => {
                 Self::unavailable("the identity provider is unavailable; try again")
             }
+            Freshness::NotAllowed { .. } => {
+                Self::invalid_grant("this account is no longer allowed to use this service")
+            }
         }
     }
 }

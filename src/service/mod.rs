@@ -8,9 +8,11 @@
 //! - [`session`]: the user's upstream (Google) session — a fresh upstream
 //!   token, one upstream refresh per user at a time.
 //! - [`clients`]: client registration and administration.
+//! - [`access`]: who may sign in (the `[access]` lists, reloaded on SIGHUP).
 //! - [`certificates`]: the ACME certificate, kept and renewed.
 //! - [`error`]: the one error every flow answers, [`ServiceError`].
 
+pub mod access;
 pub mod certificates;
 pub mod clients;
 pub mod error;
@@ -46,5 +48,7 @@ pub struct Services {
     pub limits: Arc<RateLimits>,
     /// Client ID Metadata Documents, fetched and kept.
     pub cimd: Arc<DocumentCache>,
+    /// Who may sign in, checked at sign-in, at the gateway and at refresh.
+    pub access: Arc<access::AccessLists>,
     pub clock: Clock,
 }

@@ -51,6 +51,8 @@ pub struct IdClaims {
     pub sub: String,
     pub email: Option<String>,
     pub email_verified: Option<bool>,
+    /// Google's `hd` (Workspace domain) claim.
+    pub hosted_domain: Option<String>,
 }
 
 fn invalid(reason: impl std::fmt::Display) -> UpstreamError {
@@ -137,10 +139,16 @@ impl IdTokenValidator {
         if !self.accepted.iter().any(|a| a == iss) {
             return Err(invalid(format!("issuer `{iss}` is not `{}`", self.issuer)));
         }
+        // `hd` is not a standard claim, so the crate's claims leave it out:
+        // it is read from the payload of this same token, now verified.
+        let hosted_domain = super::unverified_claims(jwt)
+            .as_ref()
+            .and_then(super::identity::hosted_domain);
         Ok(IdClaims {
             sub: claims.subject().as_str().to_owned(),
             email: claims.email().map(|e| e.as_str().to_owned()),
             email_verified: claims.email_verified(),
+            hosted_domain,
         })
     }
 

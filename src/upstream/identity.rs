@@ -12,6 +12,9 @@ pub struct Identity {
     pub sub: String,
     pub email: Option<String>,
     pub email_verified: bool,
+    /// Google's `hd` claim: the Workspace domain of the account, when it
+    /// is one (the access policy's `google_workspace_domains`).
+    pub hosted_domain: Option<String>,
 }
 
 impl Identity {
@@ -38,8 +41,18 @@ impl Identity {
             sub,
             email_verified: email.is_some() && claim_is_true(claims.get("email_verified")),
             email,
+            hosted_domain: hosted_domain(claims),
         })
     }
+}
+
+/// The `hd` claim, when it is a non-empty string.
+pub fn hosted_domain(claims: &serde_json::Value) -> Option<String> {
+    claims
+        .get("hd")
+        .and_then(|v| v.as_str())
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
 }
 
 /// `email_verified` as providers send it: `true`, or the string `"true"`.

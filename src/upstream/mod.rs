@@ -173,7 +173,8 @@ impl Upstream {
         self.default.as_ref()
     }
 
-    /// Where to send the browser: Drawbridge's own callback, PKCE and state.
+    /// Where to send the browser: Drawbridge's own callback, PKCE and
+    /// state, and Google's `hd` hint (one Workspace domain) when given.
     pub fn authorize_url(
         &self,
         creds: &Credentials,
@@ -181,6 +182,7 @@ impl Upstream {
         challenge: &str,
         scopes: &[String],
         redirect: &str,
+        hd: Option<&str>,
     ) -> String {
         let mut all: Vec<&str> = self.identity_scopes.iter().map(String::as_str).collect();
         for s in scopes {
@@ -201,6 +203,9 @@ impl Upstream {
                 .append_pair("nonce", &nonce_for(state));
             for (k, v) in &self.auth_params {
                 q.append_pair(k, v);
+            }
+            if let Some(hd) = hd {
+                q.append_pair("hd", hd);
             }
         }
         url.into()
@@ -319,6 +324,7 @@ impl Upstream {
             sub: claims.sub,
             email_verified: claims.email.is_some() && claims.email_verified == Some(true),
             email: claims.email,
+            hosted_domain: claims.hosted_domain,
         };
         let says_email = identity.email.is_some() && claims.email_verified.is_some();
         if says_email || self.endpoints.userinfo_uri.is_none() {
@@ -339,7 +345,11 @@ impl Upstream {
                 description: "userinfo and ID token disagree".into(),
             });
         }
-        Ok(info)
+        // The ID token's `hd` stands; userinfo only adds the email.
+        Ok(Identity {
+            hosted_domain: identity.hosted_domain.or(info.hosted_domain),
+            ..info
+        })
     }
 
     async fn userinfo(&self, issuer: &str, access_token: &str) -> Result<Identity, UpstreamError> {

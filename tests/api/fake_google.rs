@@ -67,6 +67,8 @@ pub struct FakeUser {
     pub email: String,
     /// The `email_verified` claim as sent (`None`: left out).
     pub email_verified: Option<serde_json::Value>,
+    /// The `hd` claim (a Workspace account's domain; `None`: left out).
+    pub hd: Option<String>,
 }
 
 impl Default for FakeUser {
@@ -75,6 +77,7 @@ impl Default for FakeUser {
             sub: SUB.into(),
             email: EMAIL.into(),
             email_verified: Some(json!(true)),
+            hd: None,
         }
     }
 }
@@ -137,6 +140,8 @@ pub struct State {
     pub revoked: Vec<String>,
     /// The `scope` of the last authorization request.
     pub last_authorize_scope: String,
+    /// The `hd` hint of the last authorization request, if any.
+    pub last_authorize_hd: Option<String>,
     counter: usize,
 }
 
@@ -166,6 +171,17 @@ impl FakeGoogle {
             sub: sub.into(),
             email: email.into(),
             email_verified,
+            hd: None,
+        };
+    }
+
+    /// The next sign-in is a Google Workspace account of `hd`.
+    pub fn set_workspace_user(&self, sub: &str, email: &str, hd: &str) {
+        self.state.lock().unwrap().user = FakeUser {
+            sub: sub.into(),
+            email: email.into(),
+            email_verified: Some(json!(true)),
+            hd: Some(hd.into()),
         };
     }
 
@@ -293,6 +309,7 @@ async fn authorize(state: web::Data<Mutex<State>>, q: Q) -> HttpResponse {
     assert_eq!(get("access_type"), "offline");
     let mut s = state.lock().unwrap();
     s.last_authorize_scope = get("scope");
+    s.last_authorize_hd = q.get("hd").cloned();
     if matches!(s.mode, Mode::Deny) {
         return redirect(
             &get("redirect_uri"),
@@ -350,6 +367,9 @@ fn id_token(
     });
     if let Some(v) = &user.email_verified {
         claims["email_verified"] = v.clone();
+    }
+    if let Some(hd) = &user.hd {
+        claims["hd"] = json!(hd);
     }
     if let Some(n) = nonce {
         claims["nonce"] = json!(n);

@@ -1,6 +1,7 @@
 //! The one integration-test binary: every area of the HTTP surface and the
 //! binary's behaviour, driven the way a client or operator would.
 
+mod access;
 mod acme;
 mod admin;
 mod backup;

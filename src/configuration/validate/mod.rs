@@ -2,6 +2,7 @@
 //! One module per settings section; [`Config::validate`] runs them in turn
 //! and the first problem found stops start-up.
 
+mod access;
 mod clients;
 mod gateway;
 mod oauth;
@@ -15,12 +16,13 @@ mod upstream;
 use std::time::Duration;
 
 use super::sections::{
-    ClientsConfig, GatewayConfig, OAuthConfig, ServerConfig, StorageConfig, TelemetryConfig,
-    TokensConfig, UpstreamConfig,
+    AccessConfig, ClientsConfig, GatewayConfig, OAuthConfig, ServerConfig, StorageConfig,
+    TelemetryConfig, TokensConfig, UpstreamConfig,
 };
 use super::{AdminSettings, AuditSettings, ConfigError, RateLimitSettings, Settings};
 use crate::domain::{Glob, RegistrationPolicy};
 
+pub use access::{read_list_file, ListKind};
 pub use operations::LogFormat;
 pub use storage::StorageMode;
 pub use upstream::UpstreamProvider;
@@ -43,6 +45,8 @@ pub struct Config {
     pub admin: AdminSettings,
     pub audit: AuditSettings,
     pub telemetry: TelemetryConfig,
+    /// Who may sign in.
+    pub access: AccessConfig,
 }
 
 impl Config {
@@ -60,6 +64,7 @@ impl Config {
         operations::audit_and_admin(s)?;
         let gateway_scopes = gateway::validate(s, scopes.google_aliases)?;
         let log_format = operations::telemetry(s)?;
+        let access = access::validate(s)?;
         let seconds = |n: i64| Duration::from_secs(n.max(0) as u64);
         let millis = |n: i64| Duration::from_millis(n.max(0) as u64);
         let u = &s.upstream;
@@ -137,6 +142,7 @@ impl Config {
                 log_level: s.telemetry.log_level.clone(),
                 log_format,
             },
+            access,
             settings,
         })
     }

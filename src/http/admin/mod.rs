@@ -2,6 +2,7 @@
 //! behind a bearer admin token compared in constant time. Failed attempts
 //! are rate limited and audited; every action emits `admin_action`.
 
+pub(crate) mod access;
 mod auth;
 pub(crate) mod clients;
 pub(crate) mod ops;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::PathConfig::default()
                     .error_handler(|_, _| ApiError::not_found("no such resource").into()),
             )
+            .configure(access::configure)
             .configure(clients::configure)
             .configure(users::configure)
             .configure(ops::configure)

@@ -50,6 +50,10 @@ pub(super) fn session_refused(config: &Config, refusal: SessionRefusal) -> HttpR
             config,
             "access was withdrawn at the identity provider; sign in again",
         ),
+        SessionRefusal::NotAllowed(_) => invalid_token(
+            config,
+            "this account is no longer allowed to use this service",
+        ),
         SessionRefusal::Unavailable => resource_challenge(
             config,
             Some(ServiceError::unavailable(

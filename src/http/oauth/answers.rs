@@ -41,7 +41,12 @@ pub fn refusal(state: &AppState, error: &SigninError) -> HttpResponse {
 /// The page telling the person why the sign-in cannot continue.
 pub fn shown_page(shown: &Shown) -> HttpResponse {
     let document_refused;
+    let access_refused;
     let (status, error, description) = match shown {
+        Shown::AccessRefused(refusal) => {
+            access_refused = format!("You signed in, but {refusal}. Nothing was kept about this sign-in. If you think you should have access, ask the service's operator; if you have another account, sign in again with it from your application.");
+            (403, "access_denied", access_refused.as_str())
+        }
         Shown::ClientDocumentRefused(reason) => {
             document_refused = format!("This application's client metadata document cannot be used: {reason}.");
             (400, "invalid_client", document_refused.as_str())

@@ -7,7 +7,8 @@
 use super::{ensure_fresh, upstream_credentials, CredentialsError, Freshness};
 use crate::actors::registry::{ClientView, GetClient};
 use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
-use crate::domain::{ClientId, SecretToken};
+use crate::domain::{ClientId, Refusal, SecretToken};
+use crate::service::access::{record_refusal, Stage};
 use crate::service::Services;
 
 /// A Drawbridge access token that may reach the gateway: its record and
@@ -56,6 +57,8 @@ pub enum SessionRefusal {
     Revoked,
     /// The upstream or storage is unavailable: try again later.
     Unavailable,
+    /// The access policy no longer admits the user (audited here).
+    NotAllowed(Refusal),
 }
 
 /// Checks a bearer token presented at the gateway.
@@ -106,6 +109,11 @@ pub async fn upstream_session(
         .map_err(|e| match e {
             Freshness::Revoked => SessionRefusal::Revoked,
             Freshness::Unavailable => SessionRefusal::Unavailable,
+            Freshness::NotAllowed { refusal, email } => {
+                let client_id = access.record.client_id.as_str();
+                record_refusal(Stage::Gateway, refusal, client_id, "", email.as_deref());
+                SessionRefusal::NotAllowed(refusal)
+            }
         })?;
     Ok(UpstreamSession {
         user: user.verified_email().unwrap_or(&user.sub).to_owned(),

@@ -13,6 +13,7 @@ pub use access::{
 pub use credentials::{upstream_credentials, CredentialsError};
 
 use crate::actors::vault::{LoadUserCredentials, StoreUserCredentials, UserCredentials, UserRef};
+use crate::domain::Refusal;
 use crate::service::Services;
 use crate::upstream::{Credentials, UpstreamError};
 
@@ -26,11 +27,33 @@ pub enum Freshness {
     Revoked,
     /// The upstream or storage is unavailable: try again later.
     Unavailable,
+    /// The access policy no longer admits the user (removed from a list
+    /// since they signed in); the email is for the audit record.
+    NotAllowed {
+        refusal: Refusal,
+        email: Option<String>,
+    },
 }
 
-/// Makes sure the user's stored upstream access token is not about to
-/// expire, refreshing it at the upstream when it is; answers the user's
-/// credentials with that fresh token.
+/// The access policy's verdict on a stored user.
+fn still_admitted(state: &Services, user: &UserCredentials) -> Result<(), Freshness> {
+    state
+        .access
+        .check_stored(
+            user.email.as_deref(),
+            user.email_verified,
+            user.tokens.id_token.as_deref(),
+        )
+        .map_err(|refusal| Freshness::NotAllowed {
+            refusal,
+            email: user.verified_email().map(str::to_owned),
+        })
+}
+
+/// Makes sure the user is still admitted by the access policy (checked on
+/// the record loaded anyway: no extra read) and that their stored upstream
+/// access token is not about to expire, refreshing it at the upstream when
+/// it is; answers the user's credentials with that fresh token.
 pub async fn ensure_fresh(
     state: &Services,
     uid: &str,
@@ -51,6 +74,7 @@ pub async fn ensure_fresh(
     let Some(current) = current else {
         return Err(Freshness::Revoked);
     };
+    still_admitted(state, &current)?;
     if !stale(current.tokens.expires_at) {
         return Ok(current);
     }

@@ -8,8 +8,9 @@ use crate::actors::registry::{GetClient, RecordClientUse};
 use crate::actors::token_broker::{AuthTransaction, BrokerError, CompleteTransaction, IssueCode};
 use crate::actors::vault::{DeleteSecrets, OpenSecret, UPSTREAM_PKCE};
 use crate::audit::AuditEvent;
-use crate::domain::{ErrorCode, SecretToken};
+use crate::domain::{ErrorCode, Person, Refusal, SecretToken};
 use crate::metrics::METRICS;
+use crate::service::access::{record_refusal, Stage};
 use crate::service::session::{upstream_credentials, CredentialsError};
 use crate::service::Services;
 use crate::upstream::UpstreamError;
@@ -58,14 +59,22 @@ pub enum CallbackFailure {
     CredentialsNotStored,
     /// Drawbridge's code could not be stored.
     CodeNotStored,
+    /// The access policy does not admit this person (nothing was stored):
+    /// shown as a page, not redirected. The email (when verified) is for
+    /// the audit record.
+    NotAllowed {
+        refusal: Refusal,
+        email: Option<String>,
+    },
 }
 
 impl RedirectFailure for CallbackFailure {
     fn code(&self) -> ErrorCode {
         match self {
-            Self::DeclinedUpstream | Self::ClientGone | Self::UpstreamRefused => {
-                ErrorCode::AccessDenied
-            }
+            Self::DeclinedUpstream
+            | Self::ClientGone
+            | Self::UpstreamRefused
+            | Self::NotAllowed { .. } => ErrorCode::AccessDenied,
             Self::UpstreamReportedError | Self::NoUpstreamCode | Self::UpstreamRejected => {
                 ErrorCode::ServerError
             }
@@ -92,6 +101,7 @@ impl RedirectFailure for CallbackFailure {
             Self::UpstreamRejected => "the identity provider rejected the sign-in",
             Self::CredentialsNotStored => "the credentials could not be stored; try again",
             Self::CodeNotStored => "the authorization code could not be stored; try again",
+            Self::NotAllowed { refusal, .. } => return refusal.to_string(),
         };
         text.to_owned()
     }
@@ -112,6 +122,8 @@ impl From<UpstreamError> for CallbackFailure {
 
 /// The audit and metric outcome of a callback from the wrong browser.
 const WRONG_BROWSER: &str = "browser_mismatch";
+/// The metric outcome of a sign-in the access policy refused.
+const REFUSED: &str = "refused_by_policy";
 
 /// Finishes a sign-in: the client's redirect with Drawbridge's code, or
 /// with the reason it has none; a page when the sign-in is unknown or
@@ -166,6 +178,20 @@ pub async fn callback(
         forget_verifier(services, &answer.state),
     )
     .await;
+    if let Err(CallbackFailure::NotAllowed { refusal, email }) = &finished {
+        // The person sees why on a page (the lists are not shown); the
+        // client gets nothing: RFC 6749 would allow `access_denied` at its
+        // redirect URI, but then nobody tells the person why.
+        record_refusal(
+            Stage::Signin,
+            *refusal,
+            &txn.client_id,
+            &answer.ip,
+            email.as_deref(),
+        );
+        METRICS.logins.with_label_values(&[REFUSED]).inc();
+        return Err(Shown::AccessRefused(*refusal).into());
+    }
     let user = finished
         .as_ref()
         .ok()
@@ -247,6 +273,16 @@ async fn finish(
     let identity = upstream
         .identity(&creds, &tokens, answer.state.expose())
         .await?;
+    // Before anything is kept for them.
+    let person = Person {
+        email: identity.email.as_deref(),
+        email_verified: identity.email_verified,
+        hosted_domain: identity.hosted_domain.as_deref(),
+    };
+    if let Err(refusal) = services.access.check(person) {
+        let email = identity.verified_email().map(str::to_owned);
+        return Err(CallbackFailure::NotAllowed { refusal, email });
+    }
     let user = store_user(services, &identity, &tokens, now)
         .await
         .ok_or(CallbackFailure::CredentialsNotStored)?;

@@ -174,5 +174,6 @@ async fn upstream_location(
         &challenge_of(&verifier),
         &txn.scopes,
         &services.config.callback_url(),
+        services.access.hd_hint().as_deref(),
     ))
 }

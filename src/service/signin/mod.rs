@@ -102,6 +102,9 @@ pub enum Shown {
     CallbackExpired,
     /// The callback's sign-in could not be taken (the broker is busy).
     CallbackBusy,
+    /// The access policy does not admit the person who signed in at the
+    /// identity provider (nothing was stored for them).
+    AccessRefused(crate::domain::Refusal),
 }
 
 /// Why a sign-in step did not go on.

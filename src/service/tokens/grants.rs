@@ -11,6 +11,7 @@ use crate::actors::token_broker::{
 use crate::actors::vault::{LoadUserCredentials, UserRef};
 use crate::audit::AuditEvent;
 use crate::domain::{ErrorCode, GrantType, ScopeSet};
+use crate::service::access::{record_refusal, Stage};
 use crate::service::session::upstream_credentials;
 use crate::service::session::{ensure_fresh, Freshness};
 use crate::service::{Answered, ServiceError, Services};
@@ -101,7 +102,7 @@ pub(super) async fn refresh(
     if record.rotated_at.is_none() {
         // Not a retry within the grace window: the user's upstream session
         // must still be alive.
-        keep_upstream_fresh(services, client, &record).await?;
+        keep_upstream_fresh(services, client, &record, ip).await?;
     }
     let msg = RefreshTokens {
         refresh_token,
@@ -141,6 +142,7 @@ async fn keep_upstream_fresh(
     services: &Services,
     client: &ClientView,
     record: &TokenRecord,
+    ip: &str,
 ) -> Result<(), ServiceError> {
     let creds = upstream_credentials(services, None, client).await?;
     match ensure_fresh(services, &record.user, &creds).await {
@@ -148,6 +150,13 @@ async fn keep_upstream_fresh(
         Err(Freshness::Revoked) => {
             revoke_withdrawn(services, &record.grant_id).await;
             Err(Freshness::Revoked.into())
+        }
+        Err(Freshness::NotAllowed { refusal, email }) => {
+            // The grant stays: put back on the list, the user's tokens work
+            // again; until then every refresh and gateway call is refused.
+            let client_id = client.client_id.as_str();
+            record_refusal(Stage::Refresh, refusal, client_id, ip, email.as_deref());
+            Err(Freshness::NotAllowed { refusal, email }.into())
         }
         Err(unavailable) => Err(unavailable.into()),
     }

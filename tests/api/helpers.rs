@@ -170,6 +170,7 @@ pub async fn start_stoppable(
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(CLIENT_IDLE)
             .build()
             .unwrap(),
         clock,
@@ -179,6 +180,12 @@ pub async fn start_stoppable(
     };
     (test_app, Stoppable { handle, finished })
 }
+
+/// How long the tests' HTTP clients keep an idle connection: less than
+/// the server's keep-alive (actix-web's 5 s), so a client never sends on a
+/// connection the server is closing at that moment (a loaded machine made
+/// that race show up as `IncompleteMessage`).
+pub const CLIENT_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A free TCP port on 127.0.0.1 (for listeners a test configures by port).
 pub fn free_port() -> u16 {

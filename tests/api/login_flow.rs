@@ -43,6 +43,7 @@ impl Flow {
         let browser = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(Policy::limited(10))
+            .pool_idle_timeout(crate::helpers::CLIENT_IDLE)
             .build()
             .unwrap();
         Flow {

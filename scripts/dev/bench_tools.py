@@ -15,8 +15,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
+RULES = int(os.environ.get("BENCH_RULES", "50"))
 TABLE = ";".join(
-    [f"tool_{i:02}=email" for i in range(48)] + ["read_*=email", "*=openid"]
+    [f"tool_{i:02}=email" for i in range(max(0, RULES - 2))] + ["read_*=email", "*=openid"][:RULES]
 )
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 
@@ -27,8 +28,9 @@ def rows(access, bodies):
     for name, body in bodies.items():
         args = ["/mcp", body, "application/json", access]
         out[f"gateway, {name}"] = bench.wrk(base + "/mcp", "post.lua", args)
-        out[f"gateway, {name}, 1 connection"] = bench.wrk(
-            base + "/mcp", "post.lua", args, connections=1, threads=1)
+        if os.environ.get("BENCH_ONE_CONNECTION", "1") == "1":
+            out[f"gateway, {name}, 1 connection"] = bench.wrk(
+                base + "/mcp", "post.lua", args, connections=1, threads=1)
     return out
 
 
@@ -61,7 +63,7 @@ def main():
         values = [r[row][key] for r in results[label]]
         return max(values) if key == "rps" else min(values)
 
-    print(f"\nGateway with a 50-entry gateway.tool_scopes next to none (wrk -t2 -c{bench.CONNECTIONS} "
+    print(f"\nGateway with a {RULES}-entry gateway.tool_scopes next to none (wrk -t2 -c{bench.CONNECTIONS} "
           f"unless noted, {bench.DURATION} s each, best of {ROUNDS} alternating runs, release build)")
     print(f"{'row':36} {'none req/s':>11} {'table req/s':>12} {'table/none':>10} "
           f"{'none p50 ms':>12} {'table p50 ms':>13} {'errors':>7}")

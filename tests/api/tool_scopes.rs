@@ -379,6 +379,7 @@ async fn each_call_is_audited_and_counted_with_bounded_labels_never_with_its_arg
     assert_eq!(ok["mcp_name"], "read_file");
     assert_eq!(ok["status"], 200);
     assert!(ok["duration_ms"].is_u64() && ok["user"].is_string(), "{ok}");
+    assert_eq!(ok["ip"], "127.0.0.1", "{ok}");
     let no = find("refused_scope");
     assert_eq!(no["mcp_name"], "send_email");
     assert_eq!(no["status"], 403);

@@ -28,7 +28,9 @@ pub fn set_user_field(raw: &str) {
     let _ = USER_FIELD.set(field);
 }
 
-fn shown_user(email: Option<&str>) -> Option<String> {
+/// The user as `audit.user_field` allows them to appear (email, hashed, or
+/// not at all).
+pub(crate) fn shown_user(email: Option<&str>) -> Option<String> {
     let email = email?;
     match USER_FIELD.get().copied().unwrap_or(UserField::Hashed) {
         UserField::Email => Some(email.to_owned()),

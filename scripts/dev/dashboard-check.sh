@@ -2,7 +2,8 @@
 # Evaluates every expression of dashboards/drawbridge.json against a real
 # Prometheus scraping a real Drawbridge over HTTPS (the test certificate),
 # after a little traffic (scripts/demo-flow.sh sign-ins over HTTPS with the
-# development provider, refreshes, registrations up to the rate limit).
+# development provider, refreshes, registrations up to the rate limit, MCP
+# calls at the gateway with a tool table: refused, malformed, forwarded).
 # Fails if any expression errors or returns no series.
 #
 # Usage: scripts/dev/dashboard-check.sh [--help]
@@ -30,6 +31,8 @@ export CURL_CA_BUNDLE="$tls/ca.pem"
     ENABLE_HTTPS=true SSL_CERT_FILE="$tls/localhost.pem" SSL_KEY_FILE="$tls/localhost.key" \
     DRAWBRIDGE_UPSTREAM__CA_FILE="$tls/ca.pem" \
     MAX_REGISTRATIONS_PER_MINUTE=6 DRAWBRIDGE_RATE_LIMIT__REGISTRATION_BURST=6 \
+    GATEWAY_UPSTREAM_URL="http://127.0.0.1:$(free_port)/mcp" DRAWBRIDGE_OAUTH__DEFAULT_SCOPES="openid email" \
+    DRAWBRIDGE_GATEWAY__TOOL_SCOPES="send_email=profile;read_*=email" \
     "$OLDPWD/target/debug/drawbridge") >"$work/drawbridge.log" 2>&1 &
 pids+=($!)
 base="https://127.0.0.1:$app_port"
@@ -63,8 +66,23 @@ done
 [[ "$up" == 1 ]] || { echo "prometheus never scraped drawbridge" >&2; cat "$work/prometheus.log" >&2; exit 1; }
 sleep 6
 # Part 2, inside the scraped window so rates are not all zero: another
-# sign-in, then registrations until the rate limit answers 429.
-DRAWBRIDGE_URL="$base" bash scripts/demo-flow.sh >/dev/null
+# sign-in, MCP calls with its token (send_email needs `profile`, which a
+# default sign-in lacks: 403; a malformed body: 400; read_file passes the
+# policy, toward an MCP server that is not there: 502), then registrations
+# until the rate limit answers 429.
+access=$(DRAWBRIDGE_URL="$base" bash scripts/demo-flow.sh | sed -n 's/.*"access_token": "\([^"]*\)".*/\1/p' | tail -1)
+[[ -n "$access" ]] || { echo "scripts/demo-flow.sh printed no access token" >&2; exit 1; }
+mcp_call() {
+    curl -s -o /dev/null -w '%{http_code}' -X POST "$base/mcp" -H "Authorization: Bearer $access" \
+        -H 'Content-Type: application/json' -d "$1"
+}
+for expected in "403 send_email" "400" "502 read_file"; do
+    set -- $expected
+    body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"'"${2:-}"'"}}'
+    [[ -n "${2:-}" ]] || body='{"jsonrpc":'
+    code=$(mcp_call "$body")
+    [[ "$code" == "$1" ]] || { echo "MCP call ${2:-malformed}: expected $1, got $code" >&2; exit 1; }
+done
 limited=0
 for _ in $(seq 1 10); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/oauth/register" \

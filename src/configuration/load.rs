@@ -62,7 +62,7 @@ pub fn load_from(
         let dotted = path.join(".");
         let label = format!("{dotted} ({name})");
         let expected = lookup(&defaults, &path)
-            .filter(|v| !v.is_table())
+            .filter(|v| !v.is_table() || is_open_table(v))
             .ok_or_else(|| {
                 ConfigError::new(name.clone(), format!("no configuration key `{dotted}`"))
             })?;
@@ -166,6 +166,11 @@ fn overlay_table(
             ));
         }
         match (expected, value) {
+            // An open table (`[gateway.tool_scopes]`): its keys are the
+            // operator's, checked when the settings are read.
+            (open, value) if is_open_table(open) => {
+                merged.insert(key, value);
+            }
             (Value::Table(known), Value::Table(keys)) => {
                 let merged = table_at(merged, std::slice::from_ref(&key));
                 overlay_table(merged, known, keys, &label)?;
@@ -176,6 +181,12 @@ fn overlay_table(
         }
     }
     Ok(())
+}
+
+/// A table whose default is empty holds the operator's own keys (a map
+/// from names to lists), rather than known settings.
+fn is_open_table(v: &Value) -> bool {
+    v.as_table().is_some_and(Table::is_empty)
 }
 
 fn same_type(expected: &Value, got: &Value) -> bool {
@@ -217,6 +228,19 @@ fn coerce(raw: &str, expected: &Value) -> Result<Value, String> {
                 .map(|s| Value::String(s.to_owned()))
                 .collect(),
         )),
+        // An open table: `name=item item;other=item` (items split like a
+        // list's).
+        open if is_open_table(open) => {
+            let mut table = Table::new();
+            for entry in raw.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+                let (name, items) = entry
+                    .split_once('=')
+                    .ok_or_else(|| format!("expected `name=value;…`, got `{entry}`"))?;
+                let items = coerce(items, &Value::Array(Vec::new()))?;
+                table.insert(name.trim().to_owned(), items);
+            }
+            Ok(Value::Table(table))
+        }
         other => Err(format!(
             "cannot be set from the environment ({})",
             type_name(other)

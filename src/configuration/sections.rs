@@ -11,6 +11,7 @@ use url::Url;
 use super::{GoogleCredentials, LogFormat, Masked, StorageMode, UpstreamProvider};
 use crate::cimd::{FetchPolicy, Lifetimes, UrlPolicy};
 use crate::domain::{Cidr, ScopeSet};
+use crate::mcp::ToolScopes;
 
 /// `[server]`: the listener, its limits and the public base URL.
 #[derive(Debug, Clone)]
@@ -166,6 +167,10 @@ pub struct GatewayConfig {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Scopes per tool and MCP method (empty: MCP bodies are not read).
+    pub tool_scopes: ToolScopes,
+    /// `tools/list` answers keep only the tools the token may call.
+    pub filter_tools_list: bool,
 }
 
 /// `[telemetry]`: log lines.

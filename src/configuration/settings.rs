@@ -1,6 +1,7 @@
 //! The raw settings as read from `config.toml` and the environment. Every
 //! field has a default, so an empty file (or none) is a working demo.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -401,6 +402,12 @@ pub struct GatewaySettings {
     pub connect_timeout_ms: i64,
     pub response_timeout_ms: i64,
     pub max_body_bytes: i64,
+    /// `tools/list` answers keep only the tools the token may call.
+    pub filter_tools_list: bool,
+    /// Tool name (exact or glob) → scopes a `tools/call` of it needs.
+    pub tool_scopes: BTreeMap<String, Vec<String>>,
+    /// MCP method (`resources/read`, …) → scopes every call of it needs.
+    pub method_scopes: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for GatewaySettings {
@@ -414,6 +421,9 @@ impl Default for GatewaySettings {
             connect_timeout_ms: 3000,
             response_timeout_ms: 30000,
             max_body_bytes: 4 * 1024 * 1024,
+            filter_tools_list: false,
+            tool_scopes: BTreeMap::new(),
+            method_scopes: BTreeMap::new(),
         }
     }
 }

@@ -442,3 +442,39 @@ fn access_lists_come_from_the_file_the_environment_and_list_files_and_are_checke
         assert_eq!(e.key, *key, "{e}");
     }
 }
+
+#[test]
+fn tool_scopes_are_tables_in_the_file_and_name_value_lists_in_the_environment() {
+    let scopes = [("GOOGLE_OAUTH_SCOPES", "openid email mcp:read mcp:write")];
+    let file = "[gateway.tool_scopes]\n\"delete_*\" = [\"mcp:write\"]\nread_file = [\"mcp:read\", \"mcp:write\"]\n[gateway.method_scopes]\n\"resources/read\" = [\"mcp:read\"]\n";
+    let c = load(Some(file), &scopes).unwrap();
+    let t = &c.gateway.tool_scopes;
+    assert_eq!(t.tools.len(), 2);
+    assert_eq!(t.tools[0].0.as_str(), "delete_*");
+    assert_eq!(t.tools[1].1, ["mcp:read", "mcp:write"]);
+    assert_eq!(
+        t.methods,
+        [("resources/read".to_owned(), vec!["mcp:read".to_owned()])]
+    );
+    let mut env = scopes.to_vec();
+    env.push((
+        "DRAWBRIDGE_GATEWAY__TOOL_SCOPES",
+        "delete_*=mcp:write; send=mcp:read mcp:write",
+    ));
+    let c = load(None, &env).unwrap();
+    let tools = &c.gateway.tool_scopes.tools;
+    assert_eq!(tools[1].0.as_str(), "send");
+    assert_eq!(tools[1].1, ["mcp:read", "mcp:write"]);
+    assert!(load(None, &[]).unwrap().gateway.tool_scopes.is_empty());
+    // A scope this server does not offer could never be granted.
+    let mut env = scopes.to_vec();
+    env.push(("DRAWBRIDGE_GATEWAY__TOOL_SCOPES", "x=mcp:admin"));
+    let e = load(None, &env).unwrap_err();
+    assert!(e.key.starts_with("gateway.tool_scopes"), "{e}");
+    let e = load(Some("[gateway.method_scopes]\n\"\" = [\"openid\"]\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "gateway.method_scopes", "{e}");
+    let e = load(None, &[("DRAWBRIDGE_GATEWAY__TOOL_SCOPES", "no-equals")]).unwrap_err();
+    assert!(e.to_string().contains("name=value"), "{e}");
+    let e = load(Some("[gateway]\ntool_scopes = [\"x\"]\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "gateway.tool_scopes", "{e}");
+}

@@ -13,29 +13,41 @@ impl Glob {
     }
 
     pub fn matches(&self, text: &str) -> bool {
+        // Most patterns (the gateway's tool table) are plain names or ASCII:
+        // no allocation for them.
+        if !self.0.contains(['*', '?']) {
+            return self.0 == text;
+        }
+        if self.0.is_ascii() && text.is_ascii() {
+            return matches_units(self.0.as_bytes(), text.as_bytes(), b'*', b'?');
+        }
         let p: Vec<char> = self.0.chars().collect();
         let t: Vec<char> = text.chars().collect();
-        // Iterative matcher with single backtrack point: linear in practice,
-        // never exponential.
-        let (mut pi, mut ti) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while ti < t.len() {
-            if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-                pi += 1;
-                ti += 1;
-            } else if pi < p.len() && p[pi] == '*' {
-                star = Some((pi, ti));
-                pi += 1;
-            } else if let Some((sp, st)) = star {
-                pi = sp + 1;
-                ti = st + 1;
-                star = Some((sp, st + 1));
-            } else {
-                return false;
-            }
-        }
-        p[pi..].iter().all(|c| *c == '*')
+        matches_units(&p, &t, '*', '?')
     }
+}
+
+/// The matcher over characters (or bytes, for ASCII): iterative, with a
+/// single backtrack point, so linear in practice and never exponential.
+fn matches_units<T: PartialEq + Copy>(p: &[T], t: &[T], star_unit: T, any: T) -> bool {
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == any || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == star_unit {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == star_unit)
 }
 
 #[cfg(test)]
@@ -53,5 +65,10 @@ mod tests {
         assert!(Glob::new("*").matches(""));
         assert!(!Glob::new("exact").matches("exact/"));
         assert!(Glob::new("*a*b*c*").matches("xxaxxbxxcxx"));
+        // `?` is one character, not one byte.
+        assert!(Glob::new("a?c").matches("aéc"));
+        assert!(Glob::new("caf?").matches("café"));
+        assert!(!Glob::new("caf??").matches("café"));
+        assert!(Glob::new("é*").matches("été") && !Glob::new("é*").matches("ete"));
     }
 }

@@ -55,10 +55,9 @@ impl std::ops::Deref for AppState {
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.config.server.max_body_bytes;
     let admin_here = state.config.admin.listen.is_empty();
-    let gateway_path = state.config.gateway.path.clone();
+    let config = state.config.clone();
     let base_path = state.config.base_path().to_owned();
     let cors = cors::CorsPolicy::new(&state.config.server.cors_allowed_origins);
-    let gateway_limit = state.config.gateway.max_body_bytes;
     if let Some(dev) = state.dev.clone() {
         cfg.configure(|c| crate::upstream::dev::configure(c, dev));
     }
@@ -72,7 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .configure(health::configure)
         .configure(metrics_endpoint::configure)
         .configure(openapi::configure)
-        .configure(|c| gateway::configure(c, &gateway_path, gateway_limit, &cors))
+        .configure(|c| gateway::configure(c, &config, &cors))
         .configure(|c| {
             if admin_here {
                 admin::configure(c)

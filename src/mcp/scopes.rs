@@ -22,6 +22,14 @@ impl ToolScopes {
         self.tools.is_empty() && self.methods.is_empty()
     }
 
+    /// Whether `name` is a tool rule's exact pattern (no wildcard): such
+    /// names may be metric labels (a bounded set, chosen by the operator).
+    pub fn is_exact(&self, name: &str) -> bool {
+        self.tools
+            .iter()
+            .any(|(p, _)| p.as_str() == name && !p.as_str().contains(['*', '?']))
+    }
+
     /// Every scope `message` needs (sorted, no repeats).
     pub fn required(&self, message: &Message) -> BTreeSet<String> {
         let mut needed = BTreeSet::new();
@@ -131,5 +139,7 @@ mod tests {
         assert!(t.tool_allowed("read_file", &granted));
         assert!(!t.tool_allowed("delete_file", &granted));
         assert!(ToolScopes::default().tool_allowed("anything", &[]));
+        assert!(t.is_exact("send_email"));
+        assert!(!t.is_exact("delete_file") && !t.is_exact("delete_*"));
     }
 }

@@ -32,4 +32,5 @@ mod registration_input;
 mod security;
 mod signin_binding;
 mod storage_modes;
+mod tool_scopes;
 mod upstream_faults;

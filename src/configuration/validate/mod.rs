@@ -63,6 +63,7 @@ impl Config {
         let trusted_proxies = operations::rate_limit(s)?;
         operations::audit_and_admin(s)?;
         let gateway_scopes = gateway::validate(s, scopes.google_aliases)?;
+        let tool_scopes = gateway::tool_scopes(s, &scopes.supported, scopes.google_aliases)?;
         let log_format = operations::telemetry(s)?;
         let access = access::validate(s)?;
         let seconds = |n: i64| Duration::from_secs(n.max(0) as u64);
@@ -134,6 +135,8 @@ impl Config {
                 connect_timeout: millis(g.connect_timeout_ms),
                 response_timeout: millis(g.response_timeout_ms),
                 max_body_bytes: g.max_body_bytes.max(0) as usize,
+                tool_scopes,
+                filter_tools_list: g.filter_tools_list,
             },
             rate_limit: s.rate_limit.clone(),
             admin: s.admin.clone(),

@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 
 use crate::configuration::Config;
 use crate::http::errors::resource_challenge;
+use crate::mcp::JsonRpcError;
 use crate::service::session::{AccessRefusal, SessionRefusal};
 use crate::service::ServiceError;
 
@@ -40,6 +41,32 @@ pub(super) fn access_refused(config: &Config, refusal: AccessRefusal) -> HttpRes
         AccessRefusal::ClientGone => "the client is disabled, expired or no longer registered",
     };
     invalid_token(config, description)
+}
+
+/// 403 `insufficient_scope` naming every scope the MCP calls need
+/// (`needed`, space-separated), so the client re-authorizes for them.
+pub(super) fn insufficient_scope(config: &Config, needed: &str) -> HttpResponse {
+    let refusal =
+        ServiceError::insufficient_scope("the access token lacks a scope this MCP call needs");
+    resource_challenge(config, Some(refusal), needed)
+}
+
+/// 400 for a body that is not MCP JSON-RPC (or disagrees with its
+/// `Mcp-Method`/`Mcp-Name` headers), shaped as a JSON-RPC error without an
+/// id, as an MCP server answers one: parse error (-32700) when it is not
+/// JSON, invalid request (-32600) otherwise.
+pub(super) fn malformed(e: JsonRpcError) -> HttpResponse {
+    let code = match e {
+        JsonRpcError::NotJson | JsonRpcError::DuplicateKey => -32700,
+        _ => -32600,
+    };
+    HttpResponse::BadRequest()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": code, "message": e.to_string()},
+        }))
 }
 
 /// The answer when the user's upstream token cannot be had.

@@ -8,7 +8,10 @@
 //!   upstream path;
 //! - [`headers`]: which headers pass, and those the gateway sets;
 //! - [`forward`]: sending the request and relaying the answer;
-//! - [`challenge`]: the `WWW-Authenticate` answers.
+//! - [`challenge`]: the `WWW-Authenticate` answers;
+//! - [`mcp`]: the scopes per tool and method (`gateway.tool_scopes`), and
+//!   the audit record and metric of each MCP call;
+//! - [`tools_list`]: `tools/list` answers keep the tools the token may call.
 //!
 //! The token and the user's upstream session come from
 //! [`crate::service::session`].
@@ -16,7 +19,9 @@
 mod challenge;
 mod forward;
 mod headers;
+mod mcp;
 mod paths;
+mod tools_list;
 
 use std::time::Instant;
 
@@ -33,7 +38,9 @@ use crate::domain::ErrorCode;
 use crate::metrics::METRICS;
 use crate::service::session::{self, AccessRefusal, SessionRefusal};
 
-pub fn configure(cfg: &mut web::ServiceConfig, path: &str, body_limit: usize, cors: &CorsPolicy) {
+pub fn configure(cfg: &mut web::ServiceConfig, config: &Config, cors: &CorsPolicy) {
+    let (path, body_limit) = (config.gateway.path.as_str(), config.gateway.max_body_bytes);
+    mcp::start_metrics(config);
     for route in [path.to_owned(), format!("{path}/{{tail:.*}}")] {
         cfg.service(
             web::resource(route)
@@ -53,14 +60,33 @@ async fn handle(
     payload: web::Payload,
 ) -> HttpResponse {
     let started = Instant::now();
-    match pass(&state, &req, payload).await {
+    let mut seen = None;
+    let config = &state.config;
+    match pass(&state, &req, payload, &mut seen).await {
         Ok(answer) => {
             outcome("forwarded", started);
-            forward::relay(answer).await
+            let status = answer.status().as_u16();
+            let filter = seen
+                .as_ref()
+                .filter(|m| m.lists_tools && config.gateway.filter_tools_list);
+            let filter = filter.map(|m| forward::ListFilter {
+                table: config.gateway.tool_scopes.clone(),
+                granted: m.granted.clone(),
+            });
+            if let Some(m) = &seen {
+                m.record(config, mcp::answered(status), status, started);
+            }
+            forward::relay(answer, filter).await
         }
         Err(refusal) => {
             outcome(refusal.label(), started);
-            refusal.response(&state.config)
+            let mcp_outcome = refusal.mcp_outcome();
+            let response = refusal.response(config);
+            if let Some(mut m) = seen {
+                m.learn_user(&state).await;
+                m.record(config, mcp_outcome, response.status().as_u16(), started);
+            }
+            response
         }
     }
 }
@@ -74,6 +100,7 @@ async fn pass(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
+    seen: &mut Option<mcp::McpRequest>,
 ) -> Result<reqwest::Response, Refusal> {
     let g = &state.config.gateway;
     // WebSocket (or any) upgrades are not relayed: MCP runs over plain HTTP
@@ -98,9 +125,13 @@ async fn pass(
     if declared_length(req).is_some_and(|n| n > limit as u64) {
         return Err(Refusal::TooLarge(limit));
     }
+    let body = forward::read_body(payload, limit).await?;
+    mcp::check(&state.config, req, &access, &body, seen)?;
     let user = session::upstream_session(state, &access).await;
     let user = user.map_err(Refusal::Session)?;
-    let body = forward::read_body(payload, limit).await?;
+    if let Some(m) = seen {
+        m.user = Some(user.user.clone());
+    }
     forward::send(state, req, url, &user, body).await
 }
 
@@ -136,6 +167,10 @@ enum Refusal {
     Unreachable,
     /// The MCP server refused the user's upstream token.
     UpstreamUnauthorized,
+    /// The body is not MCP JSON-RPC, or disagrees with its headers.
+    Malformed(crate::mcp::JsonRpcError),
+    /// The token lacks a scope the MCP calls need; all they need.
+    Scope(String),
 }
 
 impl Refusal {
@@ -144,6 +179,8 @@ impl Refusal {
         match self {
             Self::Access(AccessRefusal::InsufficientScope) => "insufficient_scope",
             Self::Access(_) => "unauthorized",
+            Self::Scope(_) => "insufficient_scope",
+            Self::Malformed(_) => "refused",
             Self::NotConfigured => "not_configured",
             Self::Session(_) => "upstream_token",
             Self::Timeout => "timeout",
@@ -154,6 +191,15 @@ impl Refusal {
             | Self::OutsideUpstream
             | Self::TooLarge(_)
             | Self::BodyUnreadable => "refused",
+        }
+    }
+
+    /// The outcome of the MCP calls of a request refused this way.
+    fn mcp_outcome(&self) -> &'static str {
+        match self {
+            Self::Scope(_) => "refused_scope",
+            Self::Malformed(_) => "bad_request",
+            _ => "upstream_error",
         }
     }
 
@@ -168,6 +214,8 @@ impl Refusal {
             Self::TooLarge(limit) => invalid(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {limit} bytes")),
             Self::BodyUnreadable => invalid(StatusCode::BAD_REQUEST, "the request body could not be read".into()),
             Self::Access(refusal) => challenge::access_refused(config, refusal),
+            Self::Scope(needed) => challenge::insufficient_scope(config, &needed),
+            Self::Malformed(e) => challenge::malformed(e),
             Self::Session(refusal) => challenge::session_refused(config, refusal),
             Self::UpstreamUnauthorized => challenge::invalid_token(config, "the MCP server refused the user's upstream credentials; sign in again"),
             Self::NotConfigured => HttpResponse::ServiceUnavailable().json(serde_json::json!({"error": "temporarily_unavailable", "error_description": "no upstream MCP server is configured (GATEWAY_UPSTREAM_URL)"})),

@@ -467,11 +467,17 @@ def print_table(hello, small, big, x):
           f"{dg['slices']} slices, {dg['rps']:,.0f} req/s): {mark(dg['99'] < 2 * u['p99'])} (target < 2x)")
 
 
-if __name__ == "__main__":
+def run(entry):
+    """Runs `entry`, then stops every process it started and removes the
+    scratch directory (unless BENCH_KEEP is set)."""
     try:
-        main()
+        entry()
     finally:
-        for p in procs:
+        for p in list(procs):
             p.kill()
         if os.environ.get("BENCH_KEEP") is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -75,10 +75,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    finally:
-        for p in list(bench.procs):
-            p.kill()
-        if os.environ.get("BENCH_KEEP") != "1":
-            bench.shutil.rmtree(bench.work, ignore_errors=True)
+    bench.run(main)

@@ -164,14 +164,8 @@ async fn a_workspace_domain_is_hinted_to_google_and_admits_its_accounts_by_the_h
     assert_eq!(status, 200, "{tokens}");
     // At the gateway the claim is read back from the stored ID token.
     let res = f
-        .app
-        .client
-        .post(f.app.url("/mcp"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-        .send()
-        .await
-        .unwrap();
+        .gateway_ping(tokens["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(res.status(), 200);
     let (status, refreshed) = f
         .refresh(&client, tokens["refresh_token"].as_str().unwrap())

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::fake_google::{self, EMAIL, SUB};
 use crate::gateway::fake_mcp;
@@ -40,15 +40,7 @@ fn mode(path: &Path) -> u32 {
 /// What the gateway forwards for `access`: the user's Google token and who
 /// they are (the vault opened the user's record with the restored key).
 async fn through_gateway(f: &Flow, access: &str) -> Value {
-    let res = f
-        .app
-        .client
-        .post(f.app.url("/mcp"))
-        .bearer_auth(access)
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-        .send()
-        .await
-        .unwrap();
+    let res = f.gateway_ping(access).await;
     assert_eq!(res.status(), 200, "the gateway refused the restored token");
     res.json().await.unwrap()
 }

@@ -198,6 +198,19 @@ impl Flow {
         .await
     }
 
+    /// An MCP `ping` through the gateway with `access_token`, as a client
+    /// sends it.
+    pub async fn gateway_ping(&self, access_token: &str) -> reqwest::Response {
+        self.app
+            .client
+            .post(self.app.url("/mcp"))
+            .bearer_auth(access_token)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Introspection as a resource server (the configured secret).
     pub async fn introspect(&self, token: &str) -> Value {
         self.app

@@ -60,14 +60,8 @@ async fn sign_in(
 /// The `X-Drawbridge-User` the MCP server receives for `token`.
 async fn gateway_user(f: &Flow, token: &Value) -> Value {
     let res = f
-        .app
-        .client
-        .post(f.app.url("/mcp"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-        .send()
-        .await
-        .unwrap();
+        .gateway_ping(token["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(res.status(), 200);
     res.json::<Value>().await.unwrap()["user"].clone()
 }

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::fake_google;
 use crate::gateway::fake_mcp;
@@ -133,15 +133,7 @@ async fn a_data_directory_written_by_an_earlier_release_keeps_its_clients_tokens
         let access = tokens["access_token"].as_str().unwrap();
         let seen = |body: Value| body["authorization"].as_str().map(str::to_owned);
         let call = || async {
-            let res = f
-                .app
-                .client
-                .post(f.app.url("/mcp"))
-                .bearer_auth(access)
-                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-                .send()
-                .await
-                .unwrap();
+            let res = f.gateway_ping(access).await;
             assert_eq!(res.status(), 200, "{release}: the gateway refused");
             res.json::<Value>().await.unwrap()
         };

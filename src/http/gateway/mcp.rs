@@ -19,7 +19,6 @@ use actix_web::HttpRequest;
 use prometheus::{IntCounterVec, Opts};
 
 use super::Refusal;
-use crate::actors::vault::{LoadUserCredentials, UserRef};
 use crate::configuration::Config;
 use crate::http::AppState;
 use crate::mcp::{self, Message, ToolScopes};
@@ -153,10 +152,7 @@ impl McpRequest {
         if self.user.is_some() {
             return;
         }
-        let load = LoadUserCredentials(UserRef::Id(self.uid.clone()));
-        if let Ok(Ok(Some(user))) = state.vault.read(load).await {
-            self.user = Some(user.verified_email().unwrap_or(&user.sub).to_owned());
-        }
+        self.user = crate::service::session::user_label(state, &self.uid).await;
     }
 
     /// Writes the audit events and counts the calls, with `outcome`

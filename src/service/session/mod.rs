@@ -126,3 +126,13 @@ pub async fn ensure_fresh(
         _ => Err(Freshness::Unavailable),
     }
 }
+
+/// How the user `uid` is named in a record (their verified email, else
+/// their subject), or `None` when they cannot be loaded.
+pub async fn user_label(services: &Services, uid: &str) -> Option<String> {
+    let load = LoadUserCredentials(UserRef::Id(uid.to_owned()));
+    match services.vault.read(load).await {
+        Ok(Ok(Some(user))) => Some(user.verified_email().unwrap_or(&user.sub).to_owned()),
+        _ => None,
+    }
+}

@@ -54,6 +54,12 @@ impl UserCredentials {
     pub fn verified_email(&self) -> Option<&str> {
         self.email.as_deref().filter(|_| self.email_verified)
     }
+
+    /// How the user is named in headers and records: the verified email,
+    /// else the subject.
+    pub fn label(&self) -> &str {
+        self.verified_email().unwrap_or(&self.sub)
+    }
 }
 
 /// Record format 1 of [`UserCredentials`] (keyed by `sub` alone, email

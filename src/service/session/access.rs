@@ -116,7 +116,7 @@ pub async fn upstream_session(
             }
         })?;
     Ok(UpstreamSession {
-        user: user.verified_email().unwrap_or(&user.sub).to_owned(),
+        user: user.label().to_owned(),
         access_token: user.tokens.access_token,
         client_id: access.record.client_id.clone(),
     })

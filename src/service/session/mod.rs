@@ -132,7 +132,7 @@ pub async fn ensure_fresh(
 pub async fn user_label(services: &Services, uid: &str) -> Option<String> {
     let load = LoadUserCredentials(UserRef::Id(uid.to_owned()));
     match services.vault.read(load).await {
-        Ok(Ok(Some(user))) => Some(user.verified_email().unwrap_or(&user.sub).to_owned()),
+        Ok(Ok(Some(user))) => Some(user.label().to_owned()),
         _ => None,
     }
 }

@@ -9,9 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk (Debian package)" >&2
-    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-fi
+source scripts/dev/lib.sh
+require_package wrk wrk "the benchmark"
 cargo build --release --locked --bin drawbridge --example bench-upstream
 exec python3 scripts/dev/bench_tools.py

@@ -65,8 +65,12 @@ pub struct ConsentPage<'a> {
     pub publisher: Option<&'a str>,
     /// The browser is sent back to this computer (a loopback address).
     pub loopback: bool,
-    /// What each scope allows, in words.
+    /// What each scope allows, in words: the scopes this sign-in asks for
+    /// that the person has not granted this client before.
     pub scopes: Vec<String>,
+    /// The scopes asked for that the person already granted this client
+    /// (a step-up asks for these again with the new ones), in words.
+    pub granted: Vec<String>,
     pub client_id: &'a str,
     /// The sign-in's state and the form's CSRF token (hidden fields).
     pub state: &'a str,
@@ -92,6 +96,7 @@ impl<'a> ConsentPage<'a> {
             publisher: None,
             loopback: false,
             scopes: scopes.iter().map(|s| describe_scope(s)).collect(),
+            granted: Vec::new(),
             client_id,
             state,
             csrf,
@@ -110,6 +115,19 @@ impl<'a> ConsentPage<'a> {
     /// Posts the form to `action` (an issuer with a path).
     pub fn posting_to(mut self, action: String) -> Self {
         self.action = action;
+        self
+    }
+
+    /// Marks `granted` (raw scope names, among those asked for) as granted
+    /// before: the page lists only the others as new.
+    pub fn already_granted(mut self, asked: &[String], granted: &[String]) -> Self {
+        let new = asked.iter().filter(|s| !granted.contains(s));
+        self.scopes = new.map(|s| describe_scope(s)).collect();
+        self.granted = asked
+            .iter()
+            .filter(|s| granted.contains(s))
+            .map(|s| describe_scope(s))
+            .collect();
         self
     }
 
@@ -278,5 +296,28 @@ mod tests {
         assert!(html.contains("published by <strong class=\"host\">vscode.dev</strong>"));
         assert!(html.contains("sent back to <strong class=\"host\">127.0.0.1</strong>"));
         assert!(html.contains("<p class=\"warn\">That address is on this computer (loopback)"));
+    }
+
+    #[test]
+    fn at_a_step_up_the_consent_page_lists_only_the_new_scopes_as_new() {
+        let asked = [
+            "openid".to_owned(),
+            "email".to_owned(),
+            "https://www.googleapis.com/auth/gmail.send".to_owned(),
+        ];
+        let granted = ["openid".to_owned(), "email".to_owned()];
+        let page = ConsentPage::new("App", "example.com", &asked, "mcp_x", "s", "c")
+            .already_granted(&asked, &granted);
+        let html = page.render().unwrap();
+        assert!(
+            html.contains("New:</p><ul><li>Send email on your behalf</li></ul>"),
+            "{html}"
+        );
+        assert!(html.contains(
+            "<summary>Already allowed (2)</summary><ul><li>Sign you in with your account</li><li>See your email address</li></ul>"
+        ));
+        let again = ConsentPage::new("App", "example.com", &granted, "mcp_x", "s", "c")
+            .already_granted(&granted, &granted);
+        assert!(again.render().unwrap().contains("nothing new"));
     }
 }

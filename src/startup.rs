@@ -142,6 +142,7 @@ impl Application {
             limits,
             cimd: Arc::new(document_cache(&config, clock.clone())),
             access: Arc::new(AccessLists::new(&config.access, clock.now())),
+            browser_key: Arc::default(),
             clock,
         };
         if services.access.has_files() {

@@ -50,5 +50,7 @@ pub struct Services {
     pub cimd: Arc<DocumentCache>,
     /// Who may sign in, checked at sign-in, at the gateway and at refresh.
     pub access: Arc<access::AccessLists>,
+    /// Signs the cookie that names a returning browser's user.
+    pub browser_key: Arc<signin::BrowserKey>,
     pub clock: Clock,
 }

@@ -1139,3 +1139,41 @@ async fn after_a_sign_in_the_encrypted_data_directory_names_no_user_and_holds_no
         }
     }
 }
+
+#[actix_web::test]
+async fn a_client_may_ask_for_more_than_the_scope_it_registered_to_step_up() {
+    // MCP clients register with the scopes of their first sign-in and
+    // re-authorize for more when a tool needs them: the registered `scope`
+    // is the default, not a limit (the operator's limit is oauth.scopes).
+    let f = flow().await;
+    let client = f
+        .register_with(json!({"token_endpoint_auth_method": "none", "scope": "openid email"}))
+        .await;
+    let login = f.login(&client).await;
+    let (status, tokens) = f.exchange(&client, &login).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        tokens["scope"], "openid email",
+        "the default is the registered scope"
+    );
+    let (res, verifier) = f
+        .authorize(&client, &[("scope", "openid email profile")])
+        .await;
+    assert_eq!(res.status(), 200, "the consent page, not invalid_scope");
+    let page = res.text().await.unwrap();
+    let landed = f.consent(&page, "approve").await;
+    let q: Value = landed.json().await.unwrap();
+    let code = q["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{q}"))
+        .to_owned();
+    let (status, tokens) = f.exchange(&client, &Login { code, verifier }).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "openid email profile");
+    // Beyond what the server offers is still refused.
+    let (res, _) = f
+        .authorize(&client, &[("scope", "openid https://mail.google.com/")])
+        .await;
+    let q: Value = res.json().await.unwrap();
+    assert_eq!(q["error"], "invalid_scope", "{q}");
+}

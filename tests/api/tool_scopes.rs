@@ -283,6 +283,46 @@ async fn re_authorizing_for_the_union_of_scopes_gives_a_token_that_passes() {
     let (res, verifier) = m.f.authorize(&m.client, &[("scope", union.as_str())]).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
+    // This browser signed in before: the consent page lists only the new
+    // scope as new, the four granted ones apart.
+    let (new, before) = page
+        .split_once("Already allowed (4)")
+        .unwrap_or_else(|| panic!("{page}"));
+    assert!(new.contains("Send email on your behalf"), "{page}");
+    assert!(!new.contains("See your email address"), "{page}");
+    assert!(before.contains("See your email address"), "{page}");
+    assert!(!before.contains("Send email on your behalf"), "{page}");
+    // Another browser, or one whose cookie is not this server's, sees
+    // every scope as new.
+    for cookie in [
+        None,
+        Some(format!(
+            "drawbridge_user=u_AAAAAAAAAAAAAAAA.9999999999.{}",
+            "0".repeat(64)
+        )),
+    ] {
+        let other = reqwest::Client::new();
+        let mut req = other.get(m.f.app.url("/oauth/authorize")).query(&[
+            ("response_type", "code"),
+            ("client_id", m.client.id.as_str()),
+            ("redirect_uri", m.client.redirect.as_str()),
+            ("code_challenge", &"a".repeat(43)),
+            ("code_challenge_method", "S256"),
+            ("scope", union.as_str()),
+        ]);
+        if let Some(cookie) = &cookie {
+            req = req.header("cookie", cookie);
+        }
+        let elsewhere = req.send().await.unwrap().text().await.unwrap();
+        assert!(
+            elsewhere.contains("Send email on your behalf"),
+            "{elsewhere}"
+        );
+        assert!(
+            !elsewhere.contains("Already allowed"),
+            "{cookie:?}: {elsewhere}"
+        );
+    }
     let landed = m.f.consent(&page, "approve").await;
     let q: Value = landed.json().await.unwrap();
     let login = Login {

@@ -183,6 +183,21 @@ pub struct RevokeClientGrants {
 #[rtype(result = "Result<std::collections::HashSet<String>, BrokerError>")]
 pub struct ReferencedSubjects;
 
+/// The scopes one user granted one client, over the user's live grants of
+/// it (the union; empty when none, or when the client has more grants than
+/// [`GRANTED_SCOPES_SCAN`] and the answer would cost a long scan).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<String>, BrokerError>")]
+pub struct GrantedScopes {
+    pub client_id: ClientId,
+    /// The Vault's user id.
+    pub user: String,
+    pub now: i64,
+}
+
+/// The most grants of one client [`GrantedScopes`] looks through.
+pub const GRANTED_SCOPES_SCAN: usize = 10_000;
+
 /// Live grants and tokens of a client: `(grants, tokens)`.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(usize, usize), BrokerError>")]

@@ -3,7 +3,8 @@
 //! (stored only as SHA-256 hashes), in its own trees
 //! ([`BrokerTree`](crate::storage::BrokerTree)). [`TokenBrokerCore`] holds
 //! the logic; [`TokenBroker`] runs it on its own thread. Token lookups
-//! ([`IntrospectToken`], [`PeekRefresh`], [`ReferencedSubjects`]) are
+//! ([`IntrospectToken`], [`PeekRefresh`], [`ReferencedSubjects`],
+//! [`GrantedScopes`]) are
 //! answered by [`BrokerReader`] on the caller's thread and have no handler
 //! here.
 

@@ -5,11 +5,13 @@
 use crate::actors::handle::Reads;
 use crate::clock::UnixTime;
 use crate::domain::SecretToken;
-use crate::storage::{codec, BrokerTree, ReadOnly};
+use crate::storage::{codec, keys, BrokerTree, ReadOnly};
 
 use std::collections::HashSet;
 
-use super::messages::{IntrospectToken, PeekRefresh, ReferencedSubjects};
+use super::messages::{
+    GrantedScopes, IntrospectToken, PeekRefresh, ReferencedSubjects, GRANTED_SCOPES_SCAN,
+};
 use super::records::{CodeRecord, GrantRecord, TokenKind, TokenRecord};
 use super::BrokerError;
 
@@ -122,6 +124,36 @@ impl Reads<PeekRefresh> for BrokerReader {
     fn read(&self, msg: PeekRefresh) -> Result<TokenRecord, BrokerError> {
         self.refreshable(&msg.refresh_token, &msg.client_id, msg.now)
             .map(Refreshable::record)
+    }
+}
+
+impl Reads<GrantedScopes> for BrokerReader {
+    /// The union of the scopes of `user`'s unexpired grants of the client.
+    fn read(&self, msg: GrantedScopes) -> Result<Vec<String>, BrokerError> {
+        let prefix = keys::pair(&msg.client_id, b"");
+        let limit = GRANTED_SCOPES_SCAN + 1;
+        let grants = self
+            .trees
+            .scan_prefix(BrokerTree::ClientGrants, &prefix, None, limit)?;
+        let mut scopes: Vec<String> = Vec::new();
+        if grants.len() == limit {
+            return Ok(scopes);
+        }
+        for (k, _) in &grants {
+            let grant_id = String::from_utf8_lossy(&k[prefix.len()..]);
+            let Some(grant) = self.grant(&grant_id)? else {
+                continue;
+            };
+            if grant.user != msg.user || grant.expires_at <= msg.now {
+                continue;
+            }
+            for scope in grant.scopes {
+                if !scopes.contains(&scope) {
+                    scopes.push(scope);
+                }
+            }
+        }
+        Ok(scopes)
     }
 }
 

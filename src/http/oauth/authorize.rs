@@ -47,7 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
 
 async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let request = match authorization_request(&req) {
+    let request = match authorization_request(&state, &req) {
         Ok(request) => request,
         Err(unreadable) => return unreadable.page(),
     };
@@ -80,7 +80,10 @@ impl Unreadable {
 }
 
 /// The authorization request's parameters (an empty one counts as absent).
-fn authorization_request(req: &HttpRequest) -> Result<AuthorizationRequest, Unreadable> {
+fn authorization_request(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<AuthorizationRequest, Unreadable> {
     if req.query_string().len() > MAX_QUERY_BYTES {
         let description = "The authorization request is too long.";
         return Err(Unreadable::new(414, description));
@@ -97,6 +100,7 @@ fn authorization_request(req: &HttpRequest) -> Result<AuthorizationRequest, Unre
         scope: take("scope"),
         resource: take("resource"),
         upstream_client_id: take("upstream_client_id"),
+        returning: cookies::presented_returning(state, req),
         ip: client_ip(req),
     })
 }
@@ -178,6 +182,7 @@ fn consent_page(state: &AppState, pending: &PendingConsent) -> HttpResponse {
         pending.state.expose(),
         pending.csrf.expose(),
     )
+    .already_granted(pending.scopes.tokens(), &pending.granted)
     .published_by(publisher)
     .loopback(loopback)
     .posting_to(state.config.public_path(cookies::CONSENT_PATH));

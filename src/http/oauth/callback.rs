@@ -46,7 +46,13 @@ async fn callback(
         ip: client_ip(&req),
     };
     let mut res = match signin::callback(&state, answer).await {
-        Ok(redirect) => answers::client_redirect(&state, &redirect),
+        Ok(signed_in) => {
+            let mut res = answers::client_redirect(&state, &signed_in.redirect);
+            if let Some((value, max_age)) = signed_in.returning {
+                let _ = res.add_cookie(&cookies::returning_cookie(&state, value, max_age));
+            }
+            res
+        }
         Err(refused) => answers::refusal(&state, &refused),
     };
     let _ = res.add_cookie(&cookies::binding_removal(&state, &txn_state));

@@ -10,6 +10,13 @@
 //!   sign-in into the attacker's client. `SameSite=Lax` so it comes back
 //!   with the top-level redirect from the identity provider.
 //!
+//! - the returning browser (`drawbridge_user`, `__Host-` on https), set
+//!   after a completed sign-in: the user's id and an expiry, signed by the
+//!   service layer, sent back with the next authorization request so that
+//!   a step-up's consent page lists only the new scopes as new
+//!   (`SameSite=Lax`: the authorization request is a top-level navigation
+//!   from the client's site).
+//!
 //! Each sign-in has its own cookie names (from a hash of its state), so two
 //! sign-ins in one browser do not overwrite each other.
 
@@ -96,4 +103,27 @@ pub fn presented_binding(
     req.cookie(&binding_name(state, txn_state))
         .map(|c| SecretToken::presented(c.value()))
         .filter(|t| !t.expose().is_empty())
+}
+
+fn returning_name(state: &AppState) -> String {
+    let prefix = if https(state) { "__Host-" } else { "" };
+    format!("{prefix}drawbridge_user")
+}
+
+/// Remembers the user who signed in with this browser (a value signed by
+/// [`crate::service::signin`]) for `max_age` seconds.
+pub fn returning_cookie(state: &AppState, value: String, max_age: i64) -> Cookie<'static> {
+    Cookie::build(returning_name(state), value)
+        .path("/")
+        .max_age(Duration::seconds(max_age))
+        .http_only(true)
+        .secure(https(state))
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// The returning-browser cookie, as the browser sent it.
+pub fn presented_returning(state: &AppState, req: &HttpRequest) -> Option<String> {
+    req.cookie(&returning_name(state))
+        .map(|c| c.value().to_owned())
 }

@@ -3,7 +3,7 @@
 
 use super::{ClientRedirect, RedirectFailure, Shown, SigninError};
 use crate::actors::registry::{ClientView, GetClient};
-use crate::actors::token_broker::{BeginAuthorization, NewTransaction};
+use crate::actors::token_broker::{BeginAuthorization, GrantedScopes, NewTransaction};
 use crate::audit::AuditEvent;
 use crate::domain::pkce::PkceError;
 use crate::domain::{
@@ -32,6 +32,9 @@ pub struct AuthorizationRequest {
     pub scope: Option<String>,
     pub resource: Option<String>,
     pub upstream_client_id: Option<String>,
+    /// The browser's returning-user cookie, if it sent one (see
+    /// [`super::returning`]).
+    pub returning: Option<String>,
     /// The browser's address, for the audit log.
     pub ip: String,
 }
@@ -43,6 +46,9 @@ pub struct PendingConsent {
     pub client: ClientView,
     pub redirect_uri: String,
     pub scopes: ScopeSet,
+    /// Those of `scopes` the browser's returning user already granted the
+    /// client (a step-up): the consent page lists the others as new.
+    pub granted: Vec<String>,
     /// The sign-in's state (also the upstream's `state`).
     pub state: SecretToken,
     /// The consent form's CSRF token (also kept in a cookie).
@@ -149,13 +155,44 @@ pub async fn authorize(
         ip: &request.ip,
     }
     .emit();
+    let granted = granted_before(services, &client, &request, &checked.scopes, now).await;
     Ok(PendingConsent {
         client,
         redirect_uri,
+        granted,
         scopes: checked.scopes,
         state: begun.state,
         csrf: begun.csrf,
     })
+}
+
+/// Which of `scopes` the browser's returning user (if any) already granted
+/// the client. Only for the consent page's wording: an unreadable answer
+/// is "none".
+async fn granted_before(
+    services: &Services,
+    client: &ClientView,
+    request: &AuthorizationRequest,
+    scopes: &ScopeSet,
+    now: i64,
+) -> Vec<String> {
+    let Some(cookie) = request.returning.as_deref() else {
+        return Vec::new();
+    };
+    let Some(user) = super::returning::recall(services, cookie, now).await else {
+        return Vec::new();
+    };
+    let lookup = GrantedScopes {
+        client_id: client.client_id.clone(),
+        user,
+        now,
+    };
+    let granted = match services.broker.read(lookup).await {
+        Ok(Ok(granted)) => granted,
+        _ => return Vec::new(),
+    };
+    let asked = scopes.tokens().iter();
+    asked.filter(|s| granted.contains(s)).cloned().collect()
 }
 
 /// The client a request names: a live registration, or the client its
@@ -241,43 +278,43 @@ fn check(
     })
 }
 
-/// The scopes a sign-in asks for: the requested ones (known here and, when
-/// the client registered scopes, within them), or by default the server's
-/// default scopes the client registered (else all the client registered).
+/// The scopes a sign-in asks for: the requested ones (each offered by
+/// this server), or by default the server's default scopes the client
+/// registered (else all the client registered).
+///
+/// A request may ask for more than the client's registered `scope`: that
+/// field is the client's own statement (RFC 7591 §2), not the operator's
+/// limit, and MCP clients register with the scopes of their first sign-in
+/// and then step up (re-authorize for more) when a tool call needs a scope
+/// they lack. The operator's limit is `oauth.scopes`, and the person
+/// approves every scope on the consent page.
 fn requested_scopes(
     services: &Services,
     client: &ClientView,
     raw: Option<&str>,
 ) -> Result<ScopeSet, String> {
     let config = &services.config;
-    let scopes = match raw {
-        None => config.tokens.default_scopes.clone(),
-        Some(raw) => {
-            let asked = ScopeSet::parse(raw, config.registration.google_scope_aliases)
-                .map_err(|e| e.to_string())?;
-            asked
-                .ensure_within(&config.registration.supported_scopes)
-                .map_err(|e| e.to_string())?;
-            asked
-        }
-    };
-    if let Some(allowed) = &client.metadata.scope {
-        let allowed = allowed.clone();
-        let within: Vec<String> = scopes
-            .tokens()
-            .iter()
-            .filter(|s| allowed.tokens().contains(s))
-            .cloned()
-            .collect();
-        if raw.is_some() {
-            scopes
-                .ensure_within(&allowed)
-                .map_err(|e| format!("{e} for this client"))?;
-        } else if within.is_empty() {
-            return Ok(allowed);
-        } else {
-            return Ok(ScopeSet::from_tokens(within));
-        }
+    if let Some(raw) = raw {
+        let asked = ScopeSet::parse(raw, config.registration.google_scope_aliases)
+            .map_err(|e| e.to_string())?;
+        asked
+            .ensure_within(&config.registration.supported_scopes)
+            .map_err(|e| e.to_string())?;
+        return Ok(asked);
     }
-    Ok(scopes)
+    let defaults = config.tokens.default_scopes.clone();
+    let Some(registered) = &client.metadata.scope else {
+        return Ok(defaults);
+    };
+    let within: Vec<String> = defaults
+        .tokens()
+        .iter()
+        .filter(|s| registered.tokens().contains(s))
+        .cloned()
+        .collect();
+    if within.is_empty() {
+        Ok(registered.clone())
+    } else {
+        Ok(ScopeSet::from_tokens(within))
+    }
 }

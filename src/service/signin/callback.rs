@@ -2,6 +2,7 @@
 //! approved the consent can finish a sign-in; the sign-in's upstream PKCE
 //! verifier is deleted whatever the outcome.
 
+use super::returning::remember;
 use super::user::store_user;
 use super::{verifier_id, ClientRedirect, RedirectAnswer, RedirectFailure, Shown, SigninError};
 use crate::actors::registry::{GetClient, RecordClientUse};
@@ -131,7 +132,7 @@ const REFUSED: &str = "refused_by_policy";
 pub async fn callback(
     services: &Services,
     answer: UpstreamAnswer,
-) -> Result<ClientRedirect, SigninError> {
+) -> Result<SignedIn, SigninError> {
     let now = services.clock.now();
     let taken = services
         .broker
@@ -195,7 +196,7 @@ pub async fn callback(
     let user = finished
         .as_ref()
         .ok()
-        .and_then(|(_, email)| email.as_deref());
+        .and_then(|done| done.email.as_deref());
     let reason = finished.as_ref().err().map(|f| f.code().as_str());
     AuditEvent::UpstreamCallback {
         client_id: &txn.client_id,
@@ -209,11 +210,19 @@ pub async fn callback(
         .with_label_values(&[reason.unwrap_or("ok")])
         .inc();
     match finished {
-        Ok((code, _)) => Ok(ClientRedirect {
-            redirect_uri: txn.redirect_uri,
-            client_state: txn.client_state,
-            answer: RedirectAnswer::Code(code),
-        }),
+        Ok(done) => {
+            let lifetime = services.config.tokens.grant_lifetime;
+            let returning = remember(services, &done.user, now + lifetime).await;
+            let redirect = ClientRedirect {
+                redirect_uri: txn.redirect_uri,
+                client_state: txn.client_state,
+                answer: RedirectAnswer::Code(done.code),
+            };
+            Ok(SignedIn {
+                redirect,
+                returning: returning.map(|value| (value, lifetime)),
+            })
+        }
         Err(failure) => Err(SigninError::Redirect(ClientRedirect::error(
             &txn.redirect_uri,
             &txn.client_state,
@@ -236,15 +245,34 @@ async fn forget_verifier(services: &Services, state: &SecretToken) {
     }
 }
 
-/// Exchanges the upstream code and mints Drawbridge's: the code and the
-/// user's verified email (for the audit log).
+/// A completed sign-in: the client's redirect with Drawbridge's code, and
+/// the cookie that remembers the user in this browser.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub redirect: ClientRedirect,
+    /// The returning-browser cookie's value and lifetime in seconds (see
+    /// [`super::returning`]); `None` when it could not be signed now.
+    pub returning: Option<(String, i64)>,
+}
+
+/// What [`finish`] answers.
+struct Finished {
+    /// Drawbridge's authorization code.
+    code: SecretToken,
+    /// The Vault's id of the user.
+    user: String,
+    /// The user's verified email (for the audit log).
+    email: Option<String>,
+}
+
+/// Exchanges the upstream code and mints Drawbridge's.
 async fn finish(
     services: &Services,
     answer: &UpstreamAnswer,
     txn: &AuthTransaction,
     verifier: Option<String>,
     now: i64,
-) -> Result<(SecretToken, Option<String>), CallbackFailure> {
+) -> Result<Finished, CallbackFailure> {
     match answer.error.as_deref() {
         Some("access_denied") => return Err(CallbackFailure::DeclinedUpstream),
         Some(_) => return Err(CallbackFailure::UpstreamReportedError),
@@ -290,7 +318,7 @@ async fn finish(
         .broker
         .send(IssueCode {
             transaction: txn.clone(),
-            user,
+            user: user.clone(),
             now,
         })
         .await;
@@ -305,5 +333,9 @@ async fn finish(
         // Only the client's last-use date is lost (the sign-in stands).
         tracing::warn!(client_id = %txn.client_id, "the client's use could not be recorded");
     }
-    Ok((code, identity.verified_email().map(str::to_owned)))
+    Ok(Finished {
+        code,
+        user,
+        email: identity.verified_email().map(str::to_owned),
+    })
 }

@@ -17,11 +17,13 @@
 mod authorize;
 mod callback;
 mod consent;
+mod returning;
 mod user;
 
 pub use authorize::{authorize, AuthorizationRequest, AuthorizeFailure, PendingConsent};
-pub use callback::{callback, CallbackFailure, UpstreamAnswer};
+pub use callback::{callback, CallbackFailure, SignedIn, UpstreamAnswer};
 pub use consent::{consent, ConsentAnswer, ConsentFailure, Decision, UpstreamSignIn};
+pub use returning::BrowserKey;
 
 use crate::domain::{ErrorCode, SecretToken};
 

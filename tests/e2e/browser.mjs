@@ -23,6 +23,15 @@ const cookies = (url) => [...jar].filter(([, c]) => pathMatches(url.pathname, c.
  * answers the code. `onConsent` gets the consent page's HTML.
  */
 export async function browse(start, redirect, check = () => {}, onConsent = () => {}) {
+  const answer = await browseTo(start, redirect, check, onConsent);
+  return typeof answer === 'string' ? answer : answer.get('code');
+}
+
+/**
+ * As `browse`, answering the parameters of the client's redirect (`code`,
+ * `state`, `iss`); with no `redirect`, the last URL.
+ */
+export async function browseTo(start, redirect, check = () => {}, onConsent = () => {}) {
   let url = new URL(start), method = 'GET', body;
   for (let hop = 0; hop < 30; hop++) {
     const res = await fetch(url, { method, body, redirect: 'manual', headers: { cookie: cookies(url), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) } });
@@ -32,7 +41,7 @@ export async function browse(start, redirect, check = () => {}, onConsent = () =
       const next = new URL(res.headers.get('location'), url);
       if (redirect && next.href.startsWith(redirect)) {
         if (next.searchParams.get('error')) throw new Error(`authorization failed: ${next.searchParams.get('error')}: ${next.searchParams.get('error_description')}`);
-        return next.searchParams.get('code');
+        return next.searchParams;
       }
       url = next;
       continue;

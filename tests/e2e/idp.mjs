@@ -8,6 +8,7 @@ import Provider from 'oidc-provider';
 const port = Number(process.env.IDP_PORT);
 const issuer = `http://127.0.0.1:${port}`;
 export const EMAIL = 'e2e-user@example.com';
+export const NAME = 'E2E User';
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -20,10 +21,10 @@ const provider = new Provider(issuer, {
   }],
   pkce: { required: () => true },
   scopes: ['openid', 'email', 'profile', 'offline_access'],
-  claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   findAccount: async (ctx, id) => ({
     accountId: id,
-    claims: async () => ({ sub: id, email: EMAIL, email_verified: true }),
+    claims: async () => ({ sub: id, email: EMAIL, email_verified: true, name: NAME }),
   }),
   // Like Google with access_type=offline: a refresh token for this client.
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),

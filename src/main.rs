@@ -174,9 +174,9 @@ fn carry_on_after_hangups() {
 /// A key file problem is the operator's configuration to fix: status 2.
 fn start_up_status(e: &StartupError) -> ExitCode {
     match e {
-        StartupError::Persistence(PersistenceError::Key(_)) | StartupError::Tls(_) => {
-            ExitCode::from(CONFIG_ERROR)
-        }
+        StartupError::Persistence(PersistenceError::Key(_))
+        | StartupError::Persistence(PersistenceError::KeyMissing { .. })
+        | StartupError::Tls(_) => ExitCode::from(CONFIG_ERROR),
         _ => ExitCode::FAILURE,
     }
 }

@@ -35,6 +35,10 @@ pub enum PersistenceError {
     Locked(String),
     #[error("no {mode} data at {path}")]
     Missing { mode: &'static str, path: String },
+    /// Sealed data exists but its key file does not: a new key would make
+    /// every sealed record unreadable, so start-up stops instead.
+    #[error("the key file {key} is missing, but {data} holds data sealed with its key: restore the key file (or set AUTH_ENCRYPTION_KEY to the key); to start afresh instead, move {data} away")]
+    KeyMissing { key: String, data: String },
 }
 
 impl From<VaultError> for PersistenceError {
@@ -105,10 +109,12 @@ pub fn lock_dir(config: &Config) -> Result<Option<File>, PersistenceError> {
 }
 
 /// The keyring for modes that encrypt: from `AUTH_ENCRYPTION_KEY` when set,
-/// else the key file (created on first use when `create`).
+/// else the key file (created on first use when `create`, unless `sealed`
+/// — the data sealed with it — already exists).
 pub fn keyring(
     config: &Config,
     create: bool,
+    sealed: &Path,
     now: UnixTime,
 ) -> Result<(Keyring, KeySource), PersistenceError> {
     let storage = &config.storage;
@@ -119,6 +125,12 @@ pub fn keyring(
         ));
     }
     let path = PathBuf::from(&storage.encryption_key_file);
+    if create && !path.exists() && sealed.exists() {
+        return Err(PersistenceError::KeyMissing {
+            key: path.display().to_string(),
+            data: sealed.display().to_string(),
+        });
+    }
     let ring = if create {
         keyfile::load_or_create(&path, storage.allow_insecure_key_permissions, now)?
     } else {
@@ -146,9 +158,9 @@ pub fn open_mode(
     let storage_err = |e: crate::storage::StoreError| PersistenceError::Storage(e.to_string());
     let opened = match mode {
         StorageMode::FileEncrypted => {
-            let (ring, source) = keyring(config, !must_exist, now)?;
-            let store: SharedStore =
-                Arc::new(SledStore::open(&dir.join(ENCRYPTED_DB)).map_err(storage_err)?);
+            let db = dir.join(ENCRYPTED_DB);
+            let (ring, source) = keyring(config, !must_exist, &db, now)?;
+            let store: SharedStore = Arc::new(SledStore::open(&db).map_err(storage_err)?);
             Opened {
                 mode,
                 store,
@@ -176,10 +188,10 @@ pub fn open_mode(
             snapshot: None,
         },
         StorageMode::MemoryWithBackup => {
-            let (ring, source) = keyring(config, !must_exist, now)?;
+            let snapshot = dir.join(SNAPSHOT_FILE);
+            let (ring, source) = keyring(config, !must_exist, &snapshot, now)?;
             let codec = Codec::Sealed(ring);
             let store: SharedStore = Arc::new(MemoryStore::new());
-            let snapshot = dir.join(SNAPSHOT_FILE);
             if snapshot.exists() {
                 let n = restore_snapshot(&snapshot, &codec, &store)?;
                 tracing::info!(records = n, path = %snapshot.display(), "restored the encrypted snapshot");

@@ -424,3 +424,41 @@ async fn rotate_key_reseals_everything_retires_the_old_key_and_refuses_while_ser
     assert!(!busy.status.success());
     assert!(String::from_utf8_lossy(&busy.stderr).contains("in use by another Drawbridge process"));
 }
+
+#[actix_web::test]
+async fn a_missing_key_file_next_to_sealed_data_stops_start_up_instead_of_making_a_new_key() {
+    for mode in ["FILE_ENCRYPTED", "MEMORY_WITH_BACKUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [
+            ("CREDENTIALS_DIR", "creds"),
+            ("CREDENTIAL_STORAGE_MODE", mode),
+        ];
+        let server = start(dir.path(), &env);
+        let (id, token) = register(server.port).await;
+        terminate(server);
+        let key_path = dir.path().join(".auth_encryption_key");
+        let key = std::fs::read(&key_path).unwrap();
+        std::fs::remove_file(&key_path).unwrap();
+
+        let out = drawbridge(dir.path(), &env).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode}: {stderr}");
+        assert!(
+            stderr.contains(".auth_encryption_key is missing")
+                && stderr.contains("restore the key file"),
+            "{mode}: {stderr}"
+        );
+        assert!(!key_path.exists(), "{mode}: no new key was made");
+
+        // With the key back, every sealed record is readable again.
+        std::fs::write(&key_path, key).unwrap();
+        std::fs::set_permissions(
+            &key_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let server = start(dir.path(), &env);
+        assert_eq!(read_status(server.port, &id, &token).await, 200, "{mode}");
+        terminate(server);
+    }
+}

@@ -440,9 +440,26 @@ async fn a_missing_key_file_next_to_sealed_data_stops_start_up_instead_of_making
         let key = std::fs::read(&key_path).unwrap();
         std::fs::remove_file(&key_path).unwrap();
 
-        let out = drawbridge(dir.path(), &env).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{mode}: {stderr}");
+        // Waited for with a deadline: started with a new key, it would serve.
+        let mut child = drawbridge(dir.path(), &env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{mode}: started without its key file");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{mode}: {stderr}");
         assert!(
             stderr.contains(".auth_encryption_key is missing")
                 && stderr.contains("restore the key file"),

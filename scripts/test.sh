@@ -28,6 +28,9 @@ step "tests"
 # The ACME test runs Debian's pebble (skipped without it on a developer's
 # machine, required under CI=true).
 (source scripts/dev/lib.sh && require_package pebble pebble "the ACME test (tests/api/acme.rs)")
+# The HTTP/2 refusal test (tests/api/https.rs) drives curl, an HTTP/2 client
+# that reports a reset stream as an error.
+(source scripts/dev/lib.sh && require_package curl curl "the HTTP/2 refusal test (tests/api/https.rs)")
 # The suite appends every log line and every secret it saw to these files;
 # the scan below checks that no secret ever reached a log line.
 tmp=target/tmp

@@ -84,11 +84,8 @@ for expected in "403 send_email" "400" "502 read_file"; do
     [[ "$code" == "$1" ]] || { echo "MCP call ${2:-malformed}: expected $1, got $code" >&2; exit 1; }
 done
 limited=0
-# HTTP/1.1: over HTTP/2, curl sometimes reports a stream error (exit 92)
-# instead of the 429, when the refusal and the stream's reset race the rest
-# of the request (noted for the next round; a browser may see the same).
 for _ in $(seq 1 10); do
-    code=$(curl -s --http1.1 -o /dev/null -w '%{http_code}' -X POST "$base/oauth/register" \
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/oauth/register" \
         -H 'Content-Type: application/json' -d '{"redirect_uris": ["https://a.example/cb"]}')
     [[ "$code" == 429 ]] && limited=1
 done

@@ -9,7 +9,12 @@
 //! from the end of its head; a body still unread then is answered 408 and
 //! the connection closed. A request answered before its body arrived (a 401
 //! at the gateway) has its connection closed too, instead of the server
-//! draining a body that may never end.
+//! draining a body that may never end. Over HTTP/2 the connection carries
+//! other streams and is not closed: the rest of a small body is read
+//! (at most [`H2_DRAIN_BYTES`], for at most [`H2_DRAIN_WAIT`]) before the
+//! answer goes out, because a stream whose body is left unread is reset
+//! with `CANCEL`, and clients such as curl then report a network error
+//! instead of the answer (a 401 that starts a sign-in, a 429).
 //!
 //! actix also times only the first request head of a connection; the
 //! watchdog in [`ConnectionLimits`] closes a connection whose next request
@@ -40,7 +45,7 @@ use std::time::{Duration, Instant};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, Version};
 use actix_web::middleware::Next;
 use actix_web::rt::time::{sleep, Sleep};
 use actix_web::web::{self, Bytes};
@@ -289,6 +294,31 @@ impl Stream for Deadline {
     }
 }
 
+/// The most of an HTTP/2 request body read after its answer is ready.
+pub const H2_DRAIN_BYTES: usize = 64 * 1024;
+/// The longest an HTTP/2 answer waits for the rest of its request's body.
+pub const H2_DRAIN_WAIT: Duration = Duration::from_secs(1);
+
+/// Reads and drops what is left of a request body (nothing when the
+/// handler read it all), within [`H2_DRAIN_BYTES`] and [`H2_DRAIN_WAIT`].
+async fn read_rest(payload: &Rc<RefCell<Payload>>) {
+    let rest = async {
+        let mut read = 0;
+        while read <= H2_DRAIN_BYTES {
+            let next = std::future::poll_fn(|cx| {
+                let mut payload = payload.borrow_mut();
+                Pin::new(&mut *payload).poll_next(cx)
+            })
+            .await;
+            match next {
+                Some(Ok(chunk)) => read += chunk.len(),
+                Some(Err(_)) | None => break,
+            }
+        }
+    };
+    let _ = actix_web::rt::time::timeout(H2_DRAIN_WAIT, rest).await;
+}
+
 /// A response body that keeps the request's payload alive until it is sent,
 /// so the server sees the body unfinished (when it is) and closes the
 /// connection after the answer instead of reading on.
@@ -341,6 +371,7 @@ pub async fn guard(
         close(&mut res);
         return Ok(req.into_response(res));
     }
+    let http2 = req.version() == Version::HTTP_2;
     let payload = req.take_payload();
     if matches!(payload, Payload::None) {
         // No body to wait for.
@@ -368,6 +399,9 @@ pub async fn guard(
         payload: Box::pin(stream),
     });
     let mut res = next.call(req).await?.map_into_boxed_body();
+    if http2 && !fired.get() {
+        read_rest(&payload).await;
+    }
     if fired.get() {
         let e = OAuthError::new(
             StatusCode::REQUEST_TIMEOUT,

@@ -414,7 +414,8 @@ async fn a_user_taken_off_the_allowed_file_loses_the_gateway_and_refresh_after_s
             logs.lines()
                 .any(|l| l.contains("\"event_type\":\"access_refused\"")
                     && l.contains(&format!("\"stage\":\"{stage}\""))
-                    && l.contains("\"reason\":\"not_allowed\"")),
+                    && l.contains("\"reason\":\"not_allowed\"")
+                    && l.contains("\"ip\":\"127.0.0.1\"")),
             "{stage} refusal audited:\n{logs}"
         );
     }

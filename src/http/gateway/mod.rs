@@ -127,7 +127,8 @@ async fn pass(
     }
     let body = forward::read_body(payload, limit).await?;
     mcp::check(&state.config, req, &access, &body, seen)?;
-    let user = session::upstream_session(state, &access).await;
+    let ip = crate::http::client_ip(req);
+    let user = session::upstream_session(state, &access, &ip).await;
     let user = user.map_err(Refusal::Session)?;
     if let Some(m) = seen {
         m.user = Some(user.user.clone());

@@ -96,10 +96,11 @@ pub async fn check_access(
 }
 
 /// The user's upstream access token for a checked access, refreshed first
-/// when near expiry.
+/// when near expiry. `ip` is the client's address, for the audit log.
 pub async fn upstream_session(
     services: &Services,
     access: &Access,
+    ip: &str,
 ) -> Result<UpstreamSession, SessionRefusal> {
     let creds = upstream_credentials(services, None, &access.client)
         .await
@@ -111,7 +112,7 @@ pub async fn upstream_session(
             Freshness::Unavailable => SessionRefusal::Unavailable,
             Freshness::NotAllowed { refusal, email } => {
                 let client_id = access.record.client_id.as_str();
-                record_refusal(Stage::Gateway, refusal, client_id, "", email.as_deref());
+                record_refusal(Stage::Gateway, refusal, client_id, ip, email.as_deref());
                 SessionRefusal::NotAllowed(refusal)
             }
         })?;

@@ -194,6 +194,18 @@ impl Keyring {
             .map_err(|_| CipherError::Tampered)
     }
 
+    /// A key for `purpose` (e.g. signing a cookie), derived from the index
+    /// key: the same for every process that reads this keyring, unchanged
+    /// by rotations of the data keys, never stored.
+    pub fn derive_key(&self, purpose: &str) -> [u8; KEY_LEN] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
+            .expect("HMAC takes any key length");
+        mac.update(b"drawbridge derived key");
+        mac.update(&[0]);
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// A stable, keyed, one-way index of an identity (`label` separates
     /// kinds), so stored keys do not reveal who the users are.
     pub fn blind_index(&self, label: &str, value: &str) -> String {
@@ -305,6 +317,14 @@ impl Codec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_keys_are_stable_per_keyring_and_distinct_per_purpose() {
+        let ring = Keyring::generate(0);
+        assert_eq!(ring.derive_key("a"), ring.derive_key("a"));
+        assert_ne!(ring.derive_key("a"), ring.derive_key("b"));
+        assert_ne!(ring.derive_key("a"), Keyring::generate(0).derive_key("a"));
+    }
 
     #[test]
     fn seal_open_round_trip_with_fresh_nonces() {

@@ -65,6 +65,15 @@ pub struct SecretIds {
     pub limit: usize,
 }
 
+/// A key derived from the keyring for `purpose` (see
+/// [`Keyring::derive_key`](crate::crypto::cipher::Keyring::derive_key));
+/// `None` when the storage mode does not encrypt.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<[u8; 32]>, VaultError>")]
+pub struct DerivedKey {
+    pub purpose: &'static str,
+}
+
 /// Opens a secret stored with [`SealSecret`].
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<Vec<u8>>, VaultError>")]

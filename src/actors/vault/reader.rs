@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 
 use super::cipher::{CipherError, Codec};
-use super::messages::{LoadUserCredentials, LoadUsersByVerifiedEmail, OpenSecret};
+use super::messages::{DerivedKey, LoadUserCredentials, LoadUsersByVerifiedEmail, OpenSecret};
 use super::records::{UserCredentials, UserCredentialsV1, UserRef};
 use super::VaultError;
 use crate::actors::handle::Reads;
@@ -209,6 +209,13 @@ impl Reads<LoadUserCredentials> for VaultReader {
 impl Reads<OpenSecret> for VaultReader {
     fn read(&self, msg: OpenSecret) -> Result<Option<Vec<u8>>, VaultError> {
         self.open_secret(&msg.kind, &msg.id)
+    }
+}
+
+impl Reads<DerivedKey> for VaultReader {
+    fn read(&self, msg: DerivedKey) -> Result<Option<[u8; 32]>, VaultError> {
+        let codec = self.codec.0.read().unwrap_or_else(|p| p.into_inner());
+        Ok(codec.keyring().map(|k| k.derive_key(msg.purpose)))
     }
 }
 

@@ -4,8 +4,9 @@
 //!
 //! After a sign-in, the browser keeps a cookie naming the user (the
 //! Vault's random id, never an email) with an expiry, signed with
-//! HMAC-SHA256 under a key of this server's (kept sealed in the Vault, so
-//! it survives restarts and is rotated with the Vault's keys). The cookie
+//! HMAC-SHA256 under a key derived from the Vault's keyring (so it is the
+//! same after a restart and for every instance with the same key file, and
+//! is never stored; without encryption, a key of this process). The cookie
 //! only decides what the consent page lists as new: the person still
 //! approves every scope the sign-in asks for, and whoever signs in at the
 //! identity provider gets the grant. A cookie that is absent, expired,
@@ -16,49 +17,40 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::OnceCell;
 
-use crate::actors::vault::{OpenSecret, SealSecret};
+use crate::actors::vault::DerivedKey;
 use crate::service::Services;
 
-/// The Vault kind and id of the signing key.
-const KIND: &str = "signin_browser";
-const KEY_ID: &str = "hmac_key";
+/// What the signing key is derived for.
+const PURPOSE: &str = "returning browser cookie";
 const KEY_LEN: usize = 32;
 /// What the MAC covers before the cookie's fields (a version and purpose).
 const CONTEXT: &[u8] = b"drawbridge returning browser v1";
 /// The longest user id a cookie may name (the Vault's are `u_` + 16).
 const MAX_USER: usize = 64;
 
-/// The signing key, read from (or first created in) the Vault once.
+/// The signing key, asked of the Vault once.
 #[derive(Default)]
 pub struct BrowserKey(OnceCell<[u8; KEY_LEN]>);
 
 impl BrowserKey {
-    /// The key; `None` when the Vault cannot be read or written now (the
-    /// next sign-in tries again).
+    /// The key; `None` when the Vault cannot answer now (asked again next
+    /// time).
     async fn get(&self, services: &Services) -> Option<&[u8; KEY_LEN]> {
-        self.0.get_or_try_init(|| load(services)).await.ok()
+        self.0.get_or_try_init(|| derive(services)).await.ok()
     }
 }
 
-async fn load(services: &Services) -> Result<[u8; KEY_LEN], ()> {
-    let open = OpenSecret {
-        kind: KIND.into(),
-        id: KEY_ID.into(),
-    };
-    match services.vault.read(open).await {
-        Ok(Ok(Some(bytes))) => return bytes.try_into().map_err(|_| ()),
-        Ok(Ok(None)) => {}
-        _ => return Err(()),
-    }
-    let mut key = [0u8; KEY_LEN];
-    getrandom::fill(&mut key).map_err(|_| ())?;
-    let seal = SealSecret {
-        kind: KIND.into(),
-        id: KEY_ID.into(),
-        plaintext: key.to_vec(),
-    };
-    match services.vault.send(seal).await {
-        Ok(Ok(())) => Ok(key),
+async fn derive(services: &Services) -> Result<[u8; KEY_LEN], ()> {
+    let msg = DerivedKey { purpose: PURPOSE };
+    match services.vault.read(msg).await {
+        Ok(Ok(Some(key))) => Ok(key),
+        Ok(Ok(None)) => {
+            // Storage without encryption: a key of this process (a cookie
+            // from before a restart then shows every scope as new).
+            let mut key = [0u8; KEY_LEN];
+            getrandom::fill(&mut key).map_err(|_| ())?;
+            Ok(key)
+        }
         _ => Err(()),
     }
 }

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 
 update_docs=false
 case "${1:-}" in
-    --help) sed -n '2,15p' "$0"; exit 0 ;;
+    --help) sed -n '2,14p' "$0"; exit 0 ;;
     --update-docs) update_docs=true ;;
     "") ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;

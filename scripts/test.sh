@@ -73,6 +73,9 @@ bash scripts/dev/alerts-check.sh
 step "Swagger UI in headless Chromium"
 bash scripts/dev/swagger-check.sh
 
+step "the pages people see in headless Chromium: phone and desktop, light and dark, nothing loaded from elsewhere"
+bash scripts/dev/pages-check.sh
+
 step "a browser client on another origin (CORS) in headless Chromium"
 bash scripts/dev/cors-check.sh
 

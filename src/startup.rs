@@ -186,9 +186,12 @@ impl Application {
         // Connection hygiene: body-read deadline, connections per address.
         let connections = ConnectionLimits::new(&config);
         let hsts = config.server.hsts.clone();
+        let branding = web::Data::new(crate::pages::Branding::new(&config.pages));
         let mut server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
+                .app_data(branding.clone())
+                .wrap(from_fn(crate::pages::branded))
                 .wrap(Condition::new(
                     hsts.is_some(),
                     DefaultHeaders::new().add((

@@ -180,6 +180,15 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
 }
 
+/// `[pages]`: how the pages a person sees name the service.
+#[derive(Debug, Clone)]
+pub struct PagesConfig {
+    /// The operator's name for the service (one line, checked).
+    pub service_name: String,
+    /// The logo as a `data:` URI (PNG or SVG, size-checked), if any.
+    pub logo: Option<String>,
+}
+
 /// `[access]`: who may sign in — the configured lists (entries checked)
 /// and the files whose entries are added to them (read at start-up and on
 /// SIGHUP by [`crate::service::access`]).

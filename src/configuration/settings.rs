@@ -23,6 +23,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub audit: AuditSettings,
     pub admin: AdminSettings,
+    pub pages: super::PagesSettings,
     pub access: super::AccessSettings,
 }
 

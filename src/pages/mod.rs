@@ -1,13 +1,23 @@
-//! The few HTML pages Drawbridge shows a person (consent, errors, the dev
-//! provider's sign-in), from the templates in `src/pages/templates` (askama,
-//! compiled in). Every value is escaped by [`escape`]; framing is refused.
+//! The few HTML pages Drawbridge shows a person (consent, refusals and
+//! errors, the dev provider's sign-in), from the templates in
+//! `src/pages/templates` (askama, compiled in). Every value is escaped by
+//! [`escape`]; framing is refused; the pages load nothing (inline style,
+//! an inline logo), so their Content-Security-Policy allows nothing else.
+//! They carry the operator's name and logo ([`Branding`], `[pages]`), read
+//! light or dark as the device prefers, and fit a phone's width.
+
+mod branding;
+mod scopes;
 
 use std::fmt;
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use askama::Template;
 
+pub use branding::{branded, current, Branding, DEFAULT_SERVICE_NAME};
+pub use scopes::describe_scope;
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -39,15 +49,47 @@ impl askama::filters::Escaper for Html {
 #[derive(Template)]
 #[template(path = "error.html", config = "src/pages/askama.toml")]
 struct ErrorPage<'a> {
+    chrome: Arc<Branding>,
     title: &'a str,
     error: &'a str,
     description: &'a str,
+    /// What the person can do next.
+    hint: &'a str,
+}
+
+impl<'a> ErrorPage<'a> {
+    /// The page for an RFC 6749 `error` code and its description, titled
+    /// by what kind of problem it is.
+    fn new(error: &'a str, description: &'a str) -> Self {
+        let (title, hint) = match error {
+            "access_denied" => (
+                "Access refused",
+                "Start the sign-in again from your application.",
+            ),
+            "temporarily_unavailable" => (
+                "Try again in a moment",
+                "Wait a moment, then start the sign-in again from your application.",
+            ),
+            _ => (
+                "Sign-in cannot continue",
+                "Start the sign-in again from your application.",
+            ),
+        };
+        Self {
+            chrome: current(),
+            title,
+            error,
+            description,
+            hint,
+        }
+    }
 }
 
 /// A page with one line of text.
 #[derive(Template)]
 #[template(path = "message.html", config = "src/pages/askama.toml")]
 struct MessagePage<'a> {
+    chrome: Arc<Branding>,
     title: &'a str,
     message: &'a str,
 }
@@ -56,7 +98,9 @@ struct MessagePage<'a> {
 #[derive(Template)]
 #[template(path = "consent.html", config = "src/pages/askama.toml")]
 pub struct ConsentPage<'a> {
+    chrome: Arc<Branding>,
     title: &'a str,
+    /// The name the client gives itself (shown as its claim, unverified).
     pub name: &'a str,
     /// The host the browser is sent back to.
     pub host: &'a str,
@@ -90,6 +134,7 @@ impl<'a> ConsentPage<'a> {
         csrf: &'a str,
     ) -> Self {
         Self {
+            chrome: current(),
             title: "Allow access?",
             name,
             host,
@@ -138,10 +183,12 @@ impl<'a> ConsentPage<'a> {
     }
 }
 
-/// The development identity provider's sign-in page.
+/// The development identity provider's sign-in page (its own header: it
+/// stands in for Google, not for the operator's service).
 #[derive(Template)]
 #[template(path = "dev_signin.html", config = "src/pages/askama.toml")]
 pub struct DevSignInPage<'a> {
+    chrome: Arc<Branding>,
     title: &'a str,
     /// Where the form posts.
     pub action: &'a str,
@@ -155,8 +202,10 @@ pub struct DevSignInPage<'a> {
 pub const DEV_TITLE: &str = "Development sign-in";
 
 impl<'a> DevSignInPage<'a> {
+    /// The sign-in page posting `fields` (hidden) to `action`.
     pub fn new(action: &'a str, fields: Vec<(&'a str, &'a str)>, email: &'a str) -> Self {
         Self {
+            chrome: Arc::new(Branding::development()),
             title: DEV_TITLE,
             action,
             fields,
@@ -165,19 +214,26 @@ impl<'a> DevSignInPage<'a> {
     }
 }
 
+/// The Content-Security-Policy of every page: nothing may load, except
+/// the inline style and, with a logo configured, the inline (`data:`) image.
+fn content_security_policy(with_logo: bool) -> String {
+    let images = if with_logo { " img-src data:;" } else { "" };
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline';{images} frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
 /// A rendered page with the security headers every Drawbridge page carries.
 pub fn render(status: u16, page: &impl Template) -> HttpResponse {
     let Ok(html) = page.render() else {
         tracing::error!("a page could not be rendered");
         return HttpResponse::InternalServerError().finish();
     };
+    let csp = content_security_policy(current().logo.is_some());
     HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
         .content_type("text/html; charset=utf-8")
         .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-        ))
+        .insert_header(("Content-Security-Policy", csp))
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Referrer-Policy", "no-referrer"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
@@ -186,51 +242,32 @@ pub fn render(status: u16, page: &impl Template) -> HttpResponse {
 
 /// A page saying one thing, e.g. why a request cannot be served.
 pub fn message_page(status: u16, title: &str, message: &str) -> HttpResponse {
-    render(status, &MessagePage { title, message })
-}
-
-/// An error that must not be redirected (unknown client, unregistered
-/// redirect URI, expired login): shown to the person instead.
-pub fn error_page(status: u16, error: &str, description: &str) -> HttpResponse {
-    let page = ErrorPage {
-        title: "Sign-in cannot continue",
-        error,
-        description,
+    let page = MessagePage {
+        chrome: current(),
+        title,
+        message,
     };
     render(status, &page)
 }
 
-/// Words for scopes a person is asked to grant.
-pub fn describe_scope(scope: &str) -> String {
-    let short = scope
-        .strip_prefix("https://www.googleapis.com/auth/")
-        .unwrap_or(scope);
-    let words = match short {
-        "openid" => "Sign you in with your account",
-        "email" | "userinfo.email" => "See your email address",
-        "profile" | "userinfo.profile" => "See your basic profile information",
-        "drive.file" => {
-            "See, edit, create and delete only the Google Drive files used with this app"
-        }
-        "drive" => "See, edit, create and delete all of your Google Drive files",
-        "drive.readonly" => "See and download all your Google Drive files",
-        "gmail.send" => "Send email on your behalf",
-        "gmail.readonly" => "Read your email messages and settings",
-        "gmail.modify" => "Read, compose and send email from your Gmail account",
-        "calendar" => "See, edit, share and delete all your calendars",
-        "calendar.events" => "View and edit events on all your calendars",
-        "calendar.readonly" => "See and download any calendar you can access",
-        "documents" => "See, edit, create and delete your Google Docs documents",
-        "spreadsheets" => "See, edit, create and delete your Google Sheets spreadsheets",
-        "offline_access" => "Stay signed in when you are not using the app",
-        _ => return format!("Access: {scope}"),
-    };
-    words.to_owned()
+/// An error that must not be redirected (unknown client, unregistered
+/// redirect URI, expired login, a refusal by the access policy): shown to
+/// the person instead.
+pub fn error_page(status: u16, error: &str, description: &str) -> HttpResponse {
+    render(status, &ErrorPage::new(error, description))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn branded(name: &str, logo: Option<&str>) -> Arc<Branding> {
+        Arc::new(Branding {
+            service_name: name.into(),
+            logo: logo.map(str::to_owned),
+            development: false,
+        })
+    }
 
     #[test]
     fn markup_is_escaped() {
@@ -238,25 +275,68 @@ mod tests {
             escape(r#"<script>"x"&'y'</script>"#),
             "&lt;script&gt;&quot;x&quot;&amp;&#x27;y&#x27;&lt;/script&gt;"
         );
-        assert_eq!(
-            describe_scope("https://www.googleapis.com/auth/drive.file"),
-            describe_scope("drive.file")
-        );
         assert!(describe_scope("custom:thing").contains("custom:thing"));
     }
 
     #[test]
     fn the_error_page_is_the_layout_around_its_escaped_text() {
-        let page = ErrorPage {
-            title: "Sign-in cannot continue",
-            error: "invalid_request",
-            description: "a <b>",
-        };
+        let page = ErrorPage::new("invalid_request", "a <b>");
         let html = page.render().unwrap();
-        assert!(html.starts_with("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"));
+        assert!(html.starts_with("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"color-scheme\" content=\"light dark\"><title>Sign-in cannot continue · Drawbridge</title><style>"));
+        assert!(html.contains("@media (prefers-color-scheme:dark)"));
         assert!(html.ends_with(
-            "<body><h1>Sign-in cannot continue</h1><p>a &lt;b&gt;</p><p class=\"muted\">Error: <code>invalid_request</code>. Start the sign-in again from your application.</p></body></html>"
+            "</style></head><body><header class=\"brand\"><span>Drawbridge</span></header><main><h1>Sign-in cannot continue</h1><p class=\"error\">a &lt;b&gt;</p><p class=\"muted\">Start the sign-in again from your application. Error: <code>invalid_request</code>.</p></main></body></html>"
+        ), "{html}");
+    }
+
+    #[test]
+    fn refusals_and_outages_are_titled_for_what_they_are() {
+        let refused = ErrorPage::new("access_denied", "You signed in, but no.");
+        assert!(refused
+            .render()
+            .unwrap()
+            .contains("<h1>Access refused</h1>"));
+        let busy = ErrorPage::new("temporarily_unavailable", "Busy.");
+        let html = busy.render().unwrap();
+        assert!(html.contains("<h1>Try again in a moment</h1>"));
+        assert!(html.contains("Wait a moment, then start the sign-in again"));
+    }
+
+    #[test]
+    fn the_operators_name_and_logo_head_every_page_escaped() {
+        let mut page = ErrorPage::new("invalid_request", "x");
+        page.chrome = branded("Acme <Tools>", Some("data:image/png;base64,iVBORw0KGgo="));
+        let html = page.render().unwrap();
+        assert!(html.contains("<title>Sign-in cannot continue · Acme &lt;Tools&gt;</title>"));
+        assert!(html.contains(
+            "<header class=\"brand\"><img src=\"data:image/png;base64,iVBORw0KGgo=\" alt=\"\" width=\"32\" height=\"32\"><span>Acme &lt;Tools&gt;</span></header>"
         ));
+        assert!(html.contains("<footer>Sign-in gateway: Drawbridge</footer>"));
+        assert!(!html.contains("<Tools>"));
+        // The default name is not credited twice.
+        let plain = ErrorPage::new("invalid_request", "x").render().unwrap();
+        assert!(!plain.contains("<footer>") && !plain.contains("<img"));
+    }
+
+    #[test]
+    fn the_policy_allows_an_inline_image_only_with_a_logo() {
+        assert_eq!(
+            content_security_policy(false),
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        assert_eq!(
+            content_security_policy(true),
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
+        );
+    }
+
+    #[test]
+    fn the_dev_providers_page_carries_its_own_header_not_the_operators() {
+        let page = DevSignInPage::new("/dev/authorize", vec![("state", "a\"b")], "demo@x");
+        let html = page.render().unwrap();
+        assert!(html.contains("<span>Development identity provider</span><span class=\"badge\">not for production</span>"));
+        assert!(html.contains(r#"<input type="hidden" name="state" value="a&quot;b">"#));
+        assert!(html.contains("class=\"approve\">Sign in as demo@x</button>"));
     }
 
     #[test]
@@ -271,13 +351,24 @@ mod tests {
             "c'f",
         );
         let html = page.render().unwrap();
-        assert!(html.contains("<strong>&lt;b&gt;Evil&lt;/b&gt; &amp; Co</strong>"));
+        assert!(html.contains("<title>Allow access? · Drawbridge</title>"));
         assert!(html.contains(
-            "<ul><li>Sign you in with your account</li><li>Access: x:&lt;y&gt;</li></ul>"
+            "An application that calls itself <strong>&lt;b&gt;Evil&lt;/b&gt; &amp; Co</strong> <span class=\"claim\">name not verified</span> wants to use your account through Drawbridge."
         ));
+        assert!(html.contains(
+            "<h2>It will be able to:</h2><ul class=\"scopes\"><li>Sign you in with your account</li><li>Use the permission “x:&lt;y&gt;” (no description available)</li></ul>"
+        ), "{html}");
         assert!(html.contains(r#"<input type="hidden" name="state" value="s&quot;t"><input type="hidden" name="csrf" value="c&#x27;f">"#));
+        // Approve comes first (Enter approves) and is the primary button.
+        let approve = html.find("value=\"approve\" class=\"approve\">Approve</button>");
+        let deny = html.find("value=\"deny\" class=\"deny\">Deny</button>");
+        assert!(
+            approve.is_some() && deny.is_some() && approve < deny,
+            "{html}"
+        );
         assert!(!html.contains("<b>"));
         assert!(!html.contains("published by") && !html.contains("loopback"));
+        assert!(html.contains("sent back to <strong class=\"host\">example.com</strong>"));
     }
 
     #[test]
@@ -310,12 +401,13 @@ mod tests {
             .already_granted(&asked, &granted);
         let html = page.render().unwrap();
         assert!(
-            html.contains("New:</p><ul><li>Send email on your behalf</li></ul>"),
+            html.contains("New:</h2><ul class=\"scopes\"><li>Send email on your behalf</li></ul>"),
             "{html}"
         );
         assert!(html.contains(
-            "<summary>Already allowed (2)</summary><ul><li>Sign you in with your account</li><li>See your email address</li></ul>"
+            "<summary>Already allowed (2)</summary><ul class=\"scopes\"><li>Sign you in with your account</li><li>See your email address</li></ul>"
         ));
+        assert!(!html.contains("It will be able to:"));
         let again = ConsentPage::new("App", "example.com", &granted, "mcp_x", "s", "c")
             .already_granted(&granted, &granted);
         assert!(again.render().unwrap().contains("nothing new"));

@@ -25,6 +25,7 @@ mod interop;
 mod login_flow;
 mod oidc_identity;
 mod operations;
+mod pages;
 mod previous_release;
 mod refresh_check;
 mod registration;

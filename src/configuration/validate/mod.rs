@@ -7,6 +7,7 @@ mod clients;
 mod gateway;
 mod oauth;
 mod operations;
+mod pages;
 mod rules;
 mod server;
 mod storage;
@@ -16,8 +17,8 @@ mod upstream;
 use std::time::Duration;
 
 use super::sections::{
-    AccessConfig, ClientsConfig, GatewayConfig, OAuthConfig, ServerConfig, StorageConfig,
-    TelemetryConfig, TokensConfig, UpstreamConfig,
+    AccessConfig, ClientsConfig, GatewayConfig, OAuthConfig, PagesConfig, ServerConfig,
+    StorageConfig, TelemetryConfig, TokensConfig, UpstreamConfig,
 };
 use super::{AdminSettings, AuditSettings, ConfigError, RateLimitSettings, Settings};
 use crate::domain::{Glob, RegistrationPolicy};
@@ -45,6 +46,8 @@ pub struct Config {
     pub admin: AdminSettings,
     pub audit: AuditSettings,
     pub telemetry: TelemetryConfig,
+    /// The operator's name and logo on the pages people see.
+    pub pages: PagesConfig,
     /// Who may sign in.
     pub access: AccessConfig,
 }
@@ -66,6 +69,7 @@ impl Config {
         let tool_scopes = gateway::tool_scopes(s, &scopes.supported, scopes.google_aliases)?;
         let log_format = operations::telemetry(s)?;
         let access = access::validate(s)?;
+        let pages = pages::validate(s)?;
         let seconds = |n: i64| Duration::from_secs(n.max(0) as u64);
         let millis = |n: i64| Duration::from_millis(n.max(0) as u64);
         let u = &s.upstream;
@@ -145,6 +149,7 @@ impl Config {
                 log_level: s.telemetry.log_level.clone(),
                 log_format,
             },
+            pages,
             access,
             settings,
         })

@@ -121,34 +121,43 @@ pub fn authorize_answered(
                 .detail(format!("redirect host {}", host(&redirect.redirect_uri)))
         }
         Err(SigninError::Show(shown)) => {
-            let Some(reason) = shown_reason(shown) else {
+            let Some((code, reason)) = shown_reason(shown) else {
                 return;
             };
             let requested = redirect_uri.map_or("none".to_owned(), host);
             Step::new(at, StepKind::Authorize, Outcome::Error)
-                .error("invalid_request", &reason)
+                .error(code, &reason)
                 .detail(format!("redirect host {requested}"))
         }
     };
     record(services, &client_id, step);
 }
 
-/// Why an authorization request of a known client was answered with a
-/// page instead of a redirect; `None` for pages about no known client.
-fn shown_reason(shown: &Shown) -> Option<String> {
-    let reason = match shown {
-        Shown::RedirectUriNotRegistered => {
-            "redirect_uri is not one the client registered (shown to the person, not redirected)"
-        }
-        Shown::RedirectUriNeeded => {
-            "redirect_uri is missing and the client registered several (shown to the person, not redirected)"
-        }
+/// Why an authorization request was answered with a page instead of a
+/// redirect (the error class and the reason), for the pages that may
+/// concern a stored client (an expired or disabled one is stored until
+/// purged or enabled); `None` for the others.
+fn shown_reason(shown: &Shown) -> Option<(&'static str, String)> {
+    let (code, reason) = match shown {
+        Shown::RedirectUriNotRegistered => (
+            "invalid_request",
+            "redirect_uri is not one the client registered (shown to the person, not redirected)",
+        ),
+        Shown::RedirectUriNeeded => (
+            "invalid_request",
+            "redirect_uri is missing and the client registered several (shown to the person, not redirected)",
+        ),
+        Shown::UnknownClient => (
+            "invalid_client",
+            "the client has expired or is disabled (shown to the person, not redirected)",
+        ),
         Shown::ClientDocumentRefused(reason) => {
-            return Some(format!("the client's metadata document was refused: {reason}"))
+            let reason = format!("the client's metadata document was refused: {reason}");
+            return Some(("invalid_client", reason));
         }
         _ => return None,
     };
-    Some(reason.to_owned())
+    Some((code, reason.to_owned()))
 }
 
 /// The person's answer on the consent page.

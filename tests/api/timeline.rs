@@ -382,3 +382,50 @@ async fn client_timeline_sh_prints_one_line_per_step() {
     let parsed: Value = serde_json::from_slice(&json_out.stdout).unwrap_or(json!(null));
     assert_eq!(parsed["client_id"], client.id.as_str());
 }
+
+#[actix_web::test]
+async fn a_disabled_client_shows_its_refusals_at_the_gateway_and_at_sign_in() {
+    let upstream = fake_mcp();
+    let f = setup(&[("GATEWAY_UPSTREAM_URL", upstream.as_str())]).await;
+    let client = f.register("none").await;
+    let tokens = signed_in(&f, &client).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(f.gateway_ping(access).await.status(), 200);
+    let res = f
+        .app
+        .client
+        .post(
+            f.app
+                .url(&format!("/admin/v1/clients/{}/disable", client.id)),
+        )
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(f.gateway_ping(access).await.status(), 401);
+    let (res, _) = f.authorize(&client, &[]).await;
+    assert_ne!(res.status(), 200, "no consent page for a disabled client");
+
+    let (_, body) = timeline(&f.app, &client.id).await;
+    let all = steps(&body);
+    assert_eq!(
+        &all[all.len() - 3..],
+        [
+            step("gateway_call", "ok", None),
+            step("gateway_call", "error", Some("invalid_token")),
+            step("authorize", "error", Some("invalid_client")),
+        ],
+        "{body}"
+    );
+    let s = body["steps"].as_array().unwrap();
+    let gateway = &s[s.len() - 2];
+    assert!(
+        gateway["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("disabled"),
+        "{body}"
+    );
+    assert_eq!(body["last_error"]["error"], "invalid_client");
+}

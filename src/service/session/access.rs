@@ -77,6 +77,8 @@ pub async fn check_access(
     };
     let resource = services.config.resource();
     if record.resource.as_deref().is_some_and(|r| r != resource) {
+        let why = "the token was issued for another resource (audience) than this gateway's";
+        timeline::gateway_refused(services, &record.client_id, "invalid_token", why);
         return Err(AccessRefusal::OtherResource);
     }
     let lookup = GetClient {
@@ -85,7 +87,11 @@ pub async fn check_access(
     };
     let client = match services.registry.read(lookup).await {
         Ok(Ok(Some(c))) => c,
-        Ok(Ok(None)) => return Err(AccessRefusal::ClientGone),
+        Ok(Ok(None)) => {
+            let why = "the token's client has expired or is disabled";
+            timeline::gateway_refused(services, &record.client_id, "invalid_token", why);
+            return Err(AccessRefusal::ClientGone);
+        }
         _ => return Err(AccessRefusal::Unavailable),
     };
     let needed = services.config.gateway.scopes.tokens();

@@ -429,3 +429,43 @@ async fn a_disabled_client_shows_its_refusals_at_the_gateway_and_at_sign_in() {
     );
     assert_eq!(body["last_error"]["error"], "invalid_client");
 }
+
+#[actix_web::test]
+async fn a_metadata_document_client_has_a_timeline_under_its_url() {
+    let flow = crate::cimd_signin::flow_with(&[]).await;
+    let (_host, client) = crate::cimd_signin::document_client(&flow, "Documented").await;
+    let login = flow.login(&client).await;
+    let (status, tokens) = flow.exchange(&client, &login).await;
+    assert_eq!(status, 200, "{tokens}");
+
+    let (status, body) = timeline(&flow.app, &client.id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["client_id"], client.id.as_str());
+    assert_eq!(
+        steps(&body),
+        [
+            step("registered", "ok", None),
+            step("authorize", "ok", None),
+            step("consent", "shown", None),
+            step("consent", "approved", None),
+            step("callback", "ok", None),
+            step("code_exchange", "ok", None),
+        ],
+        "{body}"
+    );
+    assert_eq!(body["steps"][0]["detail"], "metadata document admitted");
+    // The script percent-encodes the URL itself.
+    let out = script(
+        &flow.app,
+        &format!("scripts/client-timeline.sh '{}'", client.id),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("metadata document admitted"), "{text}");
+    assert!(text.contains("code_exchange"), "{text}");
+}

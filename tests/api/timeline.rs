@@ -469,3 +469,48 @@ async fn a_metadata_document_client_has_a_timeline_under_its_url() {
     assert!(text.contains("metadata document admitted"), "{text}");
     assert!(text.contains("code_exchange"), "{text}");
 }
+
+#[actix_web::test]
+async fn a_tool_call_refused_for_a_missing_scope_shows_as_insufficient_scope() {
+    let upstream = fake_mcp();
+    let f = setup(&[
+        ("GATEWAY_UPSTREAM_URL", upstream.as_str()),
+        ("GOOGLE_OAUTH_SCOPES", "openid email profile gmail.send"),
+        ("DRAWBRIDGE_OAUTH__DEFAULT_SCOPES", "openid email profile"),
+        ("DRAWBRIDGE_GATEWAY__TOOL_SCOPES", "send_email=gmail.send"),
+    ])
+    .await;
+    let client = f.register("none").await;
+    let tokens = signed_in(&f, &client).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "send_email", "arguments": {}}});
+    for _ in 0..2 {
+        let res = f
+            .app
+            .client
+            .post(f.app.url("/mcp"))
+            .bearer_auth(access)
+            .json(&call)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+    }
+    let (_, body) = timeline(&f.app, &client.id).await;
+    let all = steps(&body);
+    assert_eq!(
+        all.last().unwrap(),
+        &step("gateway_call", "error", Some("insufficient_scope")),
+        "{body}"
+    );
+    let last = body["steps"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("gmail.send"),
+        "{body}"
+    );
+    assert_eq!(last["count"], 1, "written once per interval: {body}");
+}

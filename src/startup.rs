@@ -24,6 +24,7 @@ use crate::persistence::{self, Opened};
 use crate::rate_limit::RateLimits;
 use crate::service::access::{self, AccessLists};
 use crate::service::clients::document::document_cache;
+use crate::service::timeline::GatewaySampler;
 use crate::service::Services;
 use crate::storage::{GroupCommit, Owned, SharedStore, Sizes};
 use crate::upstream::dev::DevProvider;
@@ -143,6 +144,9 @@ impl Application {
             cimd: Arc::new(document_cache(&config, clock.clone())),
             access: Arc::new(AccessLists::new(&config.access, clock.now())),
             browser_key: Arc::default(),
+            timeline: Arc::new(GatewaySampler::new(
+                config.admin.timeline_gateway_interval_seconds,
+            )),
             clock,
         };
         if services.access.has_files() {

@@ -62,6 +62,7 @@ echo "$admin"
 grep -q '^revoked mcp_' <<<"$admin" || { echo "the admin walk-through revoked no client" >&2; exit 1; }
 grep -q '^revoked demo@drawbridge.invalid' <<<"$admin" || { echo "the admin walk-through revoked no user" >&2; exit 1; }
 grep -q '"storage_mode":"FILE_ENCRYPTED"' <<<"$admin" || { echo "no stats from the admin walk-through" >&2; exit 1; }
+grep -qE '^[0-9-]+ [0-9:]+  registered +ok' <<<"$admin" || { echo "the admin walk-through printed no client timeline" >&2; exit 1; }
 echo "admin walk-through: ok"
 
 # Then the storage commands, with the service stopped, on the same data.

@@ -39,6 +39,10 @@ pub struct AdminSettings {
     /// Its own certificate chain and key; empty: the server's certificate.
     pub ssl_cert_file: String,
     pub ssl_key_file: String,
+    /// How many days of each client's connection timeline are kept.
+    pub timeline_days: i64,
+    /// A client's last gateway call is written at most this often.
+    pub timeline_gateway_interval_seconds: i64,
 }
 
 impl Default for AdminSettings {
@@ -51,7 +55,16 @@ impl Default for AdminSettings {
             enable_https: false,
             ssl_cert_file: String::new(),
             ssl_key_file: String::new(),
+            timeline_days: 7,
+            timeline_gateway_interval_seconds: 60,
         }
+    }
+}
+
+impl AdminSettings {
+    /// How long a client's timeline keeps a step, in seconds.
+    pub fn timeline_keep_seconds(&self) -> i64 {
+        self.timeline_days.saturating_mul(86_400)
     }
 }
 

@@ -478,3 +478,37 @@ fn tool_scopes_are_tables_in_the_file_and_name_value_lists_in_the_environment() 
     let e = load(Some("[gateway]\ntool_scopes = [\"x\"]\n"), &[]).unwrap_err();
     assert_eq!(e.key, "gateway.tool_scopes", "{e}");
 }
+
+#[test]
+fn the_timeline_settings_come_from_the_environment_and_are_checked() {
+    let c = load(
+        None,
+        &[
+            ("DRAWBRIDGE_ADMIN__TIMELINE_DAYS", "30"),
+            ("DRAWBRIDGE_ADMIN__TIMELINE_GATEWAY_INTERVAL_SECONDS", "5"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.admin.timeline_keep_seconds(), 30 * 86_400);
+    assert_eq!(c.admin.timeline_gateway_interval_seconds, 5);
+    for (var, value, key) in [
+        (
+            "DRAWBRIDGE_ADMIN__TIMELINE_DAYS",
+            "0",
+            "admin.timeline_days",
+        ),
+        (
+            "DRAWBRIDGE_ADMIN__TIMELINE_DAYS",
+            "366",
+            "admin.timeline_days",
+        ),
+        (
+            "DRAWBRIDGE_ADMIN__TIMELINE_GATEWAY_INTERVAL_SECONDS",
+            "0",
+            "admin.timeline_gateway_interval_seconds",
+        ),
+    ] {
+        let e = load(None, &[(var, value)]).unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+    }
+}

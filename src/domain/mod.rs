@@ -14,6 +14,7 @@ mod redirect_uri;
 mod resource;
 mod scope;
 pub mod secret;
+pub mod timeline;
 
 pub use access::{AccessPolicy, Person, Refusal};
 pub use application_type::ApplicationType;

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::admin::{access, clients, ops, users, ApiError};
+use super::admin::{access, clients, ops, timeline, users, ApiError};
 use super::errors::OAuthError;
 use super::health::{Endpoints, OAuthHealth};
 use super::register::ClientResponse;
@@ -51,6 +51,7 @@ pub fn document() -> String {
         gateway_post, gateway_get, gateway_delete, gateway_tail,
         dev_authorize_page, dev_authorize_submit, dev_token, dev_userinfo, dev_revoke,
         clients::list_clients, clients::get_client, clients::revoke_client, clients::disable_client, clients::enable_client,
+        timeline::client_timeline,
         users::list_users, users::revoke_user, users::revoke_tokens,
         ops::stats, ops::run_janitor, ops::rotate_key,
         access::access_policy,

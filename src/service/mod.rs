@@ -10,6 +10,7 @@
 //! - [`clients`]: client registration and administration.
 //! - [`access`]: who may sign in (the `[access]` lists, reloaded on SIGHUP).
 //! - [`certificates`]: the ACME certificate, kept and renewed.
+//! - [`timeline`]: each client's connection timeline, for operators.
 //! - [`error`]: the one error every flow answers, [`ServiceError`].
 
 pub mod access;
@@ -18,6 +19,7 @@ pub mod clients;
 pub mod error;
 pub mod session;
 pub mod signin;
+pub mod timeline;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -52,5 +54,7 @@ pub struct Services {
     pub access: Arc<access::AccessLists>,
     /// Signs the cookie that names a returning browser's user.
     pub browser_key: Arc<signin::BrowserKey>,
+    /// When each client's gateway calls were last written to its timeline.
+    pub timeline: Arc<timeline::GatewaySampler>,
     pub clock: Clock,
 }

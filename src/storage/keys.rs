@@ -6,6 +6,7 @@
 //! |-----------|----------|-------------------------------|-----------------------------------------|
 //! | `meta`    | startup  | UTF-8 name, e.g. `schema`     | engine metadata (schema version)        |
 //! | `clients` | Registry | client id (`mcp_…`), UTF-8    | `ClientRecord` (bincode, see `codec`)   |
+//! | `timelines` | Registry | client id, UTF-8            | `Timeline` (a client's recent steps; removed with the client) |
 //! | `users`   | Vault    | user key (below)              | sealed `UserCredentials`                |
 //! | `user_emails` | Vault | email key (below)            | the user key it points to               |
 //! | `user_ids` | Vault   | a user's random id (`u_…`)    | the user key it points to               |
@@ -47,6 +48,7 @@
 pub enum Tree {
     Meta,
     Clients,
+    Timelines,
     Users,
     UserEmails,
     UserIds,
@@ -60,9 +62,10 @@ pub enum Tree {
 }
 
 impl Tree {
-    pub const ALL: [Tree; 12] = [
+    pub const ALL: [Tree; 13] = [
         Tree::Meta,
         Tree::Clients,
+        Tree::Timelines,
         Tree::Users,
         Tree::UserEmails,
         Tree::UserIds,
@@ -79,6 +82,7 @@ impl Tree {
         match self {
             Tree::Meta => "meta",
             Tree::Clients => "clients",
+            Tree::Timelines => "timelines",
             Tree::Users => "users",
             Tree::UserEmails => "user_emails",
             Tree::UserIds => "user_ids",

@@ -34,8 +34,8 @@ macro_rules! tree_sets {
 }
 
 tree_sets! {
-    /// The Registry's tree: proxy clients.
-    RegistryTree { Clients }
+    /// The Registry's trees: proxy clients and their connection timelines.
+    RegistryTree { Clients, Timelines }
     /// The Vault's trees: users' credentials, their indexes, sealed secrets.
     VaultTree { Users, UserEmails, UserIds, Secrets }
     /// The TokenBroker's trees: sign-ins, codes, tokens, grants and indexes.

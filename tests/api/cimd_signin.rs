@@ -29,7 +29,7 @@ fn test_host_allowed() -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn flow_with(extra: &[(&str, &str)]) -> Flow {
+pub async fn flow_with(extra: &[(&str, &str)]) -> Flow {
     let mut vars = test_host_allowed();
     vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -58,7 +58,7 @@ fn serve(host: &CimdHost, path: &str, doc: &Value, max_age: u32) {
 }
 
 /// A document client for `flow`'s fake Google callback, served at `PATH`.
-async fn document_client(flow: &Flow, name: &str) -> (CimdHost, Client) {
+pub async fn document_client(flow: &Flow, name: &str) -> (CimdHost, Client) {
     let host = cimd_host::start().await;
     let redirect = flow.google.client_callback();
     serve(&host, PATH, &document(&host, PATH, name, &redirect), 600);

@@ -33,5 +33,6 @@ mod registration_input;
 mod security;
 mod signin_binding;
 mod storage_modes;
+mod timeline;
 mod tool_scopes;
 mod upstream_faults;

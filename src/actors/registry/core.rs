@@ -5,6 +5,7 @@
 mod count;
 mod flood;
 mod purge;
+mod timeline;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -272,8 +273,10 @@ impl RegistryCore {
         self.remove(client_id).unwrap();
     }
 
+    /// Removes a client and its timeline.
     fn remove(&mut self, client_id: &str) -> Result<(), RegistryError> {
         let key = keys::client(client_id);
+        self.trees.remove(RegistryTree::Timelines, &key)?;
         if self.trees.remove(RegistryTree::Clients, &key)?.is_some() {
             self.removed(&key);
         }

@@ -6,6 +6,7 @@ use actix::Message;
 use super::record::{ClientRecord, ClientView, DocumentState};
 use super::RegistryError;
 use crate::clock::UnixTime;
+use crate::domain::timeline::{Step, Timeline};
 use crate::domain::{AuthMethod, ClientId, ClientMetadata, SecretToken};
 
 /// Registers a new client (RFC 7591).
@@ -207,4 +208,35 @@ pub struct SetClientDisabled {
 #[rtype(result = "Result<bool, RegistryError>")]
 pub struct RemoveClient {
     pub client_id: ClientId,
+}
+
+/// Adds a step to a stored client's connection timeline (nothing for a
+/// client not stored), forgetting steps older than `keep_seconds`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), RegistryError>")]
+pub struct RecordStep {
+    pub client_id: ClientId,
+    pub step: Step,
+    pub keep_seconds: i64,
+}
+
+/// Notes a call of a stored client through the gateway at `now` (sent at
+/// most once per interval per client, see `service::timeline`).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), RegistryError>")]
+pub struct RecordGatewayCall {
+    pub client_id: ClientId,
+    pub now: UnixTime,
+    pub keep_seconds: i64,
+}
+
+/// A client's connection timeline, without the steps older than
+/// `keep_seconds`; `None` when the client is not stored. Answered by the
+/// actor itself, so every step sent to it before is in the answer.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<Timeline>, RegistryError>")]
+pub struct ReadTimeline {
+    pub client_id: ClientId,
+    pub now: UnixTime,
+    pub keep_seconds: i64,
 }

@@ -112,6 +112,9 @@ delegate!(PingStore, ping);
 delegate!(ListClients, list);
 delegate!(SetClientDisabled, set_disabled);
 delegate!(RemoveClient, remove_client);
+delegate!(RecordStep, record_step);
+delegate!(RecordGatewayCall, record_gateway_call);
+delegate!(ReadTimeline, read_timeline);
 
 #[cfg(test)]
 mod tests;

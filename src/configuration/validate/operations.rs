@@ -102,6 +102,19 @@ pub(super) fn audit_and_admin(s: &Settings) -> Result<(), ConfigError> {
     if !s.admin.token.0.is_empty() && s.admin.token.0.len() < 16 {
         return Err(err("admin.token", "must be at least 16 characters"));
     }
+    if !(1..=365).contains(&s.admin.timeline_days) {
+        return Err(err(
+            "admin.timeline_days",
+            format!("expected 1 to 365, got {}", s.admin.timeline_days),
+        ));
+    }
+    let interval = s.admin.timeline_gateway_interval_seconds;
+    if !(1..=3600).contains(&interval) {
+        return Err(err(
+            "admin.timeline_gateway_interval_seconds",
+            format!("expected 1 to 3600, got {interval}"),
+        ));
+    }
     Ok(())
 }
 

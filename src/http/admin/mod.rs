@@ -1,4 +1,5 @@
-//! The admin API under `/admin/v1`: clients, users, tokens and operations,
+//! The admin API under `/admin/v1`: clients (and their connection
+//! timelines), users, tokens and operations,
 //! behind a bearer admin token compared in constant time. Failed attempts
 //! are rate limited and audited; every action emits `admin_action`.
 
@@ -6,6 +7,7 @@ pub(crate) mod access;
 mod auth;
 pub(crate) mod clients;
 pub(crate) mod ops;
+pub(crate) mod timeline;
 pub(crate) mod users;
 
 use actix_web::http::StatusCode;
@@ -40,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .configure(access::configure)
             .configure(clients::configure)
+            .configure(timeline::configure)
             .configure(users::configure)
             .configure(ops::configure)
             .default_service(web::to(|| async {

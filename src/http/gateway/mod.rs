@@ -126,7 +126,13 @@ async fn pass(
         return Err(Refusal::TooLarge(limit));
     }
     let body = forward::read_body(payload, limit).await?;
-    mcp::check(&state.config, req, &access, &body, seen)?;
+    mcp::check(&state.config, req, &access, &body, seen).inspect_err(|refusal| {
+        if let Refusal::Scope(needed) = refusal {
+            let why = format!("a tool or method needs scopes the token lacks: {needed}");
+            let client_id = &access.record.client_id;
+            crate::service::timeline::gateway_refused(state, client_id, "insufficient_scope", &why);
+        }
+    })?;
     let ip = crate::http::client_ip(req);
     let user = session::upstream_session(state, &access, &ip).await;
     let user = user.map_err(Refusal::Session)?;

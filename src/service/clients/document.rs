@@ -90,6 +90,8 @@ pub async fn document_client(
                 ip,
             }
             .emit();
+            let how = "metadata document admitted";
+            crate::service::timeline::registered(services, &client.client_id, how);
             Ok(client)
         }
         _ => Err(Shown::ClientLookupUnavailable),

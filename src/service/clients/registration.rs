@@ -70,6 +70,11 @@ pub async fn register(
         auth_method: registered.client.auth_method().as_str(),
     }
     .emit();
+    let how = format!(
+        "dynamic registration ({})",
+        registered.client.auth_method().as_str()
+    );
+    crate::service::timeline::registered(services, client_id, &how);
     Ok(registered)
 }
 

@@ -9,7 +9,7 @@ use crate::actors::registry::{ClientView, GetClient};
 use crate::actors::token_broker::{IntrospectToken, TokenKind, TokenRecord};
 use crate::domain::{ClientId, Refusal, SecretToken};
 use crate::service::access::{record_refusal, Stage};
-use crate::service::Services;
+use crate::service::{timeline, Services};
 
 /// A Drawbridge access token that may reach the gateway: its record and
 /// its client.
@@ -77,6 +77,8 @@ pub async fn check_access(
     };
     let resource = services.config.resource();
     if record.resource.as_deref().is_some_and(|r| r != resource) {
+        let why = "the token was issued for another resource (audience) than this gateway's";
+        timeline::gateway_refused(services, &record.client_id, "invalid_token", why);
         return Err(AccessRefusal::OtherResource);
     }
     let lookup = GetClient {
@@ -85,13 +87,20 @@ pub async fn check_access(
     };
     let client = match services.registry.read(lookup).await {
         Ok(Ok(Some(c))) => c,
-        Ok(Ok(None)) => return Err(AccessRefusal::ClientGone),
+        Ok(Ok(None)) => {
+            let why = "the token's client has expired or is disabled";
+            timeline::gateway_refused(services, &record.client_id, "invalid_token", why);
+            return Err(AccessRefusal::ClientGone);
+        }
         _ => return Err(AccessRefusal::Unavailable),
     };
     let needed = services.config.gateway.scopes.tokens();
     if needed.iter().any(|s| !record.scopes.contains(s)) {
+        let why = "the token lacks a scope the gateway requires";
+        timeline::gateway_refused(services, &record.client_id, "insufficient_scope", why);
         return Err(AccessRefusal::InsufficientScope);
     }
+    timeline::gateway_call(services, &record.client_id, now);
     Ok(Access { record, client })
 }
 
@@ -105,13 +114,30 @@ pub async fn upstream_session(
     let creds = upstream_credentials(services, None, &access.client)
         .await
         .map_err(SessionRefusal::Credentials)?;
+    let client_id = &access.record.client_id;
+    let refused = |code: &str, why: &str| timeline::gateway_refused(services, client_id, code, why);
     let user = ensure_fresh(services, &access.record.user, &creds)
         .await
         .map_err(|e| match e {
-            Freshness::Revoked => SessionRefusal::Revoked,
-            Freshness::Unavailable => SessionRefusal::Unavailable,
+            Freshness::Revoked => {
+                refused(
+                    "invalid_token",
+                    "the identity provider withdrew the user's access; sign in again",
+                );
+                SessionRefusal::Revoked
+            }
+            Freshness::Unavailable => {
+                refused(
+                    "temporarily_unavailable",
+                    "the user's upstream token could not be refreshed now",
+                );
+                SessionRefusal::Unavailable
+            }
             Freshness::NotAllowed { refusal, email } => {
-                let client_id = access.record.client_id.as_str();
+                refused(
+                    "access_denied",
+                    &format!("refused by the access policy: {refusal}"),
+                );
                 record_refusal(Stage::Gateway, refusal, client_id, ip, email.as_deref());
                 SessionRefusal::NotAllowed(refusal)
             }

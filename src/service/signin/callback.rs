@@ -148,6 +148,7 @@ pub async fn callback(
             // Approved in another browser: someone else's sign-in link. The
             // transaction is gone; nothing goes to the client's redirect URI.
             forget_verifier(services, &answer.state).await;
+            crate::service::timeline::callback_in_another_browser(services, &txn.client_id);
             AuditEvent::UpstreamCallback {
                 client_id: &txn.client_id,
                 ip: &answer.ip,
@@ -179,6 +180,8 @@ pub async fn callback(
         forget_verifier(services, &answer.state),
     )
     .await;
+    let outcome = finished.as_ref().map(|done| done.email.as_deref());
+    crate::service::timeline::called_back(services, &txn.client_id, outcome);
     if let Err(CallbackFailure::NotAllowed { refusal, email }) = &finished {
         // The person sees why on a page (the lists are not shown); the
         // client gets nothing: RFC 6749 would allow `access_denied` at its

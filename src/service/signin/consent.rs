@@ -118,6 +118,7 @@ pub async fn consent(
         approved: approve,
     }
     .emit();
+    crate::service::timeline::consent(services, &txn.client_id, approve);
     METRICS
         .consent
         .with_label_values(&[if approve { "approved" } else { "denied" }])

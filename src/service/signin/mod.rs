@@ -20,12 +20,31 @@ mod consent;
 mod returning;
 mod user;
 
-pub use authorize::{authorize, AuthorizationRequest, AuthorizeFailure, PendingConsent};
+pub use authorize::{AuthorizationRequest, AuthorizeFailure, PendingConsent};
 pub use callback::{callback, CallbackFailure, SignedIn, UpstreamAnswer};
 pub use consent::{consent, ConsentAnswer, ConsentFailure, Decision, UpstreamSignIn};
 pub use returning::BrowserKey;
 
 use crate::domain::{ErrorCode, SecretToken};
+use crate::service::Services;
+
+/// Step 1 ([`authorize::authorize`]), with its answer noted in the
+/// client's connection timeline.
+pub async fn authorize(
+    services: &Services,
+    request: AuthorizationRequest,
+) -> Result<PendingConsent, SigninError> {
+    let client_id = request.client_id.clone();
+    let redirect_uri = request.redirect_uri.clone();
+    let answer = authorize::authorize(services, request).await;
+    crate::service::timeline::authorize_answered(
+        services,
+        client_id.as_deref(),
+        redirect_uri.as_deref(),
+        &answer,
+    );
+    answer
+}
 
 /// Where the browser is sent back to the client, and with what.
 #[derive(Debug)]

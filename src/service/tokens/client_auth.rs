@@ -73,6 +73,7 @@ pub async fn authenticate(
                 ip,
             }
             .emit();
+            crate::service::timeline::authentication_failed(services, &who.client_id);
             let key = format!("{shown}|{ip}");
             let limits = &services.limits;
             match limits.blocked(&key).or_else(|| limits.failed_auth(&key)) {

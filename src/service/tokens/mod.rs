@@ -133,6 +133,7 @@ pub async fn exchange(
         )),
     };
     record(&client, ip, label, &result);
+    crate::service::timeline::exchanged(services, &client.client_id, label, &result);
     result.map(|(issued, _)| issued)
 }
 

@@ -55,9 +55,9 @@ impl RegistryCore {
         Ok(report)
     }
 
-    /// Removes expired clients (store key, client id). Each removal stands
-    /// alone, so no transaction (a sled transaction would cost two
-    /// log-buffer writes per page).
+    /// Removes expired clients (store key, client id) with their
+    /// timelines. Each removal stands alone, so no transaction (a sled
+    /// transaction would cost two log-buffer writes per page).
     fn remove_expired(
         &mut self,
         expired: Vec<(Vec<u8>, ClientId)>,
@@ -65,6 +65,7 @@ impl RegistryCore {
     ) -> Result<(), RegistryError> {
         let mut batch = OwnedBatch::new();
         for (key, _) in &expired {
+            batch.remove(RegistryTree::Timelines, key.clone());
             batch.remove(RegistryTree::Clients, key.clone());
         }
         self.trees.apply_in_order(batch)?;

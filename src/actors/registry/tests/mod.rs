@@ -95,3 +95,4 @@ mod authentication;
 mod flood_guard;
 mod lifecycle;
 mod management;
+mod timeline;

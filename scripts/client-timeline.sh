@@ -25,22 +25,7 @@ done
 if [[ ! "$id" =~ ^([A-Za-z0-9_-]+|https://[^[:space:]]+)$ ]]; then
     echo "client-timeline.sh: $id: not a client id" >&2; exit 2
 fi
-base=${DRAWBRIDGE_URL:-http://127.0.0.1:8002}
-token=${DRAWBRIDGE_ADMIN_TOKEN:?set DRAWBRIDGE_ADMIN_TOKEN to the admin API token}
-body=$(mktemp); trap 'rm -f "$body"' EXIT
-
-# Percent-encodes one path segment, byte by byte.
-segment() {
-    local LC_ALL=C s=$1 out='' c i
-    for ((i = 0; i < ${#s}; i++)); do
-        c=${s:i:1}
-        case $c in
-            [A-Za-z0-9._~-]) out+=$c ;;
-            *) out+=$(printf '%%%02X' "'$c") ;;
-        esac
-    done
-    printf '%s' "$out"
-}
+source "$(dirname "$0")/lib/admin-api.sh"
 
 status=$(curl -sS -o "$body" -w '%{http_code}' -H "Authorization: Bearer $token" \
     "$base/admin/v1/clients/$(segment "$id")/timeline") \

@@ -20,16 +20,11 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use crate::actors::registry::{ReadTimeline, RecordGatewayCall, RecordStep};
-use crate::audit::shown_user;
+use crate::actors::registry::{RecordGatewayCall, RecordStep};
 use crate::clock::UnixTime;
-use crate::domain::timeline::{Outcome, Step, StepKind, Timeline};
+use crate::domain::timeline::{Outcome, Step, StepKind};
 use crate::domain::ClientId;
-use crate::service::clients::admin::Operator;
-use crate::service::signin::{
-    CallbackFailure, PendingConsent, RedirectAnswer, RedirectFailure, Shown, SigninError,
-};
-use crate::service::{Answered, ServiceError, Services};
+use crate::service::{ServiceError, Services};
 
 /// Clients whose last gateway write is remembered before old entries are
 /// dropped (a map of recent callers, not of every client ever seen).
@@ -64,7 +59,7 @@ impl GatewaySampler {
     }
 }
 
-fn keep_seconds(services: &Services) -> i64 {
+pub(crate) fn keep_seconds(services: &Services) -> i64 {
     services.config.admin.timeline_keep_seconds()
 }
 
@@ -78,7 +73,7 @@ pub fn record(services: &Services, client_id: &ClientId, step: Step) {
     });
 }
 
-fn now(services: &Services) -> UnixTime {
+pub(crate) fn now(services: &Services) -> UnixTime {
     services.clock.now()
 }
 
@@ -86,78 +81,6 @@ fn now(services: &Services) -> UnixTime {
 pub fn registered(services: &Services, client_id: &ClientId, how: &str) {
     let step = Step::new(now(services), StepKind::Registered, Outcome::Ok).detail(how);
     record(services, client_id, step);
-}
-
-/// The answer to an authorization request naming `client_id` (as sent)
-/// with `redirect_uri` (as sent): the consent page shown, an error at the
-/// client's redirect URI, or a page that refused to redirect.
-pub fn authorize_answered(
-    services: &Services,
-    client_id: Option<&str>,
-    redirect_uri: Option<&str>,
-    answer: &Result<PendingConsent, SigninError>,
-) {
-    let Some(client_id) = client_id.and_then(ClientId::parse) else {
-        return;
-    };
-    let at = now(services);
-    let authorize = Step::new(at, StepKind::Authorize, Outcome::Ok);
-    let step = match answer {
-        Ok(pending) => {
-            let detail = format!(
-                "redirect host {}; scopes {}",
-                host(&pending.redirect_uri),
-                pending.scopes.tokens().join(" ")
-            );
-            record(services, &client_id, authorize.detail(detail));
-            Step::new(at, StepKind::Consent, Outcome::Shown)
-        }
-        Err(SigninError::Redirect(redirect)) => {
-            let RedirectAnswer::Error { code, description } = &redirect.answer else {
-                return;
-            };
-            Step::new(at, StepKind::Authorize, Outcome::Error)
-                .error(code.as_str(), description)
-                .detail(format!("redirect host {}", host(&redirect.redirect_uri)))
-        }
-        Err(SigninError::Show(shown)) => {
-            let Some((code, reason)) = shown_reason(shown) else {
-                return;
-            };
-            let requested = redirect_uri.map_or("none".to_owned(), host);
-            Step::new(at, StepKind::Authorize, Outcome::Error)
-                .error(code, &reason)
-                .detail(format!("redirect host {requested}"))
-        }
-    };
-    record(services, &client_id, step);
-}
-
-/// Why an authorization request was answered with a page instead of a
-/// redirect (the error class and the reason), for the pages that may
-/// concern a stored client (an expired or disabled one is stored until
-/// purged or enabled); `None` for the others.
-fn shown_reason(shown: &Shown) -> Option<(&'static str, String)> {
-    let (code, reason) = match shown {
-        Shown::RedirectUriNotRegistered => (
-            "invalid_request",
-            "redirect_uri is not one the client registered (shown to the person, not redirected)",
-        ),
-        Shown::RedirectUriNeeded => (
-            "invalid_request",
-            "redirect_uri is missing and the client registered several (shown to the person, not redirected)",
-        ),
-        Shown::UnknownClient => (
-            "invalid_client",
-            "the client has expired or is disabled (shown to the person, not redirected)",
-        ),
-        Shown::ClientDocumentRefused(reason) => {
-            let reason = format!("the client's metadata document was refused: {reason}");
-            return Some(("invalid_client", reason));
-        }
-        _ => return None,
-    };
-    Some((code, reason.to_owned()))
 }
 
 /// The person's answer on the consent page.
@@ -168,34 +91,6 @@ pub fn consent(services: &Services, client_id: &ClientId, approved: bool) {
     } else {
         Step::new(at, StepKind::Consent, Outcome::Denied)
             .error("access_denied", "the user denied the request")
-    };
-    record(services, client_id, step);
-}
-
-/// The upstream callback's outcome: the user signed in (shown as
-/// `audit.user_field` allows), or why not.
-pub fn called_back(
-    services: &Services,
-    client_id: &ClientId,
-    finished: Result<Option<&str>, &CallbackFailure>,
-) {
-    let at = now(services);
-    let step = match finished {
-        Ok(email) => {
-            let step = Step::new(at, StepKind::Callback, Outcome::Ok);
-            match shown_user(email) {
-                Some(user) => step.detail(format!("user {user}")),
-                None => step,
-            }
-        }
-        Err(failure) => {
-            let step = Step::new(at, StepKind::Callback, Outcome::Error)
-                .error(failure.code().as_str(), &failure.description());
-            match failure {
-                CallbackFailure::NotAllowed { .. } => step.detail("refused by the access policy"),
-                _ => step,
-            }
-        }
     };
     record(services, client_id, step);
 }
@@ -276,30 +171,8 @@ pub fn gateway_refused(services: &Services, client_id: &ClientId, code: &str, de
     record(services, client_id, step);
 }
 
-/// A client's timeline for an operator; `not_found` for a client not
-/// stored.
-pub async fn client_timeline(
-    services: &Services,
-    operator: &Operator,
-    client_id: &ClientId,
-) -> Result<Timeline, ServiceError> {
-    let msg = ReadTimeline {
-        client_id: client_id.clone(),
-        now: now(services),
-        keep_seconds: keep_seconds(services),
-    };
-    let timeline = services
-        .registry
-        .send(msg)
-        .await
-        .answered()?
-        .ok_or_else(|| ServiceError::not_found(format!("no client {client_id}")))?;
-    operator.audit("client_timeline", client_id);
-    Ok(timeline)
-}
-
 /// The host of a URI, or `unknown` when it has none.
-fn host(uri: &str) -> String {
+pub(super) fn host(uri: &str) -> String {
     url::Url::parse(uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))

@@ -9,7 +9,7 @@ use super::{failed, AdminIdentity, ApiError};
 use crate::domain::timeline::{LastError, Step, Timeline, MAX_STEPS};
 use crate::domain::ClientId;
 use crate::http::{allow, AppState};
-use crate::service::{clients::admin, timeline};
+use crate::service::clients::admin;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -143,7 +143,7 @@ pub async fn client_timeline(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = admin::named_client(&path).map_err(failed("client_timeline"))?;
-    let found = timeline::client_timeline(&state, &admin, &client_id)
+    let found = admin::client_timeline(&state, &admin, &client_id)
         .await
         .map_err(failed("client_timeline"))?;
     let kept_days = state.config.admin.timeline_days;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::forget_upstream_secret;
 use crate::actors::registry::{
-    ClientFilter, ClientPage, ClientView, InspectClient, ListClients, RemoveClient,
+    ClientFilter, ClientPage, ClientView, InspectClient, ListClients, ReadTimeline, RemoveClient,
     SetClientDisabled,
 };
 use crate::actors::token_broker::{
@@ -17,10 +17,11 @@ use crate::actors::vault::{
     DeleteUserCredentials, ListUsers, LoadUsersByVerifiedEmail, UserCredentials, UserPage, UserRef,
 };
 use crate::audit::AuditEvent;
+use crate::domain::timeline::Timeline;
 use crate::domain::{ClientId, SecretToken};
 use crate::service::session::upstream_credentials;
 use crate::service::tokens::end_upstream_session;
-use crate::service::{Answered, ServiceError, Services};
+use crate::service::{timeline, Answered, ServiceError, Services};
 
 /// The operator who acts (a holder of the admin token) and from where.
 #[derive(Debug, Clone)]
@@ -342,4 +343,26 @@ pub async fn revoke_tokens(
         revoked_grants,
         revoked,
     })
+}
+
+/// A client's timeline for an operator; `not_found` for a client not
+/// stored.
+pub async fn client_timeline(
+    services: &Services,
+    operator: &Operator,
+    client_id: &ClientId,
+) -> Result<Timeline, ServiceError> {
+    let msg = ReadTimeline {
+        client_id: client_id.clone(),
+        now: timeline::now(services),
+        keep_seconds: timeline::keep_seconds(services),
+    };
+    let timeline = services
+        .registry
+        .send(msg)
+        .await
+        .answered()?
+        .ok_or_else(|| ServiceError::not_found(format!("no client {client_id}")))?;
+    operator.audit("client_timeline", client_id);
+    Ok(timeline)
 }

@@ -181,7 +181,7 @@ pub async fn callback(
     )
     .await;
     let outcome = finished.as_ref().map(|done| done.email.as_deref());
-    crate::service::timeline::called_back(services, &txn.client_id, outcome);
+    super::steps::called_back(services, &txn.client_id, outcome);
     if let Err(CallbackFailure::NotAllowed { refusal, email }) = &finished {
         // The person sees why on a page (the lists are not shown); the
         // client gets nothing: RFC 6749 would allow `access_denied` at its

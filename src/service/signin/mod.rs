@@ -18,6 +18,7 @@ mod authorize;
 mod callback;
 mod consent;
 mod returning;
+mod steps;
 mod user;
 
 pub use authorize::{AuthorizationRequest, AuthorizeFailure, PendingConsent};
@@ -37,7 +38,7 @@ pub async fn authorize(
     let client_id = request.client_id.clone();
     let redirect_uri = request.redirect_uri.clone();
     let answer = authorize::authorize(services, request).await;
-    crate::service::timeline::authorize_answered(
+    steps::authorize_answered(
         services,
         client_id.as_deref(),
         redirect_uri.as_deref(),

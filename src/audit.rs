@@ -36,14 +36,7 @@ pub(crate) fn shown_user(email: Option<&str>) -> Option<String> {
         UserField::Email => Some(email.to_owned()),
         UserField::Hashed => {
             let digest = Sha256::digest(email.to_lowercase().as_bytes());
-            Some(format!(
-                "sha256:{}",
-                digest
-                    .iter()
-                    .take(8)
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            ))
+            Some(format!("sha256:{}", crate::crypto::hex(&digest[..8])))
         }
         UserField::Omitted => None,
     }

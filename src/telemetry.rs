@@ -4,11 +4,14 @@
 //! Log lines name the module that wrote them (`target`), never a source
 //! file path.
 
-use std::sync::Mutex;
+mod audit_lines;
+
+use std::sync::{Arc, Mutex};
+
+use audit_lines::{AuditLines, AUDIT};
 
 use tracing::Subscriber;
 use tracing_bunyan_formatter::{BunyanFormattingLayer, JsonStorageLayer};
-use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -44,27 +47,67 @@ where
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(format!("{default_filter},audit=info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let audit_layer = audit.map(|file| {
-        bunyan(name, Mutex::new(file))
-            .with_filter(Targets::new().with_target("audit", tracing::Level::INFO))
-    });
-    let (json, readable) = if human {
+    let audit_file = audit.map(|file| AuditLines::new(name, Mutex::new(file)));
+    let (json, audit_lines, readable) = if human {
         let readable = tracing_subscriber::fmt::layer()
             .compact()
             .with_ansi(false)
             // One line per request, when its span closes (as in JSON).
             .with_span_events(FmtSpan::CLOSE)
             .with_writer(sink);
-        (None, Some(readable))
+        (None, None, Some(readable))
     } else {
-        (Some(WithoutSpanStart(bunyan(name, sink))), None)
+        let sink = Shared(Arc::new(sink));
+        let audit_lines = AuditLines::new(name, sink.clone());
+        (
+            Some(WithoutSpanStart(bunyan(name, sink))),
+            Some(audit_lines),
+            None,
+        )
     };
     Registry::default()
         .with(filter)
         .with(JsonStorageLayer)
         .with(json)
+        .with(audit_lines)
         .with(readable)
-        .with(audit_layer)
+        .with(audit_file)
+}
+
+/// One sink written by two layers (the bunyan lines and the audit lines).
+struct Shared<Sink>(Arc<Sink>);
+
+impl<Sink> Clone for Shared<Sink> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<'a, Sink> MakeWriter<'a> for Shared<Sink>
+where
+    Sink: MakeWriter<'a>,
+{
+    type Writer = Sink::Writer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.0.make_writer()
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        self.0.make_writer_for(meta)
+    }
+}
+
+impl<S, W> Layer<S> for AuditLines<W>
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == AUDIT {
+            self.write(event, &ctx);
+        }
+    }
 }
 
 /// A bunyan layer without the `file` and `line` fields: they name source
@@ -83,7 +126,8 @@ where
 /// A bunyan layer without its `[... - START]` line per span: the `END`
 /// line carries the same fields plus the elapsed time, so every request
 /// logs one line instead of two (a quarter of the request path's cost went
-/// to logging at the default level).
+/// to logging at the default level). Audit records are left to
+/// [`AuditLines`].
 struct WithoutSpanStart<L>(L);
 
 impl<S, L> Layer<S> for WithoutSpanStart<L>
@@ -92,7 +136,9 @@ where
     L: Layer<S>,
 {
     fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
-        self.0.on_event(event, ctx);
+        if event.metadata().target() != AUDIT {
+            self.0.on_event(event, ctx);
+        }
     }
 
     fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {

@@ -53,7 +53,7 @@ impl DataKey {
         fill_random(&mut bytes);
         let mut id = [0u8; 4];
         fill_random(&mut id);
-        let id = id.iter().map(|b| format!("{b:02x}")).collect();
+        let id = super::hex(&id);
         Self {
             id,
             bytes,
@@ -214,11 +214,7 @@ impl Keyring {
         mac.update(label.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        super::hex(&mac.finalize().into_bytes())
     }
 }
 

@@ -134,14 +134,7 @@ pub fn from_env(value: &str) -> Result<Keyring, KeyFileError> {
     let bytes = decode_key(value.trim())
         .ok_or_else(|| KeyFileError::Env("expected 32 bytes in base64".into()))?;
     let digest = Sha256::digest(bytes);
-    let id = format!(
-        "env-{}",
-        digest
-            .iter()
-            .take(4)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let id = format!("env-{}", super::hex(&digest[..4]));
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("any key length");
     mac.update(b"drawbridge blind index key");
     let index_key: [u8; KEY_LEN] = mac.finalize().into_bytes().into();

@@ -89,7 +89,7 @@ impl AdminClientDocument {
         Some(Self {
             url: v.client_id.to_string(),
             fetched_at: state.fetched_at,
-            sha256: state.digest.iter().map(|b| format!("{b:02x}")).collect(),
+            sha256: crate::crypto::hex(&state.digest),
             cache: match &cached {
                 None => "absent",
                 Some(c) if c.fresh_until > now => "fresh",

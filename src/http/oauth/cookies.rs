@@ -35,10 +35,7 @@ fn https(state: &AppState) -> bool {
 
 /// 16 hex digits of the state's hash: distinct per sign-in, reveals nothing.
 fn short_id(txn_state: &SecretToken) -> String {
-    txn_state.hash().as_bytes()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crypto::hex(&txn_state.hash().as_bytes()[..8])
 }
 
 fn consent_name(txn_state: &SecretToken) -> String {

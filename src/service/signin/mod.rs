@@ -147,10 +147,5 @@ impl From<Shown> for SigninError {
 /// The id under which a sign-in's upstream PKCE verifier is sealed in the
 /// Vault: the hex of its state's hash (the state itself is never stored).
 fn verifier_id(state: &SecretToken) -> String {
-    state
-        .hash()
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crypto::hex(state.hash().as_bytes())
 }

@@ -60,7 +60,7 @@ async fn derive(services: &Services) -> Result<[u8; KEY_LEN], ()> {
 pub async fn remember(services: &Services, user: &str, expires_at: i64) -> Option<String> {
     let key = services.browser_key.get(services).await?;
     let mac = sign(key, user, expires_at);
-    Some(format!("{user}.{expires_at}.{}", hex(&mac)))
+    Some(format!("{user}.{expires_at}.{}", crate::crypto::hex(&mac)))
 }
 
 /// The user a cookie value names, when it is intact, signed under this
@@ -106,10 +106,6 @@ fn verify(key: &[u8; KEY_LEN], user: &str, expires_at: i64, presented: &[u8]) ->
     mac(key, user, expires_at).verify_slice(presented).is_ok()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<Vec<u8>> {
     if text.len() != 64 || !text.is_ascii() {
         return None;
@@ -127,7 +123,10 @@ mod tests {
     const KEY: [u8; KEY_LEN] = [7; KEY_LEN];
 
     fn value(user: &str, expires_at: i64) -> String {
-        format!("{user}.{expires_at}.{}", hex(&sign(&KEY, user, expires_at)))
+        format!(
+            "{user}.{expires_at}.{}",
+            crate::crypto::hex(&sign(&KEY, user, expires_at))
+        )
     }
 
     fn check(value: &str) -> bool {
@@ -145,7 +144,10 @@ mod tests {
         for bad in [other_user, later, flipped] {
             assert!(!check(&bad), "{bad}");
         }
-        let other_key = format!("u_x.5.{}", hex(&sign(&[8; KEY_LEN], "u_x", 5)));
+        let other_key = format!(
+            "u_x.5.{}",
+            crate::crypto::hex(&sign(&[8; KEY_LEN], "u_x", 5))
+        );
         assert!(!check(&other_key));
     }
 

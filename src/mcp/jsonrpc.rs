@@ -107,11 +107,13 @@ pub fn read(
     header_method: Option<&str>,
     header_name: Option<&str>,
 ) -> Result<Vec<Message>, JsonRpcError> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| JsonRpcError::NotJson)?;
     // Parsers disagree on which of two equal members wins: a body that
     // names `method` or `name` twice could say one thing to this check and
-    // another to the MCP server.
-    serde_json::from_slice::<UniqueKeys>(body).map_err(|_| JsonRpcError::DuplicateKey)?;
+    // another to the MCP server, so a repeated member is refused.
+    let UniqueKeys(value) = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => JsonRpcError::DuplicateKey,
+        _ => JsonRpcError::NotJson,
+    })?;
     let messages = match &value {
         Value::Array(batch) if batch.is_empty() => return Err(JsonRpcError::EmptyBatch),
         Value::Array(batch) if batch.len() > MAX_BATCH => return Err(JsonRpcError::BatchTooLarge),
@@ -140,8 +142,9 @@ pub fn read(
     Ok(messages)
 }
 
-/// Deserializes any JSON, failing on an object with a repeated member.
-struct UniqueKeys;
+/// Any JSON value, read in one pass that fails on an object with a
+/// repeated member.
+struct UniqueKeys(Value);
 
 impl<'de> serde::Deserialize<'de> for UniqueKeys {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -158,41 +161,52 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
         f.write_str("JSON")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_bool<E>(self, v: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::Bool(v)))
     }
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_i64<E>(self, v: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::from(v)))
     }
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_u64<E>(self, v: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::from(v)))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_f64<E>(self, v: f64) -> Result<UniqueKeys, E> {
+        // JSON text has no NaN or infinity; `from` maps them to null.
+        Ok(UniqueKeys(Value::from(v)))
     }
-    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+    fn visit_str<E>(self, v: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::String(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::String(v)))
     }
     fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
+        Ok(UniqueKeys(Value::Null))
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(UniqueKeys(Value::Array(items)))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if !seen.insert(key.into_owned()) {
-                return Err(serde::de::Error::custom("duplicate member"));
+        let mut members = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if members.contains_key(&key) {
+                return Err(serde::de::Error::custom(DUPLICATE));
             }
-            map.next_value::<UniqueKeys>()?;
+            let UniqueKeys(value) = map.next_value()?;
+            members.insert(key, value);
         }
-        Ok(UniqueKeys)
+        Ok(UniqueKeys(Value::Object(members)))
     }
 }
+
+/// The visitor's only error: any other failure is the text's.
+const DUPLICATE: &str = "duplicate member";
 
 #[cfg(test)]
 mod tests {
@@ -261,6 +275,19 @@ mod tests {
         use JsonRpcError::*;
         for (raw, why) in [
             (b"not json".to_vec(), NotJson),
+            (br#"{"jsonrpc": "2.0", "id": 1"#.to_vec(), NotJson),
+            (br#"{"jsonrpc": "2.0", "id": 1} {}"#.to_vec(), NotJson),
+            ([b"[".repeat(200), b"]".repeat(200)].concat(), NotJson),
+            (
+                br#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "method": "tools/list"}"#
+                    .to_vec(),
+                DuplicateKey,
+            ),
+            (
+                br#"[{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a", "name": "b"}}]"#
+                    .to_vec(),
+                DuplicateKey,
+            ),
             (b"[]".to_vec(), EmptyBatch),
             (b"42".to_vec(), NotJsonRpc),
             (body(json!({"id": 1, "method": "tools/list"})), NotJsonRpc),

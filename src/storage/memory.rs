@@ -30,6 +30,27 @@ impl MemoryStore {
     }
 }
 
+/// Makes one write (a swap's check is the caller's).
+fn write_op(t: &mut HashMap<Tree, Map>, op: &Op) {
+    let (tree, key, value) = match op {
+        Op::Insert { tree, key, value } => (tree, key, Some(value)),
+        Op::Remove { tree, key } => (tree, key, None),
+        Op::Swap { tree, key, new, .. } => (tree, key, new.as_ref()),
+    };
+    match value {
+        Some(value) => {
+            t.entry(*tree)
+                .or_default()
+                .insert(key.clone(), value.clone());
+        }
+        None => {
+            if let Some(m) = t.get_mut(tree) {
+                m.remove(key);
+            }
+        }
+    }
+}
+
 impl Store for MemoryStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.read(|t| t.get(&tree).and_then(|m| m.get(key).cloned())))
@@ -73,21 +94,46 @@ impl Store for MemoryStore {
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         self.write(|t| {
+            // Every swap is checked before anything is written, under the
+            // one lock: all or nothing.
             for op in batch.ops() {
-                match op {
-                    Op::Insert { tree, key, value } => {
-                        t.entry(*tree)
-                            .or_default()
-                            .insert(key.clone(), value.clone());
-                    }
-                    Op::Remove { tree, key } => {
-                        if let Some(m) = t.get_mut(tree) {
-                            m.remove(key);
-                        }
+                if let Op::Swap {
+                    tree,
+                    key,
+                    expected,
+                    ..
+                } = op
+                {
+                    if t.get(tree).and_then(|m| m.get(key)) != expected.as_ref() {
+                        return Err(StoreError::Conflict { tree: tree.name() });
                     }
                 }
             }
-        });
+            for op in batch.ops() {
+                write_op(t, op);
+            }
+            Ok(())
+        })
+    }
+
+    fn apply_in_order(&self, batch: Batch) -> Result<(), StoreError> {
+        for op in batch.ops() {
+            self.write(|t| {
+                if let Op::Swap {
+                    tree,
+                    key,
+                    expected,
+                    ..
+                } = op
+                {
+                    if t.get(tree).and_then(|m| m.get(key)) != expected.as_ref() {
+                        return Err(StoreError::Conflict { tree: tree.name() });
+                    }
+                }
+                write_op(t, op);
+                Ok(())
+            })?;
+        }
         Ok(())
     }
 

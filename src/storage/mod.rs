@@ -31,6 +31,12 @@ pub enum StoreError {
     Corrupt { tree: &'static str, reason: String },
     #[error("record could not be encoded: {0}")]
     Encode(String),
+    /// A conditional write ([`Batch::swap`]) found another value than the
+    /// one it expected: another writer (another instance on a shared
+    /// database) changed the record first. Nothing of an atomic batch was
+    /// written; of an in-order one, the writes before the swap were.
+    #[error("record in tree `{tree}` was changed by another writer")]
+    Conflict { tree: &'static str },
 }
 
 /// One write in an atomic [`Batch`].
@@ -45,6 +51,28 @@ pub enum Op {
         tree: Tree,
         key: Vec<u8>,
     },
+    /// A conditional write (compare-and-swap): sets `key` to `new` (`None`
+    /// removes it) only if it holds exactly `expected` now (`None`: absent).
+    Swap {
+        tree: Tree,
+        key: Vec<u8>,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    },
+}
+
+impl Op {
+    pub fn tree(&self) -> Tree {
+        match self {
+            Op::Insert { tree, .. } | Op::Remove { tree, .. } | Op::Swap { tree, .. } => *tree,
+        }
+    }
+
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Op::Insert { key, .. } | Op::Remove { key, .. } | Op::Swap { key, .. } => key,
+        }
+    }
 }
 
 /// Writes applied all together or not at all, possibly across trees.
@@ -75,6 +103,27 @@ impl Batch {
         self
     }
 
+    /// Sets `key` to `new` (`None` removes it) only if it holds `expected`
+    /// (`None`: absent) when the batch is applied; otherwise the batch fails
+    /// with [`StoreError::Conflict`]. This is how a change that must happen
+    /// once (a code redeemed, a refresh token rotated) stays once when
+    /// several processes write one database.
+    pub fn swap(
+        &mut self,
+        tree: Tree,
+        key: impl Into<Vec<u8>>,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> &mut Self {
+        self.ops.push(Op::Swap {
+            tree,
+            key: key.into(),
+            expected,
+            new,
+        });
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
@@ -87,9 +136,7 @@ impl Batch {
     pub fn trees(&self) -> Vec<Tree> {
         let mut trees = Vec::new();
         for op in &self.ops {
-            let tree = match op {
-                Op::Insert { tree, .. } | Op::Remove { tree, .. } => *tree,
-            };
+            let tree = op.tree();
             if !trees.contains(&tree) {
                 trees.push(tree);
             }
@@ -118,13 +165,17 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError>;
-    /// Applies every operation of `batch` atomically.
+    /// Applies every operation of `batch` atomically: when one of its
+    /// swaps finds another value, nothing is written and the answer is
+    /// [`StoreError::Conflict`].
     fn apply(&self, batch: Batch) -> Result<(), StoreError>;
     /// Applies the operations one after the other, each atomic on its own:
     /// a crash may leave a prefix applied. For writes ordered so that every
     /// prefix is harmless (the write that makes the change take effect goes
     /// last); much cheaper than [`Store::apply`] on sled, whose atomic
-    /// batches each force two log-buffer writes.
+    /// batches each force two log-buffer writes. A swap is atomic on its
+    /// own (compare-and-swap); when it finds another value the writes
+    /// after it are not made and the answer is [`StoreError::Conflict`].
     fn apply_in_order(&self, batch: Batch) -> Result<(), StoreError> {
         self.apply(batch)
     }

@@ -39,6 +39,12 @@ impl Open {
     }
 }
 
+/// Why a sled transaction gave up.
+enum Abort {
+    Conflict(&'static str),
+    Engine,
+}
+
 /// Bytes written to the data directory to check that it takes writes again
 /// before a failed database is reopened (one sled segment and some).
 const PROBE_BYTES: usize = 1 << 20;
@@ -177,28 +183,44 @@ impl Store for SledStore {
         let trees = batch.trees();
         let handles: Vec<sled::Tree> =
             self.with(|o| Ok(trees.iter().map(|t| o.tree(*t).clone()).collect()))?;
-        let result: Result<(), TransactionError<()>> = handles.as_slice().transaction(|txs| {
+        let result: Result<(), TransactionError<Abort>> = handles.as_slice().transaction(|txs| {
             for op in batch.ops() {
-                let (tree, key) = match op {
-                    Op::Insert { tree, key, .. } | Op::Remove { tree, key } => (tree, key),
-                };
                 let index = trees
                     .iter()
-                    .position(|t| t == tree)
-                    .ok_or(ConflictableTransactionError::Abort(()))?;
+                    .position(|t| *t == op.tree())
+                    .ok_or(ConflictableTransactionError::Abort(Abort::Engine))?;
+                let tx = &txs[index];
+                let key = op.key();
                 match op {
                     Op::Insert { value, .. } => {
-                        txs[index].insert(key.as_slice(), value.as_slice())?;
+                        tx.insert(key, value.as_slice())?;
                     }
                     Op::Remove { .. } => {
-                        txs[index].remove(key.as_slice())?;
+                        tx.remove(key)?;
+                    }
+                    Op::Swap {
+                        tree,
+                        expected,
+                        new,
+                        ..
+                    } => {
+                        if tx.get(key)?.as_deref() != expected.as_deref() {
+                            return Err(ConflictableTransactionError::Abort(Abort::Conflict(
+                                tree.name(),
+                            )));
+                        }
+                        match new {
+                            Some(value) => tx.insert(key, value.as_slice())?,
+                            None => tx.remove(key)?,
+                        };
                     }
                 }
             }
             Ok(())
         });
         result.map_err(|e| match e {
-            TransactionError::Abort(()) => StoreError::Engine("batch aborted".into()),
+            TransactionError::Abort(Abort::Conflict(tree)) => StoreError::Conflict { tree },
+            TransactionError::Abort(Abort::Engine) => StoreError::Engine("batch aborted".into()),
             TransactionError::Storage(e) => engine(e),
         })
     }
@@ -211,6 +233,21 @@ impl Store for SledStore {
                 }
                 Op::Remove { tree, key } => {
                     self.remove(*tree, key)?;
+                }
+                Op::Swap {
+                    tree,
+                    key,
+                    expected,
+                    new,
+                } => {
+                    let swapped = self.with(|o| {
+                        o.tree(*tree)
+                            .compare_and_swap(key, expected.as_deref(), new.as_deref())
+                            .map_err(engine)
+                    })?;
+                    if swapped.is_err() {
+                        return Err(StoreError::Conflict { tree: tree.name() });
+                    }
                 }
             }
         }

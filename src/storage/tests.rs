@@ -90,6 +90,131 @@ fn a_batch_writes_across_trees_all_together() {
 }
 
 #[test]
+fn a_swap_writes_only_over_the_value_it_expects() {
+    for (name, s) in engines() {
+        s.insert(Tree::Codes, b"c", b"live".to_vec()).unwrap();
+        // Atomic batch: a failed swap leaves every other write unmade.
+        let mut batch = Batch::new();
+        batch
+            .insert(Tree::Tokens, b"t".to_vec(), b"1".to_vec())
+            .swap(
+                Tree::Codes,
+                b"c".to_vec(),
+                Some(b"other".to_vec()),
+                Some(b"used".to_vec()),
+            );
+        let err = s.apply(batch).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict { tree: "codes" }),
+            "{name}: {err}"
+        );
+        assert_eq!(s.get(Tree::Tokens, b"t").unwrap(), None, "{name}");
+        assert_eq!(
+            s.get(Tree::Codes, b"c").unwrap(),
+            Some(b"live".to_vec()),
+            "{name}"
+        );
+
+        // In order: the writes before the swap are made, those after are not.
+        let mut batch = Batch::new();
+        batch
+            .insert(Tree::Tokens, b"t".to_vec(), b"1".to_vec())
+            .swap(Tree::Codes, b"c".to_vec(), Some(b"other".to_vec()), None)
+            .insert(Tree::Tokens, b"after".to_vec(), b"2".to_vec());
+        assert!(
+            matches!(s.apply_in_order(batch), Err(StoreError::Conflict { .. })),
+            "{name}"
+        );
+        assert_eq!(
+            s.get(Tree::Tokens, b"t").unwrap(),
+            Some(b"1".to_vec()),
+            "{name}"
+        );
+        assert_eq!(s.get(Tree::Tokens, b"after").unwrap(), None, "{name}");
+
+        // The expected value: written (both ways), removed, created if absent.
+        for in_order in [false, true] {
+            let (from, to) = if in_order {
+                (b"used", b"live")
+            } else {
+                (b"live", b"used")
+            };
+            let mut batch = Batch::new();
+            batch.swap(
+                Tree::Codes,
+                b"c".to_vec(),
+                Some(from.to_vec()),
+                Some(to.to_vec()),
+            );
+            if in_order {
+                s.apply_in_order(batch).unwrap();
+            } else {
+                s.apply(batch).unwrap();
+            }
+            assert_eq!(
+                s.get(Tree::Codes, b"c").unwrap(),
+                Some(to.to_vec()),
+                "{name}"
+            );
+        }
+        let mut batch = Batch::new();
+        batch
+            .swap(Tree::Codes, b"c".to_vec(), Some(b"live".to_vec()), None)
+            .swap(Tree::Codes, b"n".to_vec(), None, Some(b"new".to_vec()));
+        s.apply(batch).unwrap();
+        assert_eq!(s.get(Tree::Codes, b"c").unwrap(), None, "{name}");
+        assert_eq!(
+            s.get(Tree::Codes, b"n").unwrap(),
+            Some(b"new".to_vec()),
+            "{name}"
+        );
+        let mut batch = Batch::new();
+        batch.swap(Tree::Codes, b"n".to_vec(), None, Some(b"again".to_vec()));
+        assert!(s.apply(batch).is_err(), "{name}: created twice");
+    }
+}
+
+#[test]
+fn of_concurrent_swaps_from_one_value_exactly_one_wins() {
+    for (name, s) in engines() {
+        let s: std::sync::Arc<dyn Store> = s.into();
+        for in_order in [false, true] {
+            s.insert(Tree::Tokens, b"r", b"live".to_vec()).unwrap();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let wins: usize = (0..8u8)
+                .map(|i| {
+                    let (s, barrier) = (s.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let mut batch = Batch::new();
+                        batch.insert(Tree::Grants, vec![i], vec![i]).swap(
+                            Tree::Tokens,
+                            b"r".to_vec(),
+                            Some(b"live".to_vec()),
+                            Some(vec![i]),
+                        );
+                        barrier.wait();
+                        let r = if in_order {
+                            s.apply_in_order(batch)
+                        } else {
+                            s.apply(batch)
+                        };
+                        match r {
+                            Ok(()) => 1,
+                            Err(StoreError::Conflict { .. }) => 0,
+                            Err(e) => panic!("{e}"),
+                        }
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .sum();
+            assert_eq!(wins, 1, "{name}, in order: {in_order}");
+        }
+    }
+}
+
+#[test]
 fn sled_keeps_flushed_writes_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -168,6 +293,9 @@ impl Store for Flaky {
     }
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         self.inner.apply(batch)
+    }
+    fn apply_in_order(&self, batch: Batch) -> Result<(), StoreError> {
+        self.inner.apply_in_order(batch)
     }
     fn len(&self, tree: Tree) -> Result<usize, StoreError> {
         self.inner.len(tree)

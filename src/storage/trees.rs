@@ -212,6 +212,18 @@ impl<S: TreeSet> OwnedBatch<S> {
         self
     }
 
+    /// A conditional write: see [`Batch::swap`].
+    pub fn swap(
+        &mut self,
+        tree: S,
+        key: impl Into<Vec<u8>>,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> &mut Self {
+        self.batch.swap(tree.into(), key, expected, new);
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.batch.is_empty()
     }

@@ -13,7 +13,9 @@ use tracing_actix_web::TracingLogger;
 use crate::actors::handle::Handle;
 use crate::actors::janitor::{Janitor, Owners};
 use crate::actors::registry::{ExpiryPolicy, FloodGuard, Registry, RegistryCore, RegistryReader};
-use crate::actors::token_broker::{BrokerReader, TokenBroker, TokenBrokerCore, TokenPolicy};
+use crate::actors::token_broker::{
+    successor, BrokerReader, SuccessorKey, TokenBroker, TokenBrokerCore, TokenPolicy,
+};
 use crate::actors::vault::{PublishedCodec, Vault, VaultCore, VaultReader, WriteSnapshot};
 use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode, UpstreamProvider};
@@ -116,7 +118,11 @@ impl Application {
         // readers, which can only read.
         let (registry, registry_reader) = start_registry(&config, &store);
         let (vault, vault_reader) = start_vault(&opened);
-        let (broker, broker_reader) = start_broker(&config, &store);
+        let successor = match opened.codec.keyring() {
+            Some(ring) => SuccessorKey::new(ring.derive_key(successor::PURPOSE)),
+            None => SuccessorKey::random(),
+        };
+        let (broker, broker_reader) = start_broker(&config, &store, successor);
         let limits = Arc::new(RateLimits::new(&config.rate_limit, clock.clone()));
         let server_settings = &config.server;
         let janitor = Janitor::new(
@@ -403,7 +409,11 @@ fn start_admin_listener(
 
 /// Starts the TokenBroker on its own thread: the single writer of its
 /// trees, which makes code redemption and refresh rotation atomic.
-fn start_broker(config: &Config, store: &SharedStore) -> (Addr<TokenBroker>, Arc<BrokerReader>) {
+fn start_broker(
+    config: &Config,
+    store: &SharedStore,
+    successor: SuccessorKey,
+) -> (Addr<TokenBroker>, Arc<BrokerReader>) {
     let policy = TokenPolicy {
         transaction_ttl: config.tokens.transaction_ttl,
         code_ttl: config.tokens.code_ttl,
@@ -416,7 +426,9 @@ fn start_broker(config: &Config, store: &SharedStore) -> (Addr<TokenBroker>, Arc
     let trees = Owned::new(store.clone());
     let reader = Arc::new(BrokerReader::new(trees.read_only()));
     let addr = SyncArbiter::start(1, move || {
-        TokenBroker::new(TokenBrokerCore::new(trees.clone(), policy))
+        TokenBroker::new(
+            TokenBrokerCore::new(trees.clone(), policy).with_successor_key(successor.clone()),
+        )
     });
     (addr, reader)
 }

@@ -10,15 +10,14 @@ mod purge;
 mod revoke;
 mod stats;
 
-use std::collections::{HashMap, VecDeque};
-
 use crate::clock::UnixTime;
 use crate::domain::SecretToken;
-use crate::storage::{codec, BrokerTree, Owned, OwnedBatch};
+use crate::storage::{codec, BrokerTree, Owned, OwnedBatch, StoreError};
 
 use super::messages::*;
 use super::reader::BrokerReader;
 use super::records::*;
+use super::successor::SuccessorKey;
 use super::BrokerError;
 
 pub use self::exchange::{ACCESS_PREFIX, REFRESH_PREFIX};
@@ -41,13 +40,9 @@ pub struct TokenPolicy {
 pub struct TokenBrokerCore {
     trees: Owned<BrokerTree>,
     policy: TokenPolicy,
-    /// Refresh tokens rotated within the grace window, with the pair they
-    /// produced, so a duplicate post gets the same answer. In memory only:
-    /// after a restart a duplicate post inside the window is refused.
-    recent: HashMap<[u8; 32], (TokenPair, UnixTime)>,
-    /// `recent`'s keys in rotation order, so expired entries are dropped
-    /// from the front instead of scanning the whole map on every refresh.
-    recent_order: VecDeque<([u8; 32], UnixTime)>,
+    /// Seals the pair a refresh token was rotated into, kept in the rotated
+    /// record for the grace window (see `successor`).
+    successor: SuccessorKey,
     /// The lookups the HTTP side also makes, over the same trees.
     reader: BrokerReader,
 }
@@ -63,18 +58,33 @@ impl TokenBrokerCore {
             reader: BrokerReader::new(trees.read_only()),
             trees,
             policy,
-            recent: HashMap::new(),
-            recent_order: VecDeque::new(),
+            successor: SuccessorKey::random(),
         }
     }
 
-    fn get<T: serde::de::DeserializeOwned>(
+    /// Seals rotated refresh tokens' successors under `key` (derived from
+    /// the key file, so every instance sharing it opens them); without it
+    /// a process-local key is used.
+    pub fn with_successor_key(mut self, key: SuccessorKey) -> Self {
+        self.successor = key;
+        self
+    }
+
+    fn get<T: Stored>(&self, tree: BrokerTree, key: &[u8]) -> Result<Option<T>, BrokerError> {
+        Ok(self.get_as_stored(tree, key)?.map(|(record, _)| record))
+    }
+
+    /// A record and the bytes it was read from: a change that must happen
+    /// once is a conditional write ([`OwnedBatch::swap`]) over exactly
+    /// those bytes, so another instance sharing the database that changed
+    /// the record first makes it fail instead of being overwritten.
+    fn get_as_stored<T: Stored>(
         &self,
         tree: BrokerTree,
         key: &[u8],
-    ) -> Result<Option<T>, BrokerError> {
+    ) -> Result<Option<(T, Vec<u8>)>, BrokerError> {
         match self.trees.get(tree, key)? {
-            Some(bytes) => Ok(Some(codec::decode(tree.into(), &bytes)?)),
+            Some(bytes) => Ok(Some((T::decode_stored(tree.into(), &bytes)?, bytes))),
             None => Ok(None),
         }
     }
@@ -123,37 +133,53 @@ impl TokenBrokerCore {
         Ok(Begun { state, csrf })
     }
 
+    /// A pending sign-in and the bytes it was read from.
     fn live_transaction(
         &self,
         state: &SecretToken,
         now: UnixTime,
-    ) -> Result<AuthTransaction, BrokerError> {
-        let stored = self.trees.get(BrokerTree::Transactions, &hash_key(state))?;
-        match stored.map(|b| AuthTransaction::decode(&b)).transpose()? {
-            Some(t) if t.expires_at > now => Ok(t),
+    ) -> Result<(AuthTransaction, Vec<u8>), BrokerError> {
+        match self.get_as_stored::<AuthTransaction>(BrokerTree::Transactions, &hash_key(state))? {
+            Some((t, stored)) if t.expires_at > now => Ok((t, stored)),
             _ => Err(BrokerError::UnknownTransaction),
+        }
+    }
+
+    /// [`commit`](Self::commit) where a conflict (another instance changed
+    /// the record first) means `lost`.
+    fn commit_or(
+        &self,
+        batch: OwnedBatch<BrokerTree>,
+        lost: BrokerError,
+    ) -> Result<(), BrokerError> {
+        match self.commit(batch) {
+            Err(BrokerError::Store(StoreError::Conflict { .. })) => Err(lost),
+            other => other,
         }
     }
 
     /// The person's answer on the consent page.
     pub fn decide(&mut self, msg: DecideConsent) -> Result<AuthTransaction, BrokerError> {
-        let mut txn = self.live_transaction(&msg.state, msg.now)?;
+        let (mut txn, stored) = self.live_transaction(&msg.state, msg.now)?;
         if !txn.csrf_hash.verify(&msg.csrf) || txn.approved {
             return Err(BrokerError::Csrf);
         }
-        let mut batch = OwnedBatch::new();
-        if msg.approve {
+        let new = if msg.approve {
             txn.approved = true;
             txn.browser_hash = Some(msg.browser);
-            batch.insert(
-                BrokerTree::Transactions,
-                hash_key(&msg.state),
-                txn.encode()?,
-            );
+            Some(txn.encode()?)
         } else {
-            batch.remove(BrokerTree::Transactions, hash_key(&msg.state));
-        }
-        self.commit(batch)?;
+            None
+        };
+        // Once: a second answer (on another instance) finds it changed.
+        let mut batch = OwnedBatch::new();
+        batch.swap(
+            BrokerTree::Transactions,
+            hash_key(&msg.state),
+            Some(stored),
+            new,
+        );
+        self.commit_or(batch, BrokerError::Csrf)?;
         Ok(txn)
     }
 
@@ -162,13 +188,19 @@ impl TokenBrokerCore {
     /// browser consumes the transaction too: a sign-in link sent to someone
     /// else is dead once refused.
     pub fn complete(&mut self, msg: CompleteTransaction) -> Result<AuthTransaction, BrokerError> {
-        let txn = self.live_transaction(&msg.state, msg.now)?;
+        let (txn, stored) = self.live_transaction(&msg.state, msg.now)?;
         if !txn.approved {
             return Err(BrokerError::UnknownTransaction);
         }
+        // Single use across instances: only one callback takes it.
         let mut batch = OwnedBatch::new();
-        batch.remove(BrokerTree::Transactions, hash_key(&msg.state));
-        self.commit(batch)?;
+        batch.swap(
+            BrokerTree::Transactions,
+            hash_key(&msg.state),
+            Some(stored),
+            None,
+        );
+        self.commit_or(batch, BrokerError::UnknownTransaction)?;
         let bound = match (&txn.browser_hash, &msg.browser) {
             (Some(hash), Some(cookie)) => hash.verify(cookie),
             _ => false,

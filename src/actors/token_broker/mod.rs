@@ -12,6 +12,7 @@ mod core;
 pub mod messages;
 mod reader;
 pub mod records;
+pub mod successor;
 
 use actix::{Actor, Handler, SyncContext};
 
@@ -19,6 +20,7 @@ pub use self::core::{TokenBrokerCore, TokenPolicy, ACCESS_PREFIX, REFRESH_PREFIX
 pub use messages::*;
 pub use reader::BrokerReader;
 pub use records::*;
+pub use successor::SuccessorKey;
 
 use crate::storage::StoreError;
 

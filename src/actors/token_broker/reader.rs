@@ -32,11 +32,20 @@ impl BrokerReader {
     }
 
     pub(super) fn token(&self, token: &SecretToken) -> Result<Option<TokenRecord>, BrokerError> {
+        Ok(self.token_as_stored(token)?.map(|(record, _)| record))
+    }
+
+    /// A token's record and the bytes it was read from (what a conditional
+    /// write expects to find).
+    fn token_as_stored(
+        &self,
+        token: &SecretToken,
+    ) -> Result<Option<(TokenRecord, Vec<u8>)>, BrokerError> {
         match self
             .trees
             .get(BrokerTree::Tokens, token.hash().as_bytes())?
         {
-            Some(bytes) => Ok(Some(codec::decode(BrokerTree::Tokens.into(), &bytes)?)),
+            Some(bytes) => Ok(Some((TokenRecord::decode(&bytes)?, bytes))),
             None => Ok(None),
         }
     }
@@ -60,7 +69,7 @@ impl BrokerReader {
         client_id: &str,
         now: UnixTime,
     ) -> Result<Refreshable, BrokerError> {
-        let Some(record) = self.token(token)? else {
+        let Some((record, stored)) = self.token_as_stored(token)? else {
             return Err(BrokerError::InvalidGrant(
                 "unknown, expired or revoked refresh token",
             ));
@@ -84,7 +93,11 @@ impl BrokerReader {
                 "the sign-in reached its maximum lifetime",
             ));
         }
-        Ok(Refreshable::Live { record, grant })
+        Ok(Refreshable::Live {
+            record,
+            grant,
+            stored,
+        })
     }
 }
 
@@ -95,6 +108,9 @@ pub(super) enum Refreshable {
     Live {
         record: TokenRecord,
         grant: GrantRecord,
+        /// The bytes `record` was read from: its rotation is a conditional
+        /// write over exactly these.
+        stored: Vec<u8>,
     },
     /// Already exchanged (at `at`): a duplicate inside the grace window, or
     /// a reuse that revokes the family.

@@ -61,7 +61,13 @@ macro_rules! stored_v1 {
         })*
     };
 }
-stored_v1!(CodeRecord, GrantRecord, TokenRecord);
+stored_v1!(CodeRecord, GrantRecord);
+
+impl Stored for TokenRecord {
+    fn decode_stored(_: Tree, bytes: &[u8]) -> Result<Self, StoreError> {
+        Self::decode(bytes)
+    }
+}
 
 impl Stored for AuthTransaction {
     fn decode_stored(_: Tree, bytes: &[u8]) -> Result<Self, StoreError> {
@@ -159,6 +165,55 @@ pub struct TokenRecord {
     pub expires_at: UnixTime,
     /// Refresh tokens: when this one was exchanged for a successor.
     pub rotated_at: Option<UnixTime>,
+    /// Refresh tokens, once rotated: the pair it was rotated into, sealed
+    /// (see `successor`), so a duplicate refresh inside the grace window
+    /// gets the same pair on any instance and after a restart. `None` in
+    /// format-1 records (written before it existed).
+    pub successor: Option<Vec<u8>>,
+}
+
+/// [`TokenRecord`] as format 1 stored it (before the sealed successor).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct TokenRecordV1 {
+    kind: TokenKind,
+    grant_id: String,
+    client_id: ClientId,
+    user: String,
+    scopes: Vec<String>,
+    resource: Option<String>,
+    issued_at: UnixTime,
+    expires_at: UnixTime,
+    rotated_at: Option<UnixTime>,
+}
+
+impl TokenRecord {
+    /// The record format written now.
+    pub const FORMAT: u8 = 2;
+
+    pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        codec::encode_format(Self::FORMAT, self)
+    }
+
+    /// Reads the current format and the previous one.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        if codec::format_of(bytes) != Some(codec::FORMAT_V1) {
+            return codec::decode_format(Tree::Tokens, Self::FORMAT, bytes);
+        }
+        let v1: TokenRecordV1 = codec::decode(Tree::Tokens, bytes)?;
+        Ok(Self {
+            kind: v1.kind,
+            grant_id: v1.grant_id,
+            client_id: v1.client_id,
+            user: v1.user,
+            scopes: v1.scopes,
+            resource: v1.resource,
+            issued_at: v1.issued_at,
+            expires_at: v1.expires_at,
+            rotated_at: v1.rotated_at,
+            successor: None,
+        })
+    }
 }
 
 /// Tokens handed to a client. `Debug` never shows them.
@@ -208,6 +263,35 @@ mod tests {
         assert_eq!(read.client_id, "mcp_c");
         assert!(read.approved);
         assert_eq!(read.browser_hash, None);
+    }
+
+    #[test]
+    fn a_token_stored_by_the_previous_release_reads_back_without_a_successor() {
+        let v1 = TokenRecordV1 {
+            kind: TokenKind::Refresh,
+            grant_id: "g_1".into(),
+            client_id: ClientId::stored("mcp_c"),
+            user: "u_1".into(),
+            scopes: vec!["openid".into()],
+            resource: None,
+            issued_at: 1,
+            expires_at: 2,
+            rotated_at: Some(2),
+        };
+        let read = TokenRecord::decode(&codec::encode(&v1).unwrap()).unwrap();
+        assert_eq!(
+            (
+                read.grant_id.as_str(),
+                read.rotated_at,
+                read.successor.clone()
+            ),
+            ("g_1", Some(2), None)
+        );
+        let mut now = read.clone();
+        now.successor = Some(vec![1, 2, 3]);
+        let stored = now.encode().unwrap();
+        assert_eq!(codec::format_of(&stored), Some(TokenRecord::FORMAT));
+        assert_eq!(TokenRecord::decode(&stored).unwrap(), now);
     }
 
     #[test]

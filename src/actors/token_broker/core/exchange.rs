@@ -9,16 +9,32 @@ use crate::actors::token_broker::BrokerError;
 use crate::clock::UnixTime;
 use crate::domain::secret::random_b64;
 use crate::domain::{CodeChallenge, SecretToken};
-use crate::storage::{codec, keys, BrokerTree, OwnedBatch};
+use crate::storage::{codec, keys, BrokerTree, OwnedBatch, StoreError};
 
 pub const ACCESS_PREFIX: &str = "mcp_at_";
 pub const REFRESH_PREFIX: &str = "mcp_rt_";
 
 impl TokenBrokerCore {
-    /// Exchanges a code for tokens (RFC 6749 §4.1.3, RFC 7636 §4.6).
+    /// Exchanges a code for tokens (RFC 6749 §4.1.3, RFC 7636 §4.6). When
+    /// another instance redeemed the code between this one's read and its
+    /// write, the second try sees it redeemed: a reuse.
     pub fn redeem(&mut self, msg: RedeemCode) -> Result<Redeemed, BrokerError> {
+        match self.try_redeem(&msg) {
+            Err(e) if is_conflict(&e) => self.try_redeem(&msg).map_err(|e| {
+                if is_conflict(&e) {
+                    BrokerError::InvalidGrant("the authorization code was used concurrently")
+                } else {
+                    e
+                }
+            }),
+            other => other,
+        }
+    }
+
+    fn try_redeem(&mut self, msg: &RedeemCode) -> Result<Redeemed, BrokerError> {
         let key = hash_key(&msg.code);
-        let Some(mut code) = self.get::<CodeRecord>(BrokerTree::Codes, &key)? else {
+        let Some((mut code, stored)) = self.get_as_stored::<CodeRecord>(BrokerTree::Codes, &key)?
+        else {
             return Err(BrokerError::InvalidGrant(
                 "unknown or expired authorization code",
             ));
@@ -81,8 +97,14 @@ impl TokenBrokerCore {
         } else {
             None
         };
-        // Last: the code is used only once everything it issues exists.
-        batch.insert(BrokerTree::Codes, key, codec::encode(&code)?);
+        // Last: the code is used only once everything it issues exists, and
+        // only if it is still as read (see `redeem`).
+        batch.swap(
+            BrokerTree::Codes,
+            key,
+            Some(stored),
+            Some(codec::encode(&code)?),
+        );
         self.commit_in_order(batch)?;
         Ok(Redeemed { pair, grant })
     }
@@ -108,6 +130,7 @@ impl TokenBrokerCore {
             issued_at: now,
             expires_at,
             rotated_at: None,
+            successor: None,
         };
         // Each token's index entry first, so revoking the grant always
         // finds every token that exists.
@@ -119,7 +142,7 @@ impl TokenBrokerCore {
         batch.insert(
             BrokerTree::Tokens,
             hash_key(&access),
-            codec::encode(&record(TokenKind::Access, access_expires))?,
+            record(TokenKind::Access, access_expires).encode()?,
         );
         let refresh = if with_refresh {
             let refresh = SecretToken::generate(REFRESH_PREFIX);
@@ -132,7 +155,7 @@ impl TokenBrokerCore {
             batch.insert(
                 BrokerTree::Tokens,
                 hash_key(&refresh),
-                codec::encode(&record(TokenKind::Refresh, expires))?,
+                record(TokenKind::Refresh, expires).encode()?,
             );
             Some(refresh)
         } else {
@@ -148,21 +171,43 @@ impl TokenBrokerCore {
     }
 
     /// Rotates a refresh token (OAuth 2.1 §4.3.1): a new pair, the old
-    /// refresh token retired; a duplicate inside the grace window gets the
-    /// same pair; a reuse after it revokes the whole family.
+    /// refresh token retired with that pair sealed in its record; a
+    /// duplicate inside the grace window (a retry, or the same request on
+    /// another instance) gets the same pair; a reuse after it revokes the
+    /// whole family.
     pub fn refresh(&mut self, msg: RefreshTokens) -> Result<TokenPair, BrokerError> {
+        match self.try_refresh(&msg) {
+            Err(e) if is_conflict(&e) => self.try_refresh(&msg).map_err(|e| {
+                if is_conflict(&e) {
+                    BrokerError::InvalidGrant("the refresh token was used concurrently")
+                } else {
+                    e
+                }
+            }),
+            other => other,
+        }
+    }
+
+    fn try_refresh(&mut self, msg: &RefreshTokens) -> Result<TokenPair, BrokerError> {
         let key = hash_key(&msg.refresh_token);
-        let old_hash = *msg.refresh_token.hash().as_bytes();
-        let (mut old, grant) = match self.reader.refreshable(
+        let (mut old, grant, stored) = match self.reader.refreshable(
             &msg.refresh_token,
             &msg.client_id,
             msg.now,
         )? {
-            Refreshable::Live { record, grant } => (record, grant),
+            Refreshable::Live {
+                record,
+                grant,
+                stored,
+            } => (record, grant, stored),
             Refreshable::Rotated { record, at } => {
                 if msg.now - at <= self.policy.refresh_grace {
-                    if let Some((pair, _)) = self.recent.get(&old_hash) {
-                        return Ok(pair.clone());
+                    let pair = record
+                        .successor
+                        .as_deref()
+                        .and_then(|sealed| self.successor.open(&key, sealed));
+                    if let Some(pair) = pair {
+                        return Ok(pair);
                     }
                 }
                 let grant_id = record.grant_id;
@@ -173,29 +218,26 @@ impl TokenBrokerCore {
                 ));
             }
         };
-        let scopes = match msg.scopes {
-            Some(asked) if asked.iter().all(|s| old.scopes.contains(s)) => asked,
+        let scopes = match &msg.scopes {
+            Some(asked) if asked.iter().all(|s| old.scopes.contains(s)) => asked.clone(),
             Some(_) => return Err(BrokerError::InvalidScope),
             None => old.scopes.clone(),
         };
         let mut batch = OwnedBatch::new();
         let pair = self.mint(&mut batch, &grant, &scopes, true, msg.now)?;
         old.rotated_at = Some(msg.now);
-        // Last: the old token is retired only once its successors exist.
-        batch.insert(BrokerTree::Tokens, key, codec::encode(&old)?);
+        old.successor = Some(self.successor.seal(&key, &pair));
+        // Last: the old token is retired only once its successors exist,
+        // and only if it is still as read. When another instance rotated it
+        // meanwhile, this is a duplicate: `refresh` answers it again from
+        // the record (the same pair inside the grace window).
+        batch.swap(BrokerTree::Tokens, key, Some(stored), Some(old.encode()?));
         self.commit_in_order(batch)?;
-        let grace = self.policy.refresh_grace;
-        while let Some(&(hash, at)) = self.recent_order.front() {
-            if msg.now - at <= grace {
-                break;
-            }
-            self.recent_order.pop_front();
-            if self.recent.get(&hash).is_some_and(|(_, t)| *t == at) {
-                self.recent.remove(&hash);
-            }
-        }
-        self.recent.insert(old_hash, (pair.clone(), msg.now));
-        self.recent_order.push_back((old_hash, msg.now));
         Ok(pair)
     }
+}
+
+/// Another writer (instance) changed the record between read and write.
+fn is_conflict(e: &BrokerError) -> bool {
+    matches!(e, BrokerError::Store(StoreError::Conflict { .. }))
 }

@@ -32,9 +32,14 @@ struct Broker {
 }
 
 fn broker() -> Broker {
-    let store: SharedStore = Arc::new(MemoryStore::new());
+    broker_on(Arc::new(MemoryStore::new()), SuccessorKey::random())
+}
+
+/// A broker over `store`: several over one store are several instances
+/// sharing one database (they share the key file, so `key`).
+fn broker_on(store: SharedStore, key: SuccessorKey) -> Broker {
     Broker {
-        core: TokenBrokerCore::new(Owned::new(store.clone()), POLICY),
+        core: TokenBrokerCore::new(Owned::new(store.clone()), POLICY).with_successor_key(key),
         reader: BrokerReader::new(Owned::<BrokerTree>::new(store.clone()).read_only()),
         store,
     }
@@ -202,6 +207,7 @@ fn is_invalid_grant<T: std::fmt::Debug>(r: &Result<T, BrokerError>) -> bool {
 }
 
 mod codes;
+mod instances;
 mod introspection;
 mod purge;
 mod refresh;

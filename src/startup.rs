@@ -116,6 +116,7 @@ impl Application {
         let admin_listener = bind_admin(&config, &admin)?;
         // Each actor is handed its own trees only; the HTTP side gets their
         // readers, which can only read.
+        let remote = store.is_remote();
         let (registry, registry_reader) = start_registry(&config, &store);
         let (vault, vault_reader) = start_vault(&opened);
         let successor = match opened.codec.keyring() {
@@ -141,9 +142,11 @@ impl Application {
         .start();
         let services = Services {
             config: config.clone(),
-            registry: Handle::new(registry, commit.clone(), registry_reader),
-            vault: Handle::new(vault.clone(), commit.clone(), vault_reader),
-            broker: Handle::new(broker, commit, broker_reader),
+            registry: Handle::new(registry, commit.clone(), registry_reader)
+                .with_remote_reads(remote),
+            vault: Handle::new(vault.clone(), commit.clone(), vault_reader)
+                .with_remote_reads(remote),
+            broker: Handle::new(broker, commit, broker_reader).with_remote_reads(remote),
             upstream: Arc::new(upstream),
             flights: Arc::default(),
             limits,

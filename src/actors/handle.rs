@@ -119,6 +119,10 @@ pub struct Handle<A: Actor + HasReader> {
     addr: Addr<A>,
     commit: Option<Arc<GroupCommit>>,
     reader: Arc<A::Reader>,
+    /// Reads go over the network (a shared database): answered on the
+    /// blocking pool, so a slow round trip never stalls an HTTP worker's
+    /// event loop.
+    remote: bool,
 }
 
 impl<A: Actor + HasReader> Clone for Handle<A> {
@@ -127,6 +131,7 @@ impl<A: Actor + HasReader> Clone for Handle<A> {
             addr: self.addr.clone(),
             commit: self.commit.clone(),
             reader: self.reader.clone(),
+            remote: self.remote,
         }
     }
 }
@@ -138,17 +143,34 @@ impl<A: Actor + HasReader> Handle<A> {
             addr,
             commit,
             reader,
+            remote: false,
         }
     }
 
-    /// Answers a read-only message here, without the actor's thread: only
+    /// Reads answered on the blocking pool (a store across the network).
+    pub fn with_remote_reads(mut self, remote: bool) -> Self {
+        self.remote = remote;
+        self
+    }
+
+    /// Answers a read-only message without the actor's thread: only
     /// messages the actor's reader answers (and a reader cannot write).
+    /// On the caller's own thread when the store is local (a read takes
+    /// microseconds, less than any hop); on the blocking pool when it is
+    /// remote.
     pub async fn read<M>(&self, msg: M) -> Result<M::Result, CallError>
     where
-        M: Message,
+        M: Message + Send + 'static,
+        M::Result: Send + 'static,
         A::Reader: Reads<M>,
     {
-        Ok(self.reader.read(msg))
+        if !self.remote {
+            return Ok(self.reader.read(msg));
+        }
+        let reader = self.reader.clone();
+        actix_web::rt::task::spawn_blocking(move || reader.read(msg))
+            .await
+            .map_err(|_| CallError::Mailbox(MailboxError::Closed))
     }
 
     pub fn addr(&self) -> &Addr<A> {
@@ -185,6 +207,34 @@ mod tests {
         let read = Answered::run(|| commit.get(Tree::Clients, b"k"));
         assert!(!read.wrote);
         assert_eq!(read.answer.unwrap(), Some(vec![1]));
+    }
+
+    struct Probe;
+    impl Actor for Probe {
+        type Context = actix::Context<Self>;
+    }
+    struct ThreadReader;
+    impl HasReader for Probe {
+        type Reader = ThreadReader;
+    }
+    #[derive(Message)]
+    #[rtype(result = "std::thread::ThreadId")]
+    struct WhichThread;
+    impl Reads<WhichThread> for ThreadReader {
+        fn read(&self, _: WhichThread) -> std::thread::ThreadId {
+            std::thread::current().id()
+        }
+    }
+
+    #[actix_web::test]
+    async fn reads_of_a_remote_store_leave_the_event_loop_and_local_ones_stay() {
+        let addr = Probe.start();
+        let here = std::thread::current().id();
+        let local = Handle::<Probe>::new(addr.clone(), None, Arc::new(ThreadReader));
+        assert_eq!(local.read(WhichThread).await.unwrap(), here);
+        let remote = local.clone().with_remote_reads(true);
+        assert_ne!(remote.read(WhichThread).await.unwrap(), here);
+        assert!(remote.clone().remote, "the setting survives a clone");
     }
 
     #[test]

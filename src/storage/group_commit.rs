@@ -240,6 +240,10 @@ impl Store for GroupCommit {
         self.inner.is_persistent()
     }
 
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
+
     fn recover(&self) -> Result<(), StoreError> {
         self.inner.recover()
     }

@@ -190,6 +190,11 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Whether writes reach disk at all.
     fn is_persistent(&self) -> bool;
+    /// Whether a call crosses the network (a shared database), so callers
+    /// on an event loop must not wait for it there.
+    fn is_remote(&self) -> bool {
+        false
+    }
     /// Bytes used on disk (0 for memory engines).
     fn size_on_disk(&self) -> u64;
 }

@@ -104,7 +104,13 @@ pub fn migrate_storage(
         Tree::UserIds,
         Tree::Secrets,
     ];
-    for tree in Tree::ALL.into_iter().filter(|t| !vault_trees.contains(t)) {
+    // The shared client count is derived: the first instance that needs it
+    // on the target counts the clients again (a copied count could be stale).
+    let derived = [Tree::Counters];
+    for tree in Tree::ALL
+        .into_iter()
+        .filter(|t| !vault_trees.contains(t) && !derived.contains(t))
+    {
         for (key, value) in crate::actors::vault::scan_all(&source.store, tree)? {
             if target.store.get(tree, &key)?.as_deref() == Some(&value[..]) {
                 report.clients_skipped += 1;

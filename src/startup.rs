@@ -452,11 +452,15 @@ fn start_registry(config: &Config, store: &SharedStore) -> (Addr<Registry>, Arc<
     };
     let max_clients = config.clients.max_clients;
     crate::metrics::METRICS.clients_max.set(max_clients as i64);
+    // Several instances on one database: the cap counts in the database.
+    let shared = store.is_remote();
     let trees = Owned::new(store.clone());
     let reader = Arc::new(RegistryReader::new(trees.read_only(), expiry));
     let addr = SyncArbiter::start(1, move || {
         Registry::new(
-            RegistryCore::new(trees.clone(), expiry, max_clients, false).with_flood_guard(guard),
+            RegistryCore::new(trees.clone(), expiry, max_clients, false)
+                .with_flood_guard(guard)
+                .with_shared_count(shared),
         )
     });
     reader.attach(addr.clone());

@@ -7,6 +7,7 @@
 //! | `meta`    | startup  | UTF-8 name, e.g. `schema`     | engine metadata (schema version)        |
 //! | `clients` | Registry | client id (`mcp_…`), UTF-8    | `ClientRecord` (bincode, see `codec`)   |
 //! | `timelines` | Registry | client id, UTF-8            | `Timeline` (a client's recent steps; removed with the client) |
+//! | `counters` | Registry | `clients`                   | number of stored clients (u64; only on a store shared by several instances, where the cap needs one count) |
 //! | `users`   | Vault    | user key (below)              | sealed `UserCredentials`                |
 //! | `user_emails` | Vault | email key (below)            | the user key it points to               |
 //! | `user_ids` | Vault   | a user's random id (`u_…`)    | the user key it points to               |
@@ -49,6 +50,7 @@ pub enum Tree {
     Meta,
     Clients,
     Timelines,
+    Counters,
     Users,
     UserEmails,
     UserIds,
@@ -62,10 +64,11 @@ pub enum Tree {
 }
 
 impl Tree {
-    pub const ALL: [Tree; 13] = [
+    pub const ALL: [Tree; 14] = [
         Tree::Meta,
         Tree::Clients,
         Tree::Timelines,
+        Tree::Counters,
         Tree::Users,
         Tree::UserEmails,
         Tree::UserIds,
@@ -83,6 +86,7 @@ impl Tree {
             Tree::Meta => "meta",
             Tree::Clients => "clients",
             Tree::Timelines => "timelines",
+            Tree::Counters => "counters",
             Tree::Users => "users",
             Tree::UserEmails => "user_emails",
             Tree::UserIds => "user_ids",

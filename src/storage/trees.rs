@@ -34,8 +34,9 @@ macro_rules! tree_sets {
 }
 
 tree_sets! {
-    /// The Registry's trees: proxy clients and their connection timelines.
-    RegistryTree { Clients, Timelines }
+    /// The Registry's trees: proxy clients, their connection timelines,
+    /// and (on a shared store) their count.
+    RegistryTree { Clients, Timelines, Counters }
     /// The Vault's trees: users' credentials, their indexes, sealed secrets.
     VaultTree { Users, UserEmails, UserIds, Secrets }
     /// The TokenBroker's trees: sign-ins, codes, tokens, grants and indexes.

@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 pub use self::flood::FloodGuard;
 use crate::clock::UnixTime;
 use crate::domain::{ClientId, SecretToken};
-use crate::storage::{keys, Owned, RegistryTree};
+use crate::storage::{keys, Owned, OwnedBatch, RegistryTree, StoreError};
 
 use super::messages::*;
 use super::reader::RegistryReader;
@@ -23,6 +23,9 @@ pub const CLIENT_SECRET_PREFIX: &str = "mcp_cs_";
 pub const REGISTRATION_TOKEN_PREFIX: &str = "mcp_rat_";
 /// How many expired clients a full registry removes before refusing.
 const INLINE_PURGE_LIMIT: usize = 1000;
+/// How often a change is tried again after another instance changed the
+/// same record first.
+const ATTEMPTS: usize = 16;
 
 /// The Registry's logic over the `clients` tree; the actor runs it on one
 /// thread, so it is the tree's only writer.
@@ -42,6 +45,9 @@ pub struct RegistryCore {
     /// Registrations per origin since start, oldest first; entries that
     /// were used, removed or expired are dropped when the origin registers.
     by_origin: HashMap<String, VecDeque<String>>,
+    /// Several instances share the store: the cap's count is a record they
+    /// all update (tree `counters`), not this process's tally.
+    shared: bool,
     /// Never-used registrations old enough to evict, oldest first (from the
     /// last scan of a full registry; each is checked again before eviction).
     candidates: VecDeque<(UnixTime, ClientId)>,
@@ -72,7 +78,15 @@ impl RegistryCore {
             by_origin: HashMap::new(),
             candidates: VecDeque::new(),
             no_candidate_before: UnixTime::MIN,
+            shared: false,
         }
+    }
+
+    /// Counts clients in a record every instance updates (a store shared
+    /// by several instances): the cap then holds across all of them.
+    pub fn with_shared_count(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// Turns the flood guard on (the server does; tools and tests may not).
@@ -95,13 +109,44 @@ impl RegistryCore {
         self.reader.live(client_id, now)
     }
 
-    fn save(&self, record: &ClientRecord) -> Result<(), RegistryError> {
-        self.trees.insert(
+    /// A stored client's record as stored: what a change swaps over.
+    fn stored(&self, client_id: &str) -> Result<Option<Vec<u8>>, RegistryError> {
+        Ok(self
+            .trees
+            .get(RegistryTree::Clients, &keys::client(client_id))?)
+    }
+
+    /// Writes a changed client over `stored`, the bytes read before the
+    /// change was decided: when another instance changed the record
+    /// meanwhile this fails with a conflict (see [`retrying`](Self::retrying))
+    /// instead of undoing that change (an operator's `disabled`, say).
+    fn save_over(&self, record: &ClientRecord, stored: Vec<u8>) -> Result<(), RegistryError> {
+        let mut batch = OwnedBatch::new();
+        batch.swap(
             RegistryTree::Clients,
-            &keys::client(&record.client_id),
-            record.encode()?,
-        )?;
+            keys::client(&record.client_id),
+            Some(stored),
+            Some(record.encode()?),
+        );
+        self.trees.apply(batch)?;
         self.durable()
+    }
+
+    /// Runs `op` again when another instance changed a record it read
+    /// (a conflict), a few times; then the conflict is the answer (503).
+    fn retrying<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Self) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut attempt = 0;
+        loop {
+            match op(self) {
+                Err(RegistryError::Store(StoreError::Conflict { .. })) if attempt < ATTEMPTS => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     fn durable(&self) -> Result<(), RegistryError> {
@@ -118,7 +163,6 @@ impl RegistryCore {
         if let Some(origin) = &msg.origin {
             self.check_origin(origin, msg.now)?;
         }
-        let evicted = self.make_room(msg.now)?;
         let client_id = loop {
             let id = ClientId::generate();
             if self.load(id.as_str())?.is_none() {
@@ -142,8 +186,7 @@ impl RegistryCore {
             disabled: false,
             document: None,
         };
-        self.save(&record)?;
-        self.added(&keys::client(&record.client_id));
+        let evicted = self.insert_new(&record, msg.now)?;
         self.note_origin(msg.origin, &record.client_id);
         Ok(Registered {
             client: record.view(self.expiry),
@@ -156,9 +199,7 @@ impl RegistryCore {
     /// Room for one more client: expired ones purged, else the oldest
     /// never-used one evicted (answered), else [`RegistryError::Full`].
     fn make_room(&mut self, now: UnixTime) -> Result<Option<ClientId>, RegistryError> {
-        if self.counting.is_some() {
-            self.finish_count()?;
-        }
+        self.refresh_count()?;
         if self.count < self.max_clients {
             return Ok(None);
         }
@@ -168,6 +209,7 @@ impl RegistryCore {
             after: None,
             scan: usize::MAX,
         })?;
+        self.refresh_count()?;
         if self.count < self.max_clients {
             return Ok(None);
         }
@@ -186,6 +228,14 @@ impl RegistryCore {
         &mut self,
         msg: AdmitDocumentClient,
     ) -> Result<ClientView, RegistryError> {
+        self.retrying(|core| core.try_admit_document(&msg))
+    }
+
+    fn try_admit_document(
+        &mut self,
+        msg: &AdmitDocumentClient,
+    ) -> Result<ClientView, RegistryError> {
+        let stored = self.stored(&msg.client_id)?;
         let record = match self.load(&msg.client_id)? {
             Some(record) if record.disabled => return Ok(record.view(self.expiry)),
             Some(mut record) => {
@@ -194,36 +244,43 @@ impl RegistryCore {
                     record.issued_at = msg.now;
                     record.last_used_at = None;
                 }
-                record.metadata = msg.metadata;
+                record.metadata = msg.metadata.clone();
                 record.document = Some(msg.document);
                 record.updated_at = msg.now;
                 record.secret_hash = None;
                 record
             }
             None => {
-                self.make_room(msg.now)?;
                 let record = ClientRecord {
-                    client_id: msg.client_id,
+                    client_id: msg.client_id.clone(),
                     secret_hash: None,
                     registration_token_hash: SecretToken::generate(REGISTRATION_TOKEN_PREFIX)
                         .hash(),
-                    metadata: msg.metadata,
+                    metadata: msg.metadata.clone(),
                     issued_at: msg.now,
                     last_used_at: None,
                     updated_at: msg.now,
                     disabled: false,
                     document: Some(msg.document),
                 };
-                self.save(&record)?;
-                self.added(&keys::client(&record.client_id));
+                self.insert_new(&record, msg.now)?;
                 return Ok(record.view(self.expiry));
             }
         };
-        self.save(&record)?;
+        match stored {
+            Some(stored) => self.save_over(&record, stored)?,
+            // Removed meanwhile (by another instance): decide again.
+            None => return Err(StoreError::Conflict { tree: "clients" }.into()),
+        }
         Ok(record.view(self.expiry))
     }
 
     pub fn update(&mut self, msg: UpdateClient) -> Result<Updated, RegistryError> {
+        self.retrying(|core| core.try_update(&msg))
+    }
+
+    fn try_update(&mut self, msg: &UpdateClient) -> Result<Updated, RegistryError> {
+        let stored = self.stored(msg.client_id.as_str())?;
         let mut record =
             self.reader
                 .authorized(&msg.client_id, &msg.registration_token, msg.now)?;
@@ -253,9 +310,10 @@ impl RegistryCore {
         if !msg.metadata.auth_method.has_secret() {
             record.secret_hash = None;
         }
-        record.metadata = msg.metadata;
+        record.metadata = msg.metadata.clone();
         record.updated_at = msg.now;
-        self.save(&record)?;
+        let stored = stored.ok_or(RegistryError::InvalidToken)?;
+        self.save_over(&record, stored)?;
         Ok(Updated {
             client: record.view(self.expiry),
             new_secret,
@@ -265,7 +323,7 @@ impl RegistryCore {
     pub fn delete(&mut self, msg: DeleteClient) -> Result<(), RegistryError> {
         self.reader
             .authorized(&msg.client_id, &msg.registration_token, msg.now)?;
-        self.remove(msg.client_id.as_str())
+        self.remove(msg.client_id.as_str()).map(|_| ())
     }
 
     #[cfg(test)]
@@ -273,19 +331,96 @@ impl RegistryCore {
         self.remove(client_id).unwrap();
     }
 
-    /// Removes a client and its timeline.
-    fn remove(&mut self, client_id: &str) -> Result<(), RegistryError> {
+    /// Removes a client and its timeline; answers whether it was stored.
+    fn remove(&mut self, client_id: &str) -> Result<bool, RegistryError> {
         let key = keys::client(client_id);
-        self.trees.remove(RegistryTree::Timelines, &key)?;
-        if self.trees.remove(RegistryTree::Clients, &key)?.is_some() {
-            self.removed(&key);
+        self.retrying(|core| match core.trees.get(RegistryTree::Clients, &key)? {
+            Some(stored) => core.remove_stored(&key, stored).map(|()| true),
+            None => {
+                core.trees.remove(RegistryTree::Timelines, &key)?;
+                Ok(false)
+            }
+        })
+    }
+
+    /// Removes the client stored under `key` if it is still `stored` (a
+    /// conflict otherwise), with its timeline, and counts it out.
+    pub(super) fn remove_stored(
+        &mut self,
+        key: &[u8],
+        stored: Vec<u8>,
+    ) -> Result<(), RegistryError> {
+        let mut batch = OwnedBatch::new();
+        batch.remove(RegistryTree::Timelines, key.to_vec());
+        batch.swap(RegistryTree::Clients, key.to_vec(), Some(stored), None);
+        if self.shared {
+            let (n, counted) = self.shared_count()?;
+            self.count_change(&mut batch, counted, n, -1);
+            self.trees.apply(batch)?;
+            self.count = n.saturating_sub(1);
+        } else {
+            self.trees.apply_in_order(batch)?;
+            self.removed(key);
         }
         self.durable()
+    }
+
+    /// Stores a new client if the cap allows (making room first: see
+    /// [`make_room`](Self::make_room)); answers the client evicted for it.
+    /// On a shared store the count and the client are written together,
+    /// over the count as read, so the cap holds across every instance.
+    fn insert_new(
+        &mut self,
+        record: &ClientRecord,
+        now: UnixTime,
+    ) -> Result<Option<ClientId>, RegistryError> {
+        let key = keys::client(&record.client_id);
+        if !self.shared {
+            let evicted = self.make_room(now)?;
+            self.trees
+                .insert(RegistryTree::Clients, &key, record.encode()?)?;
+            self.durable()?;
+            self.added(&key);
+            return Ok(evicted);
+        }
+        let mut evicted = None;
+        self.retrying(|core| {
+            evicted = core.make_room(now)?.or(evicted.take());
+            let (n, counted) = core.shared_count()?;
+            if n >= core.max_clients {
+                // Another instance took the room meanwhile: try again.
+                return Err(StoreError::Conflict { tree: "counters" }.into());
+            }
+            let mut batch = OwnedBatch::new();
+            batch.swap(
+                RegistryTree::Clients,
+                key.clone(),
+                None,
+                Some(record.encode()?),
+            );
+            core.count_change(&mut batch, counted, n, 1);
+            core.trees.apply(batch)?;
+            core.count = n + 1;
+            core.durable()
+        })
+        .map_err(|e| match e {
+            // Still full after every try: full, not busy.
+            RegistryError::Store(StoreError::Conflict { tree: "counters" })
+                if self.count >= self.max_clients =>
+            {
+                RegistryError::Full(self.max_clients)
+            }
+            e => e,
+        })?;
+        Ok(evicted)
     }
 
     /// Records a successful use, written at most every
     /// [`USE_WRITE_INTERVAL`] seconds per client.
     pub fn record_use(&mut self, msg: RecordClientUse) -> Result<(), RegistryError> {
+        let Some(stored) = self.stored(msg.client_id.as_str())? else {
+            return Err(RegistryError::InvalidClient);
+        };
         let mut record = self
             .live(msg.client_id.as_str(), msg.now)?
             .ok_or(RegistryError::InvalidClient)?;
@@ -294,7 +429,12 @@ impl RegistryCore {
             .is_none_or(|t| msg.now - t >= USE_WRITE_INTERVAL);
         if stale {
             record.last_used_at = Some(msg.now);
-            self.save(&record)?;
+            match self.save_over(&record, stored) {
+                // Changed by another instance meanwhile (maybe its own use
+                // stamp): the stamp is a hint, the other change must stay.
+                Err(RegistryError::Store(StoreError::Conflict { .. })) => {}
+                other => other?,
+            }
         }
         Ok(())
     }
@@ -338,21 +478,22 @@ impl RegistryCore {
     }
 
     pub fn set_disabled(&mut self, msg: SetClientDisabled) -> Result<bool, RegistryError> {
-        let Some(mut record) = self.load(&msg.client_id)? else {
-            return Ok(false);
-        };
-        record.disabled = msg.disabled;
-        self.save(&record)?;
-        Ok(true)
+        self.retrying(|core| {
+            let Some(stored) = core.stored(&msg.client_id)? else {
+                return Ok(false);
+            };
+            let Some(mut record) = core.load(&msg.client_id)? else {
+                return Ok(false);
+            };
+            record.disabled = msg.disabled;
+            core.save_over(&record, stored)?;
+            Ok(true)
+        })
     }
 
     /// Deletes a client without its registration token (operators).
     pub fn remove_client(&mut self, msg: RemoveClient) -> Result<bool, RegistryError> {
-        let existed = self.load(&msg.client_id)?.is_some();
-        if existed {
-            self.remove(&msg.client_id)?;
-        }
-        Ok(existed)
+        self.remove(&msg.client_id)
     }
 
     pub fn ping(&mut self, _: PingStore) -> Result<(), RegistryError> {

@@ -108,12 +108,19 @@ impl RegistryCore {
             self.scan_candidates(now, min_age)?;
         }
         while let Some((_, id)) = self.candidates.pop_front() {
-            let still = self
-                .load(&id)?
-                .is_some_and(|r| r.last_used_at.is_none() && r.issued_at <= now - min_age);
+            let key = crate::storage::keys::client(id.as_str());
+            let Some(stored) = self.trees.get(RegistryTree::Clients, &key)? else {
+                continue;
+            };
+            let still = ClientRecord::decode(&stored)
+                .is_ok_and(|r| r.last_used_at.is_none() && r.issued_at <= now - min_age);
             if still {
-                self.remove(&id)?;
-                return Ok(Some(id));
+                match self.remove_stored(&key, stored) {
+                    Ok(()) => return Ok(Some(id)),
+                    // Used or removed by another instance meanwhile.
+                    Err(RegistryError::Store(crate::storage::StoreError::Conflict { .. })) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(None)

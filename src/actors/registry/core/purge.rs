@@ -5,7 +5,7 @@ use super::RegistryCore;
 use crate::actors::registry::record::ClientRecord;
 use crate::actors::registry::{PurgeExpired, PurgeReport, RegistryError};
 use crate::domain::ClientId;
-use crate::storage::{OwnedBatch, RegistryTree};
+use crate::storage::{OwnedBatch, RegistryTree, StoreError};
 
 impl RegistryCore {
     /// Scans clients in key order from `msg.after`, at most `msg.scan` of
@@ -34,7 +34,7 @@ impl RegistryCore {
                 report.scanned += 1;
                 match ClientRecord::decode(bytes) {
                     Ok(r) if r.is_expired(msg.now, self.expiry) => {
-                        expired.push((key.clone(), r.client_id));
+                        expired.push((key.clone(), r.client_id, bytes.clone()));
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -60,18 +60,71 @@ impl RegistryCore {
     /// transaction would cost two log-buffer writes per page).
     fn remove_expired(
         &mut self,
-        expired: Vec<(Vec<u8>, ClientId)>,
+        expired: Vec<(Vec<u8>, ClientId, Vec<u8>)>,
         report: &mut PurgeReport,
     ) -> Result<(), RegistryError> {
+        if self.shared {
+            return self.remove_expired_shared(expired, report);
+        }
         let mut batch = OwnedBatch::new();
-        for (key, _) in &expired {
+        for (key, _, _) in &expired {
             batch.remove(RegistryTree::Timelines, key.clone());
             batch.remove(RegistryTree::Clients, key.clone());
         }
         self.trees.apply_in_order(batch)?;
-        for (key, client_id) in expired {
+        for (key, client_id, _) in expired {
             self.removed(&key);
             report.removed.push(client_id);
+        }
+        Ok(())
+    }
+
+    /// On a store shared by several instances: the page's clients go in one
+    /// transaction with the shared count, each only if still as read (used
+    /// or removed by another instance meanwhile: kept, or not counted
+    /// twice). When the page conflicts, its clients go one by one.
+    fn remove_expired_shared(
+        &mut self,
+        expired: Vec<(Vec<u8>, ClientId, Vec<u8>)>,
+        report: &mut PurgeReport,
+    ) -> Result<(), RegistryError> {
+        if expired.is_empty() {
+            return Ok(());
+        }
+        let (n, counted) = self.shared_count()?;
+        let mut batch = OwnedBatch::new();
+        for (key, _, stored) in &expired {
+            batch.remove(RegistryTree::Timelines, key.clone());
+            batch.swap(
+                RegistryTree::Clients,
+                key.clone(),
+                Some(stored.clone()),
+                None,
+            );
+        }
+        self.count_change(&mut batch, counted, n, -(expired.len() as isize));
+        match self.trees.apply(batch) {
+            Ok(()) => {
+                self.count = n.saturating_sub(expired.len());
+                report
+                    .removed
+                    .extend(expired.into_iter().map(|(_, id, _)| id));
+                return Ok(());
+            }
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for (key, client_id, stored) in expired {
+            let removed = self.retrying(|core| {
+                match core.trees.get(RegistryTree::Clients, &key)? {
+                    Some(now) if now == stored => core.remove_stored(&key, now).map(|()| true),
+                    // Changed (used, so maybe no longer expired) or gone.
+                    _ => Ok(false),
+                }
+            })?;
+            if removed {
+                report.removed.push(client_id);
+            }
         }
         Ok(())
     }

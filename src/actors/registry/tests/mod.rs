@@ -93,6 +93,7 @@ fn authenticate(
 
 mod authentication;
 mod flood_guard;
+mod instances;
 mod lifecycle;
 mod management;
 mod timeline;

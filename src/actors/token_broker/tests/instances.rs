@@ -6,63 +6,12 @@
 use std::sync::Barrier;
 
 use super::*;
+use crate::storage::testing::SlowReads;
 
 const INSTANCES: usize = 3;
 
 fn shared() -> (SharedStore, SuccessorKey) {
     (Arc::new(SlowReads::default()), SuccessorKey::new([9; 32]))
-}
-
-/// A memory store whose reads take a millisecond, as a database round
-/// trip does: instances that start together all read before any writes,
-/// so the race between read and write is real in every round.
-#[derive(Default)]
-struct SlowReads(MemoryStore);
-
-impl crate::storage::Store for SlowReads {
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, crate::storage::StoreError> {
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        self.0.get(tree, key)
-    }
-    fn insert(
-        &self,
-        tree: Tree,
-        key: &[u8],
-        value: Vec<u8>,
-    ) -> Result<Option<Vec<u8>>, crate::storage::StoreError> {
-        self.0.insert(tree, key, value)
-    }
-    fn remove(
-        &self,
-        tree: Tree,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>, crate::storage::StoreError> {
-        self.0.remove(tree, key)
-    }
-    fn scan_prefix(
-        &self,
-        tree: Tree,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<crate::storage::Entry>, crate::storage::StoreError> {
-        self.0.scan_prefix(tree, prefix, after, limit)
-    }
-    fn apply(&self, batch: crate::storage::Batch) -> Result<(), crate::storage::StoreError> {
-        self.0.apply(batch)
-    }
-    fn len(&self, tree: Tree) -> Result<usize, crate::storage::StoreError> {
-        self.0.len(tree)
-    }
-    fn flush(&self) -> Result<(), crate::storage::StoreError> {
-        Ok(())
-    }
-    fn is_persistent(&self) -> bool {
-        false
-    }
-    fn size_on_disk(&self) -> u64 {
-        0
-    }
 }
 
 /// Runs `each(instance index, broker)` on every instance at once.

@@ -1,0 +1,148 @@
+//! Several instances on one database: registries over one shared store,
+//! each on its own thread. The cap, an operator's change and the purge
+//! must hold across them, which only the store's conditional writes and
+//! the shared count can make true.
+
+use std::sync::Barrier;
+
+use super::*;
+use crate::storage::testing::SlowReads;
+
+const INSTANCES: usize = 3;
+
+fn shared_core(store: &SharedStore, max: usize) -> RegistryCore {
+    RegistryCore::new(Owned::new(store.clone()), POLICY, max, false).with_shared_count(true)
+}
+
+/// Runs `each(instance index, core)` on every instance at once.
+fn on_every_instance<R: Send + 'static>(
+    store: &SharedStore,
+    max: usize,
+    each: impl Fn(usize, &mut RegistryCore) -> R + Send + Sync + 'static,
+) -> Vec<R> {
+    let each = Arc::new(each);
+    let start = Arc::new(Barrier::new(INSTANCES));
+    (0..INSTANCES)
+        .map(|i| {
+            let (store, each, start) = (store.clone(), each.clone(), start.clone());
+            std::thread::spawn(move || {
+                let mut core = shared_core(&store, max);
+                start.wait();
+                each(i, &mut core)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect()
+}
+
+#[test]
+fn three_hundred_registrations_on_three_instances_against_a_cap_of_fifty_store_exactly_fifty() {
+    let store: SharedStore = Arc::new(SlowReads::default());
+    let outcomes = on_every_instance(&store, 50, |_, core| {
+        (0..100)
+            .map(|_| {
+                core.register(RegisterClient {
+                    metadata: metadata(AuthMethod::None),
+                    origin: None,
+                    now: T0,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    let outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
+    let stored = outcomes.iter().filter(|r| r.is_ok()).count();
+    let full = outcomes
+        .iter()
+        .filter(|r| matches!(r, Err(RegistryError::Full(50))))
+        .count();
+    assert_eq!((stored, full), (50, 250));
+    assert_eq!(store.len(Tree::Clients).unwrap(), 50);
+    assert_eq!(shared_core(&store, 50).count(CountClients).unwrap(), 50);
+}
+
+#[test]
+fn a_client_disabled_on_one_instance_stays_disabled_while_others_record_its_use() {
+    for round in 0..5 {
+        let store: SharedStore = Arc::new(SlowReads::default());
+        let id = register(&mut shared_core(&store, 10), AuthMethod::None, T0)
+            .client
+            .client_id;
+        let client = id.clone();
+        let outcomes = on_every_instance(&store, 10, move |i, core| {
+            if i == 0 {
+                core.set_disabled(SetClientDisabled {
+                    client_id: id.clone(),
+                    disabled: true,
+                })
+                .map(|_| ())
+            } else {
+                core.record_use(RecordClientUse {
+                    client_id: id.clone(),
+                    now: T0 + USE_WRITE_INTERVAL * (i as i64 + 1),
+                })
+            }
+        });
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        let core = shared_core(&store, 10);
+        let record = core.reader().load(client.as_str()).unwrap().unwrap();
+        assert!(
+            record.disabled,
+            "round {round}: a use stamp undid the operator's change"
+        );
+    }
+}
+
+#[test]
+fn instances_purging_at_once_count_each_removed_client_once() {
+    let store: SharedStore = Arc::new(SlowReads::default());
+    let mut first = shared_core(&store, 100);
+    for _ in 0..20 {
+        register(&mut first, AuthMethod::None, T0); // never used: expires
+    }
+    for _ in 0..10 {
+        let r = register(&mut first, AuthMethod::None, T0 + 2 * 3600);
+        assert!(auth(&mut first, &r, None, AuthMethod::None, T0 + 2 * 3600));
+    }
+    assert_eq!(first.count(CountClients).unwrap(), 30);
+    let removed = on_every_instance(&store, 100, |_, core| {
+        core.purge_expired(PurgeExpired {
+            now: T0 + 2 * 3600 + 1,
+            limit: usize::MAX,
+            after: None,
+            scan: usize::MAX,
+        })
+        .unwrap()
+        .removed
+        .len()
+    });
+    assert_eq!(removed.iter().sum::<usize>(), 20, "{removed:?}");
+    assert_eq!(store.len(Tree::Clients).unwrap(), 10);
+    assert_eq!(shared_core(&store, 100).count(CountClients).unwrap(), 10);
+}
+
+#[test]
+fn the_shared_count_starts_from_the_clients_already_stored() {
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let mut local = RegistryCore::new(Owned::new(store.clone()), POLICY, 5, false);
+    for _ in 0..4 {
+        register(&mut local, AuthMethod::None, T0);
+    }
+    assert_eq!(
+        store.len(Tree::Counters).unwrap(),
+        0,
+        "a single instance keeps no count record"
+    );
+    let mut shared = shared_core(&store, 5);
+    register(&mut shared, AuthMethod::None, T0);
+    let refused = shared.register(RegisterClient {
+        metadata: metadata(AuthMethod::None),
+        origin: None,
+        now: T0,
+    });
+    assert!(
+        matches!(refused, Err(RegistryError::Full(5))),
+        "{refused:?}"
+    );
+}

@@ -106,7 +106,7 @@ pub fn migrate_storage(
     ];
     // The shared client count is derived: the first instance that needs it
     // on the target counts the clients again (a copied count could be stale).
-    let derived = [Tree::Counters];
+    let derived = [Tree::Counters, Tree::Leases];
     for tree in Tree::ALL
         .into_iter()
         .filter(|t| !vault_trees.contains(t) && !derived.contains(t))

@@ -33,6 +33,7 @@ pub struct Metrics {
     pub certificate_expiry: IntGaugeVec,
     pub certificates_issued: IntCounterVec,
     pub clients_max: IntGauge,
+    pub janitor_leader: IntGauge,
     pub store_size: IntGauge,
     pub process_resident_memory: IntGauge,
     pub process_cpu_seconds: prometheus::Gauge,
@@ -219,6 +220,11 @@ impl Metrics {
                 &r,
                 "drawbridge_clients_max",
                 "The client cap (clients.max_clients), to compare with drawbridge_live_records{kind=\"clients\"}",
+            ),
+            janitor_leader: gauge(
+                &r,
+                "drawbridge_janitor_leader",
+                "1 while this instance holds the janitor's lease (several instances on one database: exactly one purges); 1 too for a single instance",
             ),
             store_size: gauge(
                 &r,

@@ -12,6 +12,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::handle::Handle;
 use crate::actors::janitor::{Janitor, Owners};
+use crate::actors::lease::Lease;
 use crate::actors::registry::{ExpiryPolicy, FloodGuard, Registry, RegistryCore, RegistryReader};
 use crate::actors::token_broker::{
     successor, BrokerReader, SuccessorKey, TokenBroker, TokenBrokerCore, TokenPolicy,
@@ -139,6 +140,12 @@ impl Application {
             config.clients.cleanup_interval,
             snapshots.then_some(config.storage.backup_interval),
         )
+        .with_lease(remote.then(|| {
+            // Held three runs long: a dead holder's work is taken over
+            // within that (the holder renews it at every run).
+            let seconds = (3 * config.clients.cleanup_interval.as_secs() as i64).max(3);
+            Lease::new(Owned::new(store.clone()), "janitor", seconds)
+        }))
         .start();
         let services = Services {
             config: config.clone(),

@@ -29,6 +29,8 @@ use crate::domain::ClientId;
 use crate::metrics::METRICS;
 use crate::rate_limit::RateLimits;
 
+use super::lease::Lease;
+
 /// Records removed per message, so one purge never holds an actor for long.
 const BATCH: usize = 256;
 /// Records looked at per message, for the same reason: a step of the walk
@@ -64,6 +66,9 @@ pub struct Janitor {
     snapshot_every: Option<Duration>,
     /// When the last run finished, and what it removed.
     last: Arc<std::sync::Mutex<Option<(i64, JanitorReport)>>>,
+    /// Several instances on one database: the lease that lets one alone
+    /// run the scheduled purge (`None`: this instance is the only one).
+    lease: Option<Arc<Lease>>,
 }
 
 /// What one run removed.
@@ -133,7 +138,35 @@ impl Janitor {
             interval,
             snapshot_every,
             last: Arc::default(),
+            lease: None,
         }
+    }
+
+    /// Runs the scheduled purge only while holding `lease` (several
+    /// instances on one database).
+    pub fn with_lease(mut self, lease: Option<Lease>) -> Self {
+        self.lease = lease.map(Arc::new);
+        self
+    }
+
+    /// Whether this instance should run the scheduled purge now: always
+    /// when alone; with a lease, when it holds (takes or renews) it.
+    async fn leads(&self) -> bool {
+        let Some(lease) = self.lease.clone() else {
+            return true;
+        };
+        let now = self.clock.now();
+        let held = actix_web::rt::task::spawn_blocking(move || lease.acquire(now)).await;
+        let leads = match held {
+            Ok(Ok(held)) => held,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "janitor: the lease could not be read; not purging this time");
+                false
+            }
+            Err(_) => false,
+        };
+        METRICS.janitor_leader.set(i64::from(leads));
+        leads
     }
 
     /// Deletes Vault secrets of `kind` whose owners were removed.
@@ -318,10 +351,13 @@ impl Actor for Janitor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        METRICS.janitor_leader.set(i64::from(self.lease.is_none()));
         ctx.run_interval(self.interval, |this, ctx| {
             let job = this.clone();
             async move {
-                job.run().await;
+                if job.leads().await {
+                    job.run().await;
+                }
             }
             .into_actor(this)
             .spawn(ctx);
@@ -341,6 +377,16 @@ impl Actor for Janitor {
                 .into_actor(this)
                 .spawn(ctx);
             });
+        }
+    }
+}
+
+impl Drop for Janitor {
+    fn drop(&mut self) {
+        // The actor's own copy (not a run's clone) going away at a clean
+        // stop: hand the lease on at once.
+        if let Some(lease) = self.lease.as_ref().filter(|l| Arc::strong_count(l) == 1) {
+            let _ = lease.release();
         }
     }
 }

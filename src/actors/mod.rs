@@ -2,6 +2,7 @@
 
 pub mod handle;
 pub mod janitor;
+pub mod lease;
 pub mod registry;
 pub mod token_broker;
 pub mod vault;

@@ -8,6 +8,7 @@
 //! | `clients` | Registry | client id (`mcp_…`), UTF-8    | `ClientRecord` (bincode, see `codec`)   |
 //! | `timelines` | Registry | client id, UTF-8            | `Timeline` (a client's recent steps; removed with the client) |
 //! | `counters` | Registry | `clients`                   | number of stored clients (u64; only on a store shared by several instances, where the cap needs one count) |
+//! | `leases`  | Janitor  | lease name, e.g. `janitor`    | `LeaseRecord`: which instance holds it, until when (a store shared by several instances) |
 //! | `users`   | Vault    | user key (below)              | sealed `UserCredentials`                |
 //! | `user_emails` | Vault | email key (below)            | the user key it points to               |
 //! | `user_ids` | Vault   | a user's random id (`u_…`)    | the user key it points to               |
@@ -51,6 +52,7 @@ pub enum Tree {
     Clients,
     Timelines,
     Counters,
+    Leases,
     Users,
     UserEmails,
     UserIds,
@@ -64,11 +66,12 @@ pub enum Tree {
 }
 
 impl Tree {
-    pub const ALL: [Tree; 14] = [
+    pub const ALL: [Tree; 15] = [
         Tree::Meta,
         Tree::Clients,
         Tree::Timelines,
         Tree::Counters,
+        Tree::Leases,
         Tree::Users,
         Tree::UserEmails,
         Tree::UserIds,
@@ -87,6 +90,7 @@ impl Tree {
             Tree::Clients => "clients",
             Tree::Timelines => "timelines",
             Tree::Counters => "counters",
+            Tree::Leases => "leases",
             Tree::Users => "users",
             Tree::UserEmails => "user_emails",
             Tree::UserIds => "user_ids",

@@ -18,7 +18,9 @@ pub use group_commit::GroupCommit;
 pub use keys::Tree;
 pub use memory::MemoryStore;
 pub use sled_engine::SledStore;
-pub use trees::{BrokerTree, Owned, OwnedBatch, ReadOnly, RegistryTree, Sizes, TreeSet, VaultTree};
+pub use trees::{
+    BrokerTree, LeaseTree, Owned, OwnedBatch, ReadOnly, RegistryTree, Sizes, TreeSet, VaultTree,
+};
 
 /// A key/value pair as stored.
 pub type Entry = (Vec<u8>, Vec<u8>);

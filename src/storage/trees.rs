@@ -39,6 +39,8 @@ tree_sets! {
     RegistryTree { Clients, Timelines, Counters }
     /// The Vault's trees: users' credentials, their indexes, sealed secrets.
     VaultTree { Users, UserEmails, UserIds, Secrets }
+    /// The Janitor's tree: who does the work that one instance alone should.
+    LeaseTree { Leases }
     /// The TokenBroker's trees: sign-ins, codes, tokens, grants and indexes.
     BrokerTree { Transactions, Codes, Tokens, Grants, GrantTokens, ClientGrants }
 }

@@ -156,6 +156,7 @@ impl Application {
             broker: Handle::new(broker, commit, broker_reader).with_remote_reads(remote),
             upstream: Arc::new(upstream),
             flights: Arc::default(),
+            leases: remote.then(|| Owned::new(store.clone())),
             limits,
             cimd: Arc::new(document_cache(&config, clock.clone())),
             access: Arc::new(AccessLists::new(&config.access, clock.now())),

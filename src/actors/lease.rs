@@ -6,6 +6,10 @@
 //! A holder that dies stops renewing: another takes over once the lease
 //! expires, within one lease time. Plain reads and writes of one row: no
 //! database-specific lock, so it works on any engine behind `Store`.
+//! Leases are also taken per user around an upstream refresh, so one
+//! instance alone refreshes a user's upstream token at a time.
+
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,19 +26,36 @@ pub struct LeaseRecord {
 
 pub struct Lease {
     trees: Owned<LeaseTree>,
-    name: &'static str,
-    /// This process's name for itself: random, new at every start.
+    name: String,
+    /// Who takes it: this process ([`instance_id`]).
     holder: String,
     seconds: i64,
 }
 
+/// This process's name for itself among the instances sharing a store:
+/// random, new at every start.
+pub fn instance_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| format!("i_{}", random_b64(9)))
+}
+
 impl Lease {
-    /// The lease `name` in `trees`, held `seconds` at a time.
-    pub fn new(trees: Owned<LeaseTree>, name: &'static str, seconds: i64) -> Self {
+    /// The lease `name` in `trees`, held by this process `seconds` at a time.
+    pub fn new(trees: Owned<LeaseTree>, name: impl Into<String>, seconds: i64) -> Self {
+        Self::held_by(trees, instance_id(), name, seconds)
+    }
+
+    /// The lease `name` as `holder` takes it (tests play several instances).
+    pub fn held_by(
+        trees: Owned<LeaseTree>,
+        holder: &str,
+        name: impl Into<String>,
+        seconds: i64,
+    ) -> Self {
         Self {
             trees,
-            name,
-            holder: format!("i_{}", random_b64(9)),
+            name: name.into(),
+            holder: holder.to_owned(),
             seconds,
         }
     }
@@ -108,7 +129,7 @@ mod tests {
     use crate::storage::SharedStore;
 
     fn lease(store: &SharedStore) -> Lease {
-        Lease::new(Owned::new(store.clone()), "janitor", 30)
+        Lease::held_by(Owned::new(store.clone()), &random_b64(9), "janitor", 30)
     }
 
     #[test]

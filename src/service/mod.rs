@@ -47,6 +47,9 @@ pub struct Services {
     pub upstream: Arc<Upstream>,
     /// One upstream refresh per user at a time.
     pub flights: Arc<crate::single_flight::SingleFlight>,
+    /// Several instances on one database: the leases by which one instance
+    /// alone refreshes a user's upstream token (`None`: a single instance).
+    pub leases: Option<crate::storage::Owned<crate::storage::LeaseTree>>,
     pub limits: Arc<RateLimits>,
     /// Client ID Metadata Documents, fetched and kept.
     pub cimd: Arc<DocumentCache>,

@@ -12,6 +12,9 @@ pub use access::{
 };
 pub use credentials::{upstream_credentials, CredentialsError};
 
+use std::sync::Arc;
+
+use crate::actors::lease::Lease;
 use crate::actors::vault::{LoadUserCredentials, StoreUserCredentials, UserCredentials, UserRef};
 use crate::domain::Refusal;
 use crate::service::Services;
@@ -19,6 +22,12 @@ use crate::upstream::{Credentials, UpstreamError};
 
 /// Refresh this long before the upstream access token expires.
 const MARGIN_SECONDS: i64 = 60;
+/// Several instances on one database: how long one holds a user's upstream
+/// refresh (longer than an upstream request may take), and how long another
+/// waits for it before answering 503.
+const LEASE_SECONDS: i64 = 30;
+const WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(100);
+const WAIT_STEPS: usize = 150;
 
 /// Why the upstream token could not be made fresh.
 #[derive(Debug)]
@@ -91,6 +100,81 @@ pub async fn ensure_fresh(
     if !stale(current.tokens.expires_at) {
         return Ok(current);
     }
+    // Across instances sharing the database: one alone refreshes; the
+    // others wait for the token it stores.
+    let lease = match &state.leases {
+        None => None,
+        Some(trees) => {
+            let lease = Arc::new(Lease::new(
+                trees.clone(),
+                format!("upstream-refresh/{uid}"),
+                LEASE_SECONDS,
+            ));
+            let mut steps = 0;
+            loop {
+                let taking = lease.clone();
+                let now = state.clock.now();
+                let taken = actix_web::rt::task::spawn_blocking(move || taking.acquire(now))
+                    .await
+                    .map_err(|_| Freshness::Unavailable)?
+                    .map_err(|_| Freshness::Unavailable)?;
+                if taken {
+                    break Some(lease);
+                }
+                steps += 1;
+                if steps > WAIT_STEPS {
+                    return Err(Freshness::Unavailable);
+                }
+                actix_web::rt::time::sleep(WAIT_STEP).await;
+                let Some(now_stored) = load()
+                    .await
+                    .map_err(|_| Freshness::Unavailable)?
+                    .map_err(|_| Freshness::Unavailable)?
+                else {
+                    return Err(Freshness::Revoked);
+                };
+                if !stale(now_stored.tokens.expires_at) {
+                    return Ok(now_stored);
+                }
+            }
+        }
+    };
+    // Taken: the token may have been refreshed just before.
+    if lease.is_some() {
+        match load()
+            .await
+            .map_err(|_| Freshness::Unavailable)?
+            .map_err(|_| Freshness::Unavailable)?
+        {
+            Some(fresh) if !stale(fresh.tokens.expires_at) => {
+                release(lease).await;
+                return Ok(fresh);
+            }
+            Some(stored) => current = stored,
+            None => {
+                release(lease).await;
+                return Err(Freshness::Revoked);
+            }
+        }
+    }
+    let refreshed = refresh_upstream(state, creds, current).await;
+    release(lease).await;
+    refreshed
+}
+
+/// Hands a user's refresh lease on (several instances on one database).
+async fn release(lease: Option<Arc<Lease>>) {
+    if let Some(lease) = lease {
+        let _ = actix_web::rt::task::spawn_blocking(move || lease.release()).await;
+    }
+}
+
+/// Refreshes `current`'s upstream token at the upstream and stores it.
+async fn refresh_upstream(
+    state: &Services,
+    creds: &Credentials,
+    mut current: UserCredentials,
+) -> Result<UserCredentials, Freshness> {
     let Some(refresh_token) = current.tokens.refresh_token.clone() else {
         return Err(Freshness::Revoked);
     };

@@ -99,6 +99,9 @@ pub struct StorageConfig {
     pub encryption_key: Masked,
     pub encryption_key_file: PathBuf,
     pub allow_insecure_key_permissions: bool,
+    /// With `backend = "postgres"`: the shared database (else sled in
+    /// `credentials_dir`).
+    pub postgres: Option<crate::storage::PgOptions>,
 }
 
 /// `[clients]`: registered clients' lifetimes and the registry's bounds.

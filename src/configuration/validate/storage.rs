@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::rules::{err, ranged};
+use super::rules::{err, pem_roots, ranged};
 use crate::configuration::{ConfigError, Settings, StorageConfig};
+use crate::storage::PgOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageMode {
@@ -78,6 +79,7 @@ pub(super) fn validate(s: &Settings) -> Result<StorageConfig, ConfigError> {
             ))
         }
     };
+    let postgres = postgres(s, mode)?;
     Ok(StorageConfig {
         mode,
         credentials_dir: PathBuf::from(&s.storage.credentials_dir),
@@ -86,5 +88,51 @@ pub(super) fn validate(s: &Settings) -> Result<StorageConfig, ConfigError> {
         encryption_key: s.storage.encryption_key.clone(),
         encryption_key_file: PathBuf::from(&s.storage.encryption_key_file),
         allow_insecure_key_permissions: s.storage.allow_insecure_key_permissions,
+        postgres,
     })
+}
+
+/// `backend = "postgres"`: the URL, TLS roots and bounds; `None` for sled.
+fn postgres(s: &Settings, mode: StorageMode) -> Result<Option<PgOptions>, ConfigError> {
+    let st = &s.storage;
+    match st.backend.as_str() {
+        "sled" => return Ok(None),
+        "postgres" => {}
+        other => {
+            return Err(err(
+                "storage.backend",
+                format!("expected sled or postgres, got `{other}`"),
+            ))
+        }
+    }
+    if !mode.on_disk() {
+        return Err(err(
+            "storage.backend",
+            format!(
+                "postgres keeps records in the database: it works with FILE_ENCRYPTED (values sealed with the key file, which every instance must share) or FILE_PLAINTEXT, not {}",
+                mode.as_str()
+            ),
+        ));
+    }
+    let url = st.database_url.0.trim();
+    if url.is_empty() {
+        return Err(err(
+            "storage.database_url",
+            "backend postgres needs a database URL (DATABASE_URL), e.g. postgres://drawbridge:PASSWORD@db.internal:5432/drawbridge?sslmode=verify-full",
+        ));
+    }
+    crate::storage::postgres::parse_url(url).map_err(|e| err("storage.database_url", e))?;
+    let pool_size = ranged("storage.pool_size", st.pool_size, 1, 1000)?;
+    let timeout = ranged(
+        "storage.statement_timeout_ms",
+        st.statement_timeout_ms,
+        100,
+        600_000,
+    )?;
+    Ok(Some(PgOptions {
+        url: url.to_owned(),
+        ca_pem: pem_roots("storage.database_ca_file", &st.database_ca_file)?,
+        pool_size: pool_size as usize,
+        statement_timeout: Duration::from_millis(timeout),
+    }))
 }

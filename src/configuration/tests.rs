@@ -521,6 +521,7 @@ fn the_postgres_backend_takes_its_url_from_database_url_and_masks_its_password()
         &[("DATABASE_URL", url)],
     )
     .unwrap();
+    assert_eq!(c.storage.backend, StorageBackend::Postgres);
     let pg = c.storage.postgres.as_ref().expect("postgres options");
     assert_eq!(pg.url, url);
     assert_eq!(pg.pool_size, 16);
@@ -529,11 +530,12 @@ fn the_postgres_backend_takes_its_url_from_database_url_and_masks_its_password()
     assert!(!printed.contains("pg-pass-0123"), "{printed}");
     assert!(printed.contains("db.internal:5432"), "{printed}");
     assert!(!format!("{c:?}").contains("pg-pass-0123"));
-    assert!(load(None, &[("DATABASE_URL", url)])
-        .unwrap()
-        .storage
-        .postgres
-        .is_none());
+    // The default backend stays sled; the URL is kept for a migration.
+    let sled = load(None, &[("DATABASE_URL", url)]).unwrap();
+    assert_eq!(sled.storage.backend, StorageBackend::Sled);
+    assert!(sled.storage.postgres.is_some());
+    let garbage = load(None, &[("DATABASE_URL", "not a url")]).unwrap();
+    assert!(garbage.storage.postgres.is_none());
 }
 
 #[test]

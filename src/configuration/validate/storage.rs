@@ -45,6 +45,30 @@ impl StorageMode {
     }
 }
 
+/// Which engine keeps the records of the on-disk modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// A sled database in `credentials_dir`: one process.
+    Sled,
+    /// One PostgreSQL database that several instances share.
+    Postgres,
+}
+
+impl StorageBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageBackend::Sled => "sled",
+            StorageBackend::Postgres => "postgres",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Sled, Self::Postgres]
+            .into_iter()
+            .find(|b| b.as_str().eq_ignore_ascii_case(raw.trim()))
+    }
+}
+
 pub(super) fn validate(s: &Settings) -> Result<StorageConfig, ConfigError> {
     let mode = StorageMode::parse(&s.storage.mode).ok_or_else(|| {
         err("storage.mode", format!("expected FILE_ENCRYPTED, FILE_PLAINTEXT, MEMORY_ONLY or MEMORY_WITH_BACKUP, got `{}`", s.storage.mode))
@@ -79,7 +103,7 @@ pub(super) fn validate(s: &Settings) -> Result<StorageConfig, ConfigError> {
             ))
         }
     };
-    let postgres = postgres(s, mode)?;
+    let (backend, postgres) = postgres(s, mode)?;
     Ok(StorageConfig {
         mode,
         credentials_dir: PathBuf::from(&s.storage.credentials_dir),
@@ -88,23 +112,33 @@ pub(super) fn validate(s: &Settings) -> Result<StorageConfig, ConfigError> {
         encryption_key: s.storage.encryption_key.clone(),
         encryption_key_file: PathBuf::from(&s.storage.encryption_key_file),
         allow_insecure_key_permissions: s.storage.allow_insecure_key_permissions,
+        backend,
         postgres,
     })
 }
 
-/// `backend = "postgres"`: the URL, TLS roots and bounds; `None` for sled.
-fn postgres(s: &Settings, mode: StorageMode) -> Result<Option<PgOptions>, ConfigError> {
-    let st = &s.storage;
-    match st.backend.as_str() {
-        "sled" => return Ok(None),
-        "postgres" => {}
-        other => {
-            return Err(err(
-                "storage.backend",
-                format!("expected sled or postgres, got `{other}`"),
-            ))
-        }
+/// The backend, and the database's URL, TLS roots and bounds: checked
+/// with `backend = "postgres"`; with sled, taken when they are valid (so
+/// `migrate-storage --to-backend postgres` can reach the database) and
+/// otherwise left alone.
+fn postgres(
+    s: &Settings,
+    mode: StorageMode,
+) -> Result<(StorageBackend, Option<PgOptions>), ConfigError> {
+    let backend = StorageBackend::parse(&s.storage.backend).ok_or_else(|| {
+        err(
+            "storage.backend",
+            format!("expected sled or postgres, got `{}`", s.storage.backend),
+        )
+    })?;
+    match backend {
+        StorageBackend::Sled => Ok((backend, pg_options(s, mode).ok().flatten())),
+        StorageBackend::Postgres => Ok((backend, pg_options(s, mode)?)),
     }
+}
+
+fn pg_options(s: &Settings, mode: StorageMode) -> Result<Option<PgOptions>, ConfigError> {
+    let st = &s.storage;
     if !mode.on_disk() {
         return Err(err(
             "storage.backend",

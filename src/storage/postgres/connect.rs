@@ -125,9 +125,11 @@ pub fn pool(options: &PgOptions) -> Result<Pool, StoreError> {
     let mut config =
         parse_url(&options.url).map_err(|e| engine(format!("storage.database_url: {e}")))?;
     let ms = options.statement_timeout.as_millis().max(1);
+    // The server's notices ("already exists, skipping") are not news.
+    let ours = format!("-c statement_timeout={ms} -c client_min_messages=warning");
     let startup = match config.get_options() {
-        Some(given) => format!("{given} -c statement_timeout={ms}"),
-        None => format!("-c statement_timeout={ms}"),
+        Some(given) => format!("{given} {ours}"),
+        None => ours,
     };
     config.options(&startup);
     let wait = options.statement_timeout + MARGIN;

@@ -84,7 +84,10 @@ impl<T> Pg<T> for Result<T, tokio_postgres::Error> {
                     db.message(),
                     db.code().code()
                 ),
-                None => format!("PostgreSQL: {what}: {e}"),
+                None => match std::error::Error::source(&e) {
+                    Some(cause) => format!("PostgreSQL: {what}: {e}: {cause}"),
+                    None => format!("PostgreSQL: {what}: {e}"),
+                },
             })
         })
     }

@@ -37,6 +37,12 @@ tmp=target/tmp
 mkdir -p "$tmp"
 : >"$tmp/test-logs.jsonl"
 : >"$tmp/secrets.txt"
+# The PostgreSQL engine's tests run against a throwaway PostgreSQL 15
+# (skipped with one line without it on a developer's machine; installed
+# and required under CI=true).
+source scripts/dev/postgres.sh
+start_postgres
+trap stop_postgres EXIT
 cargo test --locked --all-targets
 # Doc tests too (--all-targets leaves them out): among them the proofs that
 # writing another actor's tree, or writing through a reader, does not compile.

@@ -1,11 +1,12 @@
 //! The operator commands that work on stored data while the service is
-//! stopped: `rotate-key` and `migrate-storage`.
+//! stopped: `rotate-key` and `migrate-storage`; and `migrate-db`, which
+//! brings a shared PostgreSQL database's schema up to date.
 
 use crate::actors::vault::RotationReport;
 use crate::clock::UnixTime;
-use crate::configuration::{Config, StorageMode};
+use crate::configuration::{Config, StorageBackend, StorageMode};
 use crate::persistence::{self, data_path, PersistenceError};
-use crate::storage::Tree;
+use crate::storage::{PgStore, Tree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -60,38 +61,85 @@ impl MigrationReport {
     }
 }
 
-/// Copies every record of `from` into `to`, re-sealing vault records for
-/// the target. Records already present and identical are skipped, so it can
-/// run again; the source is never changed, and stays as a backup.
+/// Applies the schema migrations to the configured PostgreSQL database;
+/// returns its schema version.
+pub fn migrate_db(config: &Config) -> Result<i32, CommandError> {
+    let options = config.storage.postgres.as_ref().ok_or_else(|| {
+        CommandError::Usage(
+            "no database configured: set storage.database_url (DATABASE_URL), with storage.backend = \"postgres\"".into(),
+        )
+    })?;
+    Ok(PgStore::open(options)?.schema_version())
+}
+
+/// Copies every record of `from` into `to`, both in the configured
+/// backend; see [`migrate_between`].
 pub fn migrate_storage(
     config: &Config,
     from: StorageMode,
     to: StorageMode,
     now: UnixTime,
 ) -> Result<MigrationReport, CommandError> {
-    if from == to {
+    let backend = config.storage.backend;
+    migrate_between(config, (from, backend), (to, backend), now)
+}
+
+/// Where a mode's data is, for the report.
+fn location(config: &Config, mode: StorageMode, backend: StorageBackend) -> String {
+    if backend == StorageBackend::Postgres && mode.on_disk() {
+        return persistence::database_name(config);
+    }
+    data_path(mode, &config.storage.credentials_dir)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// `config` with its records in `backend`.
+fn on(config: &Config, backend: StorageBackend) -> Config {
+    let mut config = config.clone();
+    config.storage.backend = backend;
+    config
+}
+
+/// Copies every record of `from` into `to` (a mode in a backend: sled to
+/// PostgreSQL and back too), re-sealing vault records for the target.
+/// Records already present and identical are skipped, so it can run
+/// again; the source is never changed, and stays as a backup.
+pub fn migrate_between(
+    config: &Config,
+    from: (StorageMode, StorageBackend),
+    to: (StorageMode, StorageBackend),
+    now: UnixTime,
+) -> Result<MigrationReport, CommandError> {
+    let postgres = StorageBackend::Postgres;
+    if from == to || (from.1 == postgres && to.1 == postgres && from.0.on_disk() && to.0.on_disk())
+    {
         return Err(CommandError::Usage(
-            "--from and --to name the same mode".into(),
+            "--from and --to name the same data (on postgres, FILE_ENCRYPTED and FILE_PLAINTEXT share one table)".into(),
         ));
     }
-    if from == StorageMode::MemoryOnly || to == StorageMode::MemoryOnly {
+    if from.0 == StorageMode::MemoryOnly || to.0 == StorageMode::MemoryOnly {
         return Err(CommandError::Usage(
             "MEMORY_ONLY keeps nothing to migrate from or to".into(),
         ));
     }
-    let mut lock_config = config.clone();
-    lock_config.storage.mode = to;
+    for (mode, backend) in [from, to] {
+        if backend == postgres && !mode.on_disk() {
+            return Err(CommandError::Usage(format!(
+                "{} keeps nothing in a database: postgres takes FILE_ENCRYPTED or FILE_PLAINTEXT",
+                mode.as_str()
+            )));
+        }
+    }
+    let (from_config, to_config) = (on(config, from.1), on(config, to.1));
+    let mut lock_config = to_config.clone();
+    lock_config.storage.mode = to.0;
     let _lock = persistence::lock_dir(&lock_config)?;
-    let source = persistence::open_mode(config, from, true, now)?;
-    let target = persistence::open_mode(config, to, false, now)?;
-    let dir = &config.storage.credentials_dir;
+    let source = persistence::open_mode(&from_config, from.0, true, now)?;
+    let target = persistence::open_mode(&to_config, to.0, false, now)?;
     let mut report = MigrationReport {
-        source: data_path(from, dir)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-        target: data_path(to, dir)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
+        source: location(config, from.0, from.1),
+        target: location(config, to.0, to.1),
         ..Default::default()
     };
 

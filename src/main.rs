@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use drawbridge::clock::Clock;
 use drawbridge::commands;
-use drawbridge::configuration::{self, Config, Sources, StorageMode};
+use drawbridge::configuration::{self, Config, Sources, StorageBackend, StorageMode};
 use drawbridge::persistence::PersistenceError;
 use drawbridge::startup::{Application, StartupError};
 use drawbridge::telemetry::{init_subscriber, subscriber_with_audit_file};
@@ -42,7 +42,16 @@ enum Command {
         /// FILE_PLAINTEXT, FILE_ENCRYPTED or MEMORY_WITH_BACKUP
         #[arg(long)]
         to: String,
+        /// sled or postgres: where --from's records are (default: storage.backend)
+        #[arg(long, value_name = "BACKEND")]
+        from_backend: Option<String>,
+        /// sled or postgres: where --to's records go (default: storage.backend)
+        #[arg(long, value_name = "BACKEND")]
+        to_backend: Option<String>,
     },
+    /// Apply the schema migrations to the PostgreSQL database
+    /// (storage.database_url) and print its schema version.
+    MigrateDb,
 }
 
 /// Exit status for configuration errors.
@@ -65,7 +74,13 @@ fn main() -> ExitCode {
         }
         Command::Serve => serve(config),
         Command::RotateKey => rotate_key(&config),
-        Command::MigrateStorage { from, to } => migrate_storage(&config, &from, &to),
+        Command::MigrateStorage {
+            from,
+            to,
+            from_backend,
+            to_backend,
+        } => migrate_storage(&config, [&from, &to], [from_backend, to_backend]),
+        Command::MigrateDb => migrate_db(&config),
     }
 }
 
@@ -227,13 +242,46 @@ fn rotate_key(config: &Config) -> ExitCode {
     }
 }
 
-fn migrate_storage(config: &Config, from: &str, to: &str) -> ExitCode {
+fn migrate_db(config: &Config) -> ExitCode {
     init_cli_logging(config);
-    let (Some(from), Some(to)) = (StorageMode::parse(from), StorageMode::parse(to)) else {
+    match commands::migrate_db(config) {
+        Ok(version) => {
+            println!(
+                "database {}: schema version {version}",
+                drawbridge::persistence::database_name(config)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("migrate-db: {e}");
+            ExitCode::from(CONFIG_ERROR)
+        }
+    }
+}
+
+fn migrate_storage(config: &Config, modes: [&str; 2], backends: [Option<String>; 2]) -> ExitCode {
+    init_cli_logging(config);
+    let (Some(from), Some(to)) = (StorageMode::parse(modes[0]), StorageMode::parse(modes[1]))
+    else {
         eprintln!("migrate-storage: --from and --to take FILE_PLAINTEXT, FILE_ENCRYPTED or MEMORY_WITH_BACKUP");
         return ExitCode::from(CONFIG_ERROR);
     };
-    match commands::migrate_storage(config, from, to, Clock::System.now()) {
+    let backend = |given: &Option<String>| match given {
+        None => Some(config.storage.backend),
+        Some(raw) => StorageBackend::parse(raw),
+    };
+    let (Some(from_backend), Some(to_backend)) = (backend(&backends[0]), backend(&backends[1]))
+    else {
+        eprintln!("migrate-storage: --from-backend and --to-backend take sled or postgres");
+        return ExitCode::from(CONFIG_ERROR);
+    };
+    let result = commands::migrate_between(
+        config,
+        (from, from_backend),
+        (to, to_backend),
+        Clock::System.now(),
+    );
+    match result {
         Ok(r) => {
             println!(
                 "from {} ({}) to {} ({})",

@@ -8,6 +8,12 @@
 //! | `FILE_PLAINTEXT`     | `drawbridge-plaintext.db/`  | as they are                   |
 //! | `MEMORY_ONLY`        | nothing                     | sealed with a key never stored|
 //! | `MEMORY_WITH_BACKUP` | `drawbridge.snapshot`       | sealed; snapshot sealed too   |
+//!
+//! With `storage.backend = "postgres"`, FILE_ENCRYPTED and FILE_PLAINTEXT
+//! keep their records in the shared database instead (one table; the key
+//! file is still read, or created, in the same place, and every instance
+//! must share it), and no directory lock is taken: several instances use
+//! the database at once.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,10 +21,12 @@ use std::sync::Arc;
 
 use crate::actors::vault::{restore_snapshot, Snapshot, VaultCore, VaultError};
 use crate::clock::UnixTime;
-use crate::configuration::{Config, StorageMode};
+use crate::configuration::{Config, StorageBackend, StorageMode};
 use crate::crypto::cipher::{Codec, Keyring};
 use crate::crypto::keyfile::{self, KeySource};
-use crate::storage::{keys, MemoryStore, Owned, ReadStore, SharedStore, SledStore, Tree};
+use crate::storage::{
+    keys, postgres, MemoryStore, Owned, PgStore, ReadStore, SharedStore, SledStore, Tree,
+};
 
 pub const ENCRYPTED_DB: &str = "drawbridge.db";
 pub const PLAINTEXT_DB: &str = "drawbridge-plaintext.db";
@@ -90,7 +98,7 @@ pub fn data_path(mode: StorageMode, dir: &Path) -> Option<PathBuf> {
 /// Takes the data directory's lock (created 0700 when missing). Held for as
 /// long as the returned file lives. MEMORY_ONLY needs none.
 pub fn lock_dir(config: &Config) -> Result<Option<File>, PersistenceError> {
-    if config.storage.mode == StorageMode::MemoryOnly {
+    if config.storage.mode == StorageMode::MemoryOnly || on_postgres(config, config.storage.mode) {
         return Ok(None);
     }
     let dir = &config.storage.credentials_dir;
@@ -108,6 +116,11 @@ pub fn lock_dir(config: &Config) -> Result<Option<File>, PersistenceError> {
     Ok(Some(file))
 }
 
+/// Whether `mode`'s records live in PostgreSQL under `config`.
+fn on_postgres(config: &Config, mode: StorageMode) -> bool {
+    config.storage.backend == StorageBackend::Postgres && mode.on_disk()
+}
+
 /// The keyring for modes that encrypt: from `AUTH_ENCRYPTION_KEY` when set,
 /// else the key file (created on first use when `create`, unless `sealed`
 /// — the data sealed with it — already exists).
@@ -115,6 +128,24 @@ pub fn keyring(
     config: &Config,
     create: bool,
     sealed: &Path,
+    now: UnixTime,
+) -> Result<(Keyring, KeySource), PersistenceError> {
+    keyring_for(
+        config,
+        create,
+        sealed.exists(),
+        &sealed.display().to_string(),
+        now,
+    )
+}
+
+/// [`keyring`], where `sealed_exists` says whether data sealed with the key
+/// exists, and `sealed` names it.
+fn keyring_for(
+    config: &Config,
+    create: bool,
+    sealed_exists: bool,
+    sealed: &str,
     now: UnixTime,
 ) -> Result<(Keyring, KeySource), PersistenceError> {
     let storage = &config.storage;
@@ -125,10 +156,10 @@ pub fn keyring(
         ));
     }
     let path = PathBuf::from(&storage.encryption_key_file);
-    if create && !path.exists() && sealed.exists() {
+    if create && !path.exists() && sealed_exists {
         return Err(PersistenceError::KeyMissing {
             key: path.display().to_string(),
-            data: sealed.display().to_string(),
+            data: sealed.to_owned(),
         });
     }
     let ring = if create {
@@ -139,14 +170,20 @@ pub fn keyring(
     Ok((ring, KeySource::File(path)))
 }
 
-/// Opens `mode` with `config`'s directory and keys. With `must_exist`, a
-/// mode whose data is missing is an error (a migration source).
+/// Opens `mode` with `config`'s directory, backend and keys. With
+/// `must_exist`, a mode whose data is missing is an error (a migration
+/// source).
 pub fn open_mode(
     config: &Config,
     mode: StorageMode,
     must_exist: bool,
     now: UnixTime,
 ) -> Result<Opened, PersistenceError> {
+    if on_postgres(config, mode) {
+        let opened = open_postgres(config, mode, must_exist, now)?;
+        check_schema(&opened.store)?;
+        return Ok(opened);
+    }
     let dir = &config.storage.credentials_dir;
     let path = data_path(mode, dir);
     if must_exist && !path.as_ref().is_some_and(|p| p.exists()) {
@@ -207,6 +244,59 @@ pub fn open_mode(
     };
     check_schema(&opened.store)?;
     Ok(opened)
+}
+
+/// Where the database is, for messages (password masked).
+pub fn database_name(config: &Config) -> String {
+    config.storage.postgres.as_ref().map_or_else(
+        || "(storage.database_url not set)".into(),
+        |pg| postgres::masked_url(&pg.url),
+    )
+}
+
+/// FILE_ENCRYPTED or FILE_PLAINTEXT on the shared PostgreSQL database.
+fn open_postgres(
+    config: &Config,
+    mode: StorageMode,
+    must_exist: bool,
+    now: UnixTime,
+) -> Result<Opened, PersistenceError> {
+    let options = config.storage.postgres.as_ref().ok_or_else(|| {
+        PersistenceError::Storage(
+            "the postgres backend needs storage.database_url (DATABASE_URL)".into(),
+        )
+    })?;
+    let storage = |e: crate::storage::StoreError| PersistenceError::Storage(e.to_string());
+    let store: SharedStore = Arc::new(PgStore::open(options).map_err(storage)?);
+    let holds = |tree| {
+        store
+            .scan_prefix(tree, b"", None, 1)
+            .map(|page| !page.is_empty())
+            .map_err(storage)
+    };
+    let name = database_name(config);
+    // Every opened store has its schema record (see `check_schema`).
+    if must_exist && !holds(Tree::Meta)? {
+        return Err(PersistenceError::Missing {
+            mode: mode.as_str(),
+            path: name,
+        });
+    }
+    let (codec, key_source) = match mode {
+        StorageMode::FileEncrypted => {
+            let sealed = holds(Tree::Users)? || holds(Tree::Secrets)?;
+            let (ring, source) = keyring_for(config, !must_exist, sealed, &name, now)?;
+            (Codec::Sealed(ring), Some(source))
+        }
+        _ => (Codec::Plain, None),
+    };
+    Ok(Opened {
+        mode,
+        store,
+        codec,
+        key_source,
+        snapshot: None,
+    })
 }
 
 fn check_schema(store: &SharedStore) -> Result<(), PersistenceError> {

@@ -27,6 +27,7 @@ pub const NAMED: &[(&str, &str)] = &[
     ("CREDENTIALS_DIR", "storage.credentials_dir"),
     ("AUTH_ENCRYPTION_KEY_FILE", "storage.encryption_key_file"),
     ("AUTH_ENCRYPTION_KEY", "storage.encryption_key"),
+    ("DATABASE_URL", "storage.database_url"),
     ("SESSION_TIMEOUT_MINUTES", "session.timeout_minutes"),
     ("MAX_SESSION_LIFETIME_HOURS", "session.max_lifetime_hours"),
     ("GATEWAY_PATH", "gateway.path"),

@@ -22,7 +22,9 @@ pub use load::{load, load_from, Sources};
 pub use pages::PagesSettings;
 pub use sections::*;
 pub use settings::*;
-pub use validate::{read_list_file, Config, ListKind, LogFormat, StorageMode, UpstreamProvider};
+pub use validate::{
+    read_list_file, Config, ListKind, LogFormat, StorageBackend, StorageMode, UpstreamProvider,
+};
 
 use std::fmt;
 

@@ -99,6 +99,11 @@ pub struct StorageConfig {
     pub encryption_key: Masked,
     pub encryption_key_file: PathBuf,
     pub allow_insecure_key_permissions: bool,
+    /// Where FILE_ENCRYPTED and FILE_PLAINTEXT keep their records.
+    pub backend: super::StorageBackend,
+    /// The shared database: always with `backend = "postgres"`; with sled,
+    /// when a valid `database_url` is set (a migration's target).
+    pub postgres: Option<crate::storage::PgOptions>,
 }
 
 /// `[clients]`: registered clients' lifetimes and the registry's bounds.

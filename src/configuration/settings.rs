@@ -373,6 +373,15 @@ pub struct StorageSettings {
     pub allow_insecure_key_permissions: bool,
     pub backup_interval_seconds: i64,
     pub durability: String,
+    /// `sled` (a database in `credentials_dir`) or `postgres` (shared by
+    /// several instances).
+    pub backend: String,
+    /// With `postgres`: `postgres://user:password@host:port/db?sslmode=…`.
+    pub database_url: Masked,
+    /// PEM roots trusted for the database's certificate (a private CA).
+    pub database_ca_file: String,
+    pub pool_size: i64,
+    pub statement_timeout_ms: i64,
 }
 
 impl Default for StorageSettings {
@@ -385,6 +394,11 @@ impl Default for StorageSettings {
             allow_insecure_key_permissions: false,
             backup_interval_seconds: 300,
             durability: "immediate".into(),
+            backend: "sled".into(),
+            database_url: Masked::default(),
+            database_ca_file: String::new(),
+            pool_size: 16,
+            statement_timeout_ms: 5000,
         }
     }
 }
@@ -487,6 +501,11 @@ impl Settings {
         if !copy.storage.encryption_key.0.is_empty() {
             copy.storage.encryption_key = Masked("***".into());
         }
+        // The URL stays readable (host, database, sslmode); its password
+        // does not.
+        copy.storage.database_url = Masked(crate::storage::postgres::masked_url(
+            &copy.storage.database_url.0,
+        ));
         copy
     }
 }

@@ -512,3 +512,51 @@ fn the_timeline_settings_come_from_the_environment_and_are_checked() {
         assert_eq!(e.key, key, "{e}");
     }
 }
+
+#[test]
+fn the_postgres_backend_takes_its_url_from_database_url_and_masks_its_password() {
+    let url = "postgres://drawbridge:pg-pass-0123@db.internal:5432/drawbridge?sslmode=require";
+    let c = load(
+        Some("[storage]\nbackend = \"postgres\"\nstatement_timeout_ms = 1500\n"),
+        &[("DATABASE_URL", url)],
+    )
+    .unwrap();
+    assert_eq!(c.storage.backend, StorageBackend::Postgres);
+    let pg = c.storage.postgres.as_ref().expect("postgres options");
+    assert_eq!(pg.url, url);
+    assert_eq!(pg.pool_size, 16);
+    assert_eq!(pg.statement_timeout.as_millis(), 1500);
+    let printed = toml::to_string(&c.settings().masked()).unwrap();
+    assert!(!printed.contains("pg-pass-0123"), "{printed}");
+    assert!(printed.contains("db.internal:5432"), "{printed}");
+    assert!(!format!("{c:?}").contains("pg-pass-0123"));
+    // The default backend stays sled; the URL is kept for a migration.
+    let sled = load(None, &[("DATABASE_URL", url)]).unwrap();
+    assert_eq!(sled.storage.backend, StorageBackend::Sled);
+    assert!(sled.storage.postgres.is_some());
+    let garbage = load(None, &[("DATABASE_URL", "not a url")]).unwrap();
+    assert!(garbage.storage.postgres.is_none());
+}
+
+#[test]
+fn the_postgres_backend_needs_a_url_and_an_on_disk_mode() {
+    let postgres = ("DRAWBRIDGE_STORAGE__BACKEND", "postgres");
+    let url = ("DATABASE_URL", "postgres://u:p@db/x");
+    let e = load(None, &[postgres]).unwrap_err();
+    assert_eq!(e.key, "storage.database_url");
+    for mode in ["MEMORY_ONLY", "MEMORY_WITH_BACKUP"] {
+        let e = load(None, &[postgres, url, ("CREDENTIAL_STORAGE_MODE", mode)]).unwrap_err();
+        assert_eq!(e.key, "storage.backend");
+        assert!(e.problem.contains(mode), "{}", e.problem);
+    }
+    assert!(load(
+        None,
+        &[postgres, url, ("CREDENTIAL_STORAGE_MODE", "FILE_PLAINTEXT")]
+    )
+    .is_ok());
+    let e = load(None, &[("DRAWBRIDGE_STORAGE__BACKEND", "mysql")]).unwrap_err();
+    assert_eq!(e.key, "storage.backend");
+    let e = load(None, &[postgres, ("DATABASE_URL", "mysql://u@db/x")]).unwrap_err();
+    assert_eq!(e.key, "storage.database_url");
+    assert!(!e.problem.contains("mysql://"), "{}", e.problem);
+}

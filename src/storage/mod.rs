@@ -3,12 +3,14 @@
 //! Actors own their trees (see [`keys`]): each is handed an [`Owned`] over
 //! its own set of trees only ([`TreeSet`]), so writing another actor's
 //! tree does not compile; record encoding lives in [`codec`], so no other module knows how
-//! bytes on disk look. A shared backend can be added behind the same trait.
+//! bytes on disk look. [`PgStore`] is the shared backend: several instances
+//! on one PostgreSQL database.
 
 pub mod codec;
 mod group_commit;
 pub mod keys;
 mod memory;
+pub mod postgres;
 mod sled_engine;
 mod trees;
 
@@ -17,6 +19,7 @@ use std::sync::Arc;
 pub use group_commit::GroupCommit;
 pub use keys::Tree;
 pub use memory::MemoryStore;
+pub use postgres::{PgOptions, PgStore};
 pub use sled_engine::SledStore;
 pub use trees::{
     BrokerTree, LeaseTree, Owned, OwnedBatch, ReadOnly, RegistryTree, Sizes, TreeSet, VaultTree,

@@ -2,11 +2,18 @@
 
 use super::*;
 
+/// Every engine, each empty: PostgreSQL too when
+/// `DRAWBRIDGE_TEST_DATABASE_URL` names a server (a fresh database per
+/// call; required under `CI=true`, see `postgres::testing`).
 fn engines() -> Vec<(&'static str, Box<dyn Store>)> {
-    vec![
+    let mut engines: Vec<(&'static str, Box<dyn Store>)> = vec![
         ("memory", Box::new(MemoryStore::new())),
         ("sled", Box::new(SledStore::temporary().unwrap())),
-    ]
+    ];
+    if let Some(db) = postgres::testing::TestDb::create() {
+        engines.push(("postgres", Box::new(db.engine())));
+    }
+    engines
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::domain::{Glob, RegistrationPolicy};
 
 pub use access::{read_list_file, ListKind};
 pub use operations::LogFormat;
-pub use storage::StorageMode;
+pub use storage::{StorageBackend, StorageMode};
 pub use upstream::UpstreamProvider;
 
 /// The validated configuration the service runs with, by section.

@@ -1,7 +1,19 @@
 //! Test engines: stores that behave like a database shared by several
 //! instances, for the tests of the actors' cross-instance rules.
 
-use super::{MemoryStore, Tree};
+use super::{MemoryStore, SharedStore, Tree};
+
+/// The stores the cross-instance tests run on: a memory store with slow
+/// reads, and a fresh PostgreSQL database when the test server is there
+/// (see `postgres::testing`).
+pub fn shared_stores() -> Vec<(&'static str, SharedStore)> {
+    let mut stores: Vec<(&'static str, SharedStore)> =
+        vec![("memory", std::sync::Arc::new(SlowReads::default()))];
+    if let Some(db) = super::postgres::testing::TestDb::create() {
+        stores.push(("postgres", std::sync::Arc::new(db.engine())));
+    }
+    stores
+}
 
 /// A memory store whose reads take a millisecond, as a database round
 /// trip does: instances that start together all read before any writes,

@@ -349,6 +349,10 @@ impl Store for PgStore {
         true
     }
 
+    fn is_remote(&self) -> bool {
+        true
+    }
+
     fn size_on_disk(&self) -> u64 {
         self.call("size", move |c| {
             Box::pin(async move {

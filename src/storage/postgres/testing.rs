@@ -205,6 +205,9 @@ impl Store for PgEngine {
     fn flush(&self) -> Result<(), StoreError> {
         self.store.flush()
     }
+    fn is_remote(&self) -> bool {
+        true
+    }
     fn is_persistent(&self) -> bool {
         self.store.is_persistent()
     }

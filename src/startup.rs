@@ -141,10 +141,11 @@ impl Application {
             snapshots.then_some(config.storage.backup_interval),
         )
         .with_lease(remote.then(|| {
-            // Held three runs long: a dead holder's work is taken over
-            // within that (the holder renews it at every run).
-            let seconds = (3 * config.clients.cleanup_interval.as_secs() as i64).max(3);
-            Lease::new(Owned::new(store.clone()), "janitor", seconds)
+            Lease::new(
+                Owned::new(store.clone()),
+                "janitor",
+                config.storage.lease.as_secs() as i64,
+            )
         }))
         .start();
         let services = Services {

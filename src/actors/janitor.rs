@@ -69,6 +69,8 @@ pub struct Janitor {
     /// Several instances on one database: the lease that lets one alone
     /// run the scheduled purge (`None`: this instance is the only one).
     lease: Option<Arc<Lease>>,
+    /// Whether this instance held the lease at its last check.
+    leading: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What one run removed.
@@ -139,6 +141,7 @@ impl Janitor {
             snapshot_every,
             last: Arc::default(),
             lease: None,
+            leading: Arc::default(),
         }
     }
 
@@ -166,6 +169,17 @@ impl Janitor {
             Err(_) => false,
         };
         METRICS.janitor_leader.set(i64::from(leads));
+        let was = self
+            .leading
+            .swap(leads, std::sync::atomic::Ordering::AcqRel);
+        if leads != was {
+            tracing::info!(
+                instance = super::lease::instance_id(),
+                leads,
+                "janitor: {} the lease",
+                if leads { "took" } else { "lost" }
+            );
+        }
         leads
     }
 
@@ -352,6 +366,22 @@ impl Actor for Janitor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         METRICS.janitor_leader.set(i64::from(self.lease.is_none()));
+        if let Some(lease) = &self.lease {
+            // The holder renews every third of the lease; another instance
+            // checks as often, and purges at once when it takes over.
+            let every = Duration::from_secs((lease.seconds() / 3).max(1) as u64);
+            ctx.run_interval(every, |this, ctx| {
+                let job = this.clone();
+                async move {
+                    let was = job.leading.load(std::sync::atomic::Ordering::Acquire);
+                    if job.leads().await && !was {
+                        job.run().await;
+                    }
+                }
+                .into_actor(this)
+                .spawn(ctx);
+            });
+        }
         ctx.run_interval(self.interval, |this, ctx| {
             let job = this.clone();
             async move {

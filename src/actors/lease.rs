@@ -64,6 +64,11 @@ impl Lease {
         &self.holder
     }
 
+    /// How long it lasts unrenewed.
+    pub fn seconds(&self) -> i64 {
+        self.seconds
+    }
+
     /// Takes the lease, or renews it when this instance holds it; answers
     /// whether this instance holds it until `now` plus the lease time.
     pub fn acquire(&self, now: UnixTime) -> Result<bool, StoreError> {

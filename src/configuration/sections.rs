@@ -104,6 +104,9 @@ pub struct StorageConfig {
     /// The shared database: always with `backend = "postgres"`; with sled,
     /// when a valid `database_url` is set (a migration's target).
     pub postgres: Option<crate::storage::PgOptions>,
+    /// Several instances on one database: the janitor's lease, renewed every
+    /// third of it by its holder and taken over within it when that dies.
+    pub lease: Duration,
 }
 
 /// `[clients]`: registered clients' lifetimes and the registry's bounds.

@@ -382,6 +382,9 @@ pub struct StorageSettings {
     pub database_ca_file: String,
     pub pool_size: i64,
     pub statement_timeout_ms: i64,
+    /// Several instances on one database: how long the janitor's lease
+    /// lasts unrenewed (another instance takes over within it).
+    pub lease_seconds: i64,
 }
 
 impl Default for StorageSettings {
@@ -399,6 +402,7 @@ impl Default for StorageSettings {
             database_ca_file: String::new(),
             pool_size: 16,
             statement_timeout_ms: 5000,
+            lease_seconds: 30,
         }
     }
 }

@@ -21,6 +21,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod https;
+mod instances;
 mod interop;
 mod login_flow;
 mod oidc_identity;

@@ -114,6 +114,12 @@ pub(super) fn validate(s: &Settings) -> Result<StorageConfig, ConfigError> {
         allow_insecure_key_permissions: s.storage.allow_insecure_key_permissions,
         backend,
         postgres,
+        lease: Duration::from_secs(ranged(
+            "storage.lease_seconds",
+            s.storage.lease_seconds,
+            3,
+            3600,
+        )?),
     })
 }
 

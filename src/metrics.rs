@@ -29,6 +29,9 @@ pub struct Metrics {
     pub janitor_duration: Histogram,
     pub store_flushes: IntCounterVec,
     pub store_flush_duration: HistogramVec,
+    pub db_calls: IntCounterVec,
+    pub db_call_duration: HistogramVec,
+    pub db_pool: IntGaugeVec,
     pub live: IntGaugeVec,
     pub certificate_expiry: IntGaugeVec,
     pub certificates_issued: IntCounterVec,
@@ -208,6 +211,31 @@ impl Metrics {
                 &[],
                 LATENCY.to_vec(),
             ),
+            db_calls: counter(
+                &r,
+                "drawbridge_db_calls_total",
+                "Calls to the shared database (storage.backend = \"postgres\") by operation (get, insert, remove, scan, apply, count, size) and outcome (ok, conflict, timeout, unavailable, failed)",
+                &["operation", "outcome"],
+            ),
+            db_call_duration: histogram(
+                &r,
+                "drawbridge_db_call_duration_seconds",
+                "Time one call to the shared database takes, a connection's wait included, by operation",
+                &["operation"],
+                LATENCY.to_vec(),
+            ),
+            db_pool: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "drawbridge_db_pool_connections",
+                        "The database connection pool after the last call: open, idle, max, and calls waiting for one",
+                    ),
+                    &["state"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("unique metric");
+                g
+            },
             live,
             certificate_expiry,
             certificates_issued: counter(
@@ -364,6 +392,31 @@ pub fn upstream(endpoint: &str, outcome: &str, seconds: f64) {
 /// Counts one Client ID Metadata Document outcome.
 pub fn client_document(outcome: &str) {
     METRICS.client_documents.with_label_values(&[outcome]).inc();
+}
+
+/// Records one call to the shared database (PostgreSQL).
+pub fn record_database_call(
+    operation: &'static str,
+    took: std::time::Duration,
+    outcome: crate::storage::postgres::CallOutcome,
+    pool: crate::storage::postgres::PoolUse,
+) {
+    METRICS
+        .db_calls
+        .with_label_values(&[operation, outcome.as_str()])
+        .inc();
+    METRICS
+        .db_call_duration
+        .with_label_values(&[operation])
+        .observe(took.as_secs_f64());
+    for (state, n) in [
+        ("open", pool.open),
+        ("idle", pool.idle),
+        ("max", pool.max),
+        ("waiting", pool.waiting),
+    ] {
+        METRICS.db_pool.with_label_values(&[state]).set(n as i64);
+    }
 }
 
 /// Records one group-commit flush.

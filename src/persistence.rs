@@ -267,7 +267,11 @@ fn open_postgres(
         )
     })?;
     let storage = |e: crate::storage::StoreError| PersistenceError::Storage(e.to_string());
-    let store: SharedStore = Arc::new(PgStore::open(options).map_err(storage)?);
+    let store: SharedStore = Arc::new(
+        PgStore::open(options)
+            .map_err(storage)?
+            .observed(Box::new(crate::metrics::record_database_call)),
+    );
     let holds = |tree| {
         store
             .scan_prefix(tree, b"", None, 1)

@@ -25,5 +25,5 @@ require_package() {
 with_scratch() {
     work=$(mktemp -d)
     pids=()
-    trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+    trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; if declare -F stop_postgres >/dev/null; then stop_postgres; fi; rm -rf "$work"' EXIT
 }

@@ -88,7 +88,12 @@ async fn live() -> HttpResponse {
 /// the certificate's state either way.
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let certificate = state.certificate.as_deref().map(certificate_state);
-    let mut body = serde_json::json!({"status": "ready"});
+    // The store is checked by a read through the Registry: with
+    // `postgres`, a round trip to the shared database.
+    let mut body = serde_json::json!({
+        "status": "ready",
+        "storage": {"backend": state.config.storage.backend.as_str()},
+    });
     if let Some(c) = &certificate {
         body["certificate"] = serde_json::to_value(c).unwrap_or_default();
     }

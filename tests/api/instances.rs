@@ -303,6 +303,32 @@ async fn a_sign_in_spread_over_three_instances_works_and_a_revocation_on_one_hol
     for i in 0..3 {
         assert!(c.active(i, access).await, "instance {i} knows the token");
     }
+    // Each instance reports the shared database as its store, and its calls.
+    for i in 0..3 {
+        let ready: Value = c
+            .api
+            .get(c.url(i, "/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["status"], "ready", "{ready}");
+        assert_eq!(ready["storage"]["backend"], "postgres", "{ready}");
+        let calls = c
+            .metric(
+                i,
+                r#"drawbridge_db_calls_total{operation="get",outcome="ok"}"#,
+            )
+            .await;
+        assert!(calls >= Some(1.0), "instance {i}: {calls:?}");
+        assert_eq!(
+            c.metric(i, r#"drawbridge_db_pool_connections{state="max"}"#)
+                .await,
+            Some(16.0)
+        );
+    }
     // The code is spent everywhere.
     let (status, _) = c
         .token(

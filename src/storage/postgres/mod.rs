@@ -48,7 +48,48 @@ fn scan_sql(exclusive_start: bool, bounded: bool) -> &'static str {
     }
 }
 
+/// How one call to the database went, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    Ok,
+    /// A conditional write found another value (another instance first).
+    Conflict,
+    /// No answer within the statement timeout and its margin.
+    Timeout,
+    /// No connection could be had (the database down or refusing).
+    Unavailable,
+    /// The database answered with an error.
+    Failed,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::Conflict => "conflict",
+            CallOutcome::Timeout => "timeout",
+            CallOutcome::Unavailable => "unavailable",
+            CallOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// The connection pool at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUse {
+    pub open: usize,
+    pub idle: usize,
+    pub max: usize,
+    /// Calls waiting for a connection.
+    pub waiting: usize,
+}
+
+/// Told of every call: its operation (`get`, `apply`, …), how long it
+/// took, how it went, and the pool after it.
+pub type Observer = Box<dyn Fn(&'static str, Duration, CallOutcome, PoolUse) + Send + Sync>;
+
 pub struct PgStore {
+    observer: Option<std::sync::Arc<Observer>>,
     pool: Pool,
     /// `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
@@ -107,6 +148,7 @@ impl PgStore {
             .map_err(|e| StoreError::Engine(format!("PostgreSQL engine runtime: {e}")))?;
         let pool = connect::pool(options)?;
         let mut store = Self {
+            observer: None,
             pool,
             runtime: Some(runtime),
             limit: options.statement_timeout + connect::MARGIN,
@@ -116,6 +158,12 @@ impl PgStore {
         store.schema_version =
             store.call("migrating the schema", |c| Box::pin(migrations::migrate(c)))?;
         Ok(store)
+    }
+
+    /// Tells `observer` of every call from now on (the metrics).
+    pub fn observed(mut self, observer: Observer) -> Self {
+        self.observer = Some(std::sync::Arc::new(observer));
+        self
     }
 
     /// The schema version of the database (after the migrations at open).
@@ -144,21 +192,35 @@ impl PgStore {
         };
         let deadline = tokio::time::Instant::now() + limit;
         let pool = self.pool.clone();
+        let observer = self.observer.clone();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         runtime.spawn(async move {
-            let result = match tokio::time::timeout_at(deadline, pool.get()).await {
-                Err(_) => Err(late()),
-                Ok(Err(e)) => Err(pool_error(what, e)),
+            let began = Instant::now();
+            let (result, outcome) = match tokio::time::timeout_at(deadline, pool.get()).await {
+                Err(_) => (Err(late()), CallOutcome::Timeout),
+                Ok(Err(e)) => (Err(pool_error(what, e)), CallOutcome::Unavailable),
                 Ok(Ok(mut client)) => {
                     match tokio::time::timeout_at(deadline, work(&mut client)).await {
-                        Ok(result) => result,
+                        Ok(Ok(value)) => (Ok(value), CallOutcome::Ok),
+                        Ok(Err(e @ StoreError::Conflict { .. })) => (Err(e), CallOutcome::Conflict),
+                        Ok(Err(e)) => (Err(e), CallOutcome::Failed),
                         Err(_) => {
                             drop(deadpool_postgres::Object::take(client));
-                            Err(late())
+                            (Err(late()), CallOutcome::Timeout)
                         }
                     }
                 }
             };
+            if let Some(observe) = observer {
+                let status = pool.status();
+                let in_use = PoolUse {
+                    open: status.size,
+                    idle: status.available,
+                    max: status.max_size,
+                    waiting: status.waiting,
+                };
+                observe(what, began.elapsed(), outcome, in_use);
+            }
             let _ = tx.send(result);
         });
         let started = Instant::now();

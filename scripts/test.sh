@@ -44,6 +44,13 @@ source scripts/dev/postgres.sh
 start_postgres
 trap stop_postgres EXIT
 cargo test --locked --all-targets
+# The login-flow, admin, registration and timeline tests once more with
+# every app on PostgreSQL (each in a database of its own; see
+# `postgres_backend` in tests/api/helpers.rs): one suite, both backends.
+if [[ -n "${DRAWBRIDGE_TEST_DATABASE_URL:-}" ]]; then
+    DRAWBRIDGE_TEST_BACKEND=postgres cargo test --locked --test api -- \
+        login_flow admin registration timeline signin_binding refresh_check
+fi
 # Doc tests too (--all-targets leaves them out): among them the proofs that
 # writing another actor's tree, or writing through a reader, does not compile.
 cargo test --locked --doc

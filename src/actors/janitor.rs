@@ -71,6 +71,9 @@ pub struct Janitor {
     lease: Option<Arc<Lease>>,
     /// Whether this instance held the lease at its last check.
     leading: Arc<std::sync::atomic::AtomicBool>,
+    /// One run at a time in this process: a run asked for (operators,
+    /// tests) while the scheduled one goes on starts after it.
+    running: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What one run removed.
@@ -142,6 +145,7 @@ impl Janitor {
             last: Arc::default(),
             lease: None,
             leading: Arc::default(),
+            running: Arc::default(),
         }
     }
 
@@ -249,6 +253,8 @@ impl Janitor {
     }
 
     async fn run(self) -> JanitorReport {
+        let running = self.running.clone();
+        let _one_at_a_time = running.lock().await;
         let started = Instant::now();
         let mut report = JanitorReport::default();
         // Clients first: an expired client takes its grants and tokens.

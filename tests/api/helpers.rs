@@ -115,9 +115,104 @@ pub fn config_with(dir: &std::path::Path, vars: &[(&str, &str)]) -> Config {
     for (k, v) in vars {
         all.insert(k.to_string(), v.to_string());
     }
+    if let Some(url) = postgres_backend(dir, &all) {
+        all.insert("DRAWBRIDGE_STORAGE__BACKEND".into(), "postgres".into());
+        all.insert("DATABASE_URL".into(), url);
+    }
     load_from(None, &all)
         .expect("test configuration is valid")
         .0
+}
+
+/// The backend the suite runs on: `DRAWBRIDGE_TEST_BACKEND=postgres`
+/// (scripts/test.sh runs the login-flow, admin and registration tests
+/// once more that way) puts each app whose mode keeps records on disk in a
+/// database of its own on the test server, one per data directory, so an
+/// app restarted on the same directory finds its data again.
+fn postgres_backend(dir: &std::path::Path, vars: &BTreeMap<String, String>) -> Option<String> {
+    if std::env::var("DRAWBRIDGE_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let mode = vars.get("CREDENTIAL_STORAGE_MODE").map(String::as_str);
+    if matches!(mode, Some("MEMORY_ONLY" | "MEMORY_WITH_BACKUP"))
+        || vars.contains_key("DRAWBRIDGE_STORAGE__BACKEND")
+    {
+        return None;
+    }
+    let server = std::env::var("DRAWBRIDGE_TEST_DATABASE_URL")
+        .expect("DRAWBRIDGE_TEST_BACKEND=postgres needs DRAWBRIDGE_TEST_DATABASE_URL");
+    let remembered = dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return Some(url);
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("drawbridge_suite_{name}");
+    let create = format!("CREATE DATABASE {name}");
+    // Off the test's runtime: this runs inside one.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect to the test server");
+                let connection = tokio::spawn(connection);
+                client
+                    .batch_execute(&create)
+                    .await
+                    .expect("CREATE DATABASE");
+                drop(client);
+                let _ = connection.await;
+            })
+    })
+    .join()
+    .unwrap();
+    let mut url = url::Url::parse(&std::env::var("DRAWBRIDGE_TEST_DATABASE_URL").unwrap()).unwrap();
+    url.set_path(&name);
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(&remembered, url.as_str()).unwrap();
+    Some(url.to_string())
+}
+
+/// Every row of the app's database when the suite runs on PostgreSQL (the
+/// key, then the value, as bytes, named by tree); empty on sled.
+pub fn database_rows(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(url) = std::fs::read_to_string(dir.join("test-database-url")) else {
+        return Vec::new();
+    };
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect to the app's database");
+                tokio::spawn(connection);
+                let rows = client
+                    .query("SELECT tree, key, value FROM drawbridge_kv", &[])
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .flat_map(|r| {
+                        let tree: String = r.get(0);
+                        let key: Vec<u8> = r.get(1);
+                        let value: Vec<u8> = r.get(2);
+                        [
+                            (format!("{tree} key"), key),
+                            (format!("{tree} value"), value),
+                        ]
+                    })
+                    .collect()
+            })
+    })
+    .join()
+    .unwrap()
 }
 
 pub async fn spawn_app() -> TestApp {

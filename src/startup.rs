@@ -17,7 +17,9 @@ use crate::actors::registry::{ExpiryPolicy, FloodGuard, Registry, RegistryCore, 
 use crate::actors::token_broker::{
     successor, BrokerReader, SuccessorKey, TokenBroker, TokenBrokerCore, TokenPolicy,
 };
-use crate::actors::vault::{PublishedCodec, Vault, VaultCore, VaultReader, WriteSnapshot};
+use crate::actors::vault::{
+    PublishedCodec, ReloadKeys, Vault, VaultCore, VaultReader, WriteSnapshot, KEY_RELOAD_SECONDS,
+};
 use crate::clock::Clock;
 use crate::configuration::{Config, StorageMode, UpstreamProvider};
 use crate::http::admin::AdminToken;
@@ -119,7 +121,7 @@ impl Application {
         // readers, which can only read.
         let remote = store.is_remote();
         let (registry, registry_reader) = start_registry(&config, &store);
-        let (vault, vault_reader) = start_vault(&opened);
+        let (vault, vault_reader) = start_vault(&opened, remote);
         let successor = match opened.codec.keyring() {
             Some(ring) => SuccessorKey::new(ring.derive_key(successor::PURPOSE)),
             None => SuccessorKey::random(),
@@ -170,6 +172,11 @@ impl Application {
         if services.access.has_files() {
             access::reload_on_hangup(services.access.clone(), services.clock.clone());
         }
+        reload_keys(
+            vault.clone(),
+            config.storage.allow_insecure_key_permissions,
+            remote,
+        );
         let state = AppState {
             services,
             dev,
@@ -344,7 +351,48 @@ fn warn_about(config: &Config) {
 
 /// Starts the Vault on its own thread (the single writer of its trees and
 /// the only holder of the keyring) and answers its reader.
-fn start_vault(opened: &Opened) -> (Addr<Vault>, Arc<VaultReader>) {
+/// Reads the key file again on SIGHUP and, with several instances on one
+/// database, every [`KEY_RELOAD_SECONDS`]: a rotation made by another
+/// instance reaches this one without a restart.
+fn reload_keys(vault: Addr<Vault>, allow_insecure_permissions: bool, shared: bool) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let reload = move |vault: Addr<Vault>, why: &'static str| async move {
+        let msg = ReloadKeys {
+            allow_insecure_permissions,
+        };
+        match vault.send(msg).await {
+            Ok(Ok(Some(key_id))) => tracing::info!(key_id, why, "encryption keys reloaded"),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, why, "the key file could not be read again; keeping the keys in use")
+            }
+            Err(e) => tracing::error!(error = %e, "vault unavailable for a key reload"),
+        }
+    };
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            let vault = vault.clone();
+            actix_web::rt::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    reload(vault.clone(), "SIGHUP").await;
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "SIGHUP will not reload the key file"),
+    }
+    if shared {
+        actix_web::rt::spawn(async move {
+            let mut every =
+                actix_web::rt::time::interval(std::time::Duration::from_secs(KEY_RELOAD_SECONDS));
+            loop {
+                every.tick().await;
+                reload(vault.clone(), "interval").await;
+            }
+        });
+    }
+}
+
+fn start_vault(opened: &Opened, shared: bool) -> (Addr<Vault>, Arc<VaultReader>) {
     let trees = Owned::new(opened.store.clone());
     let codec = PublishedCodec::new(opened.codec.clone());
     let reader = Arc::new(VaultReader::new(trees.read_only(), codec.clone()));
@@ -353,13 +401,16 @@ fn start_vault(opened: &Opened) -> (Addr<Vault>, Arc<VaultReader>) {
     // actix builds the actor once (again only if it stopped itself, which
     // it never does), from the keyring last published.
     let addr = SyncArbiter::start(1, move || {
-        Vault::new(VaultCore::sharing(
-            trees.clone(),
-            codec.clone(),
-            key_source.clone(),
-            false,
-            snapshot.clone(),
-        ))
+        Vault::new(
+            VaultCore::sharing(
+                trees.clone(),
+                codec.clone(),
+                key_source.clone(),
+                false,
+                snapshot.clone(),
+            )
+            .with_shared_keys(shared),
+        )
     });
     (addr, reader)
 }

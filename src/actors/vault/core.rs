@@ -30,6 +30,9 @@ pub struct VaultCore {
     key_source: Option<KeySource>,
     flush_every_write: bool,
     snapshot: Option<Snapshot>,
+    /// The key file is shared by several instances on one database: a
+    /// rotation keeps the old keys until it is run again (see `rotate`).
+    keys_shared: bool,
 }
 
 impl VaultCore {
@@ -62,7 +65,45 @@ impl VaultCore {
             key_source,
             flush_every_write,
             snapshot,
+            keys_shared: false,
         }
+    }
+
+    /// The key file is shared by several instances on one database.
+    pub fn with_shared_keys(mut self, shared: bool) -> Self {
+        self.keys_shared = shared;
+        self
+    }
+
+    /// Takes the key file's keyring when it differs from the one in use
+    /// (another instance rotated); answers the new current key's id.
+    /// Keys from `AUTH_ENCRYPTION_KEY`, or no encryption: nothing to read.
+    pub fn reload_keys(&mut self, allow_insecure: bool) -> Result<Option<String>, VaultError> {
+        let Some(crate::crypto::keyfile::KeySource::File(path)) = &self.key_source else {
+            return Ok(None);
+        };
+        let Codec::Sealed(ring) = &self.codec else {
+            return Ok(None);
+        };
+        let on_file = crate::crypto::keyfile::load(path, allow_insecure)?;
+        let ids = |r: &crate::crypto::cipher::Keyring| {
+            (
+                r.current_id().to_owned(),
+                r.keys().iter().map(|k| k.id.clone()).collect::<Vec<_>>(),
+            )
+        };
+        if ids(&on_file) == ids(ring) {
+            return Ok(None);
+        }
+        let current = on_file.current_id().to_owned();
+        tracing::info!(
+            key_id = current.as_str(),
+            keys = on_file.keys().len(),
+            "the key file changed (a rotation): sealing with its current key from now on"
+        );
+        self.codec = Codec::Sealed(on_file);
+        self.publish();
+        Ok(Some(current))
     }
 
     pub fn codec(&self) -> &Codec {

@@ -89,6 +89,15 @@ pub struct RotateKey {
     pub now: UnixTime,
 }
 
+/// Reads the key file again and takes its keyring when it changed (another
+/// instance sharing the database rotated the key); answers the current
+/// key's id when it changed.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<String>, VaultError>")]
+pub struct ReloadKeys {
+    pub allow_insecure_permissions: bool,
+}
+
 /// Writes the MEMORY_WITH_BACKUP snapshot now; answers the records written.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, VaultError>")]

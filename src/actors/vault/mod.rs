@@ -43,6 +43,10 @@ pub enum VaultError {
     TooLarge,
 }
 
+/// With several instances on one database, how often each reads the key
+/// file again (a rotation made elsewhere reaches it within this).
+pub const KEY_RELOAD_SECONDS: u64 = 10;
+
 /// The most a secret sealed with [`SealSecret`] may hold: upstream client
 /// secrets are tens of bytes, verifiers 43; anything larger is refused
 /// rather than stored.
@@ -132,6 +136,13 @@ impl Handler<RotateKey> for Vault {
     }
 }
 
+impl Handler<ReloadKeys> for Vault {
+    type Result = Result<Option<String>, VaultError>;
+    fn handle(&mut self, msg: ReloadKeys, _: &mut Self::Context) -> Self::Result {
+        self.core.reload_keys(msg.allow_insecure_permissions)
+    }
+}
+
 impl Handler<WriteSnapshot> for Vault {
     type Result = Result<usize, VaultError>;
     fn handle(&mut self, _: WriteSnapshot, _: &mut Self::Context) -> Self::Result {
@@ -159,6 +170,7 @@ crate::track_writes!(Vault:
     DeleteSecrets,
     SecretIds,
     RotateKey,
+    ReloadKeys,
     WriteSnapshot,
     GetVaultStatus,
 );

@@ -121,12 +121,23 @@ impl VaultCore {
 
     /// A whole rotation (or the rest of an interrupted one), then a fresh
     /// snapshot when this store has one.
+    ///
+    /// With several instances sharing the key file, a rotation that starts
+    /// here keeps the old keys: the others still seal with them until they
+    /// read the key file again (SIGHUP, or within `KEY_RELOAD_SECONDS`), so
+    /// retiring now could strand what they write meanwhile. Running it again
+    /// once every instance took the new key re-seals what they wrote and
+    /// retires the old keys.
     pub fn rotate(&mut self, now: UnixTime) -> Result<RotationReport, VaultError> {
+        let starting = matches!(&self.codec, Codec::Sealed(ring) if ring.keys().len() == 1);
         let mut report = RotationReport {
             new_key_id: self.begin_rotation(now)?,
             ..Default::default()
         };
         self.reseal(usize::MAX, &mut report)?;
+        if starting && self.keys_shared {
+            return Ok(report);
+        }
         report.retired_keys = self.finish_rotation()?;
         if self.snapshot.is_some() {
             self.write_snapshot()?;

@@ -68,3 +68,72 @@ fn an_interrupted_rotation_completes_when_run_again() {
         1
     );
 }
+
+/// Two instances on one database, sharing the key file: each a core of
+/// its own over the same store.
+fn two_instances(dir: &Path) -> (TestVault, TestVault) {
+    let key_path = dir.join("key");
+    let ring = keyfile::load_or_create(&key_path, false, 0).unwrap();
+    let store: SharedStore = Arc::new(crate::storage::MemoryStore::new());
+    let instance = |ring| TestVault {
+        core: VaultCore::new(
+            Owned::new(store.clone()),
+            Codec::Sealed(ring),
+            Some(KeySource::File(key_path.clone())),
+            true,
+            None,
+        )
+        .with_shared_keys(true),
+        store: store.clone(),
+    };
+    (instance(ring.clone()), instance(ring))
+}
+
+#[test]
+fn a_rotation_with_several_instances_reaches_the_others_by_the_key_file_and_retires_old_keys_on_its_second_run(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, mut b) = two_instances(dir.path());
+    let old = a.codec().keyring().unwrap().current_id().to_owned();
+    a.store_user(creds("1", "one@x.org", "t1")).unwrap();
+    // A rotates: everything re-sealed under the new key, the old one kept.
+    let first = a.rotate(10).unwrap();
+    assert_eq!(
+        first.retired_keys,
+        Vec::<String>::new(),
+        "kept for the others"
+    );
+    assert!(first.resealed >= 1);
+    // B, still on the old keyring, cannot open what A re-sealed, and seals
+    // under the old key meanwhile.
+    assert!(b.load_user(&subject("1")).is_err());
+    b.store_user(creds("2", "two@x.org", "t2")).unwrap();
+    // B reads the key file again (SIGHUP, or its periodic reload).
+    assert_eq!(
+        b.reload_keys(false).unwrap(),
+        Some(first.new_key_id.clone())
+    );
+    assert_eq!(b.reload_keys(false).unwrap(), None, "nothing changed since");
+    assert_eq!(
+        b.load_user(&subject("1"))
+            .unwrap()
+            .unwrap()
+            .email
+            .as_deref(),
+        Some("one@x.org")
+    );
+    // A's second run re-seals what B wrote under the old key and retires it.
+    let second = a.rotate(20).unwrap();
+    assert_eq!(second.new_key_id, first.new_key_id);
+    assert_eq!(second.resealed, 1, "B's record");
+    assert_eq!(second.retired_keys, vec![old]);
+    assert_eq!(
+        b.reload_keys(false).unwrap(),
+        Some(first.new_key_id.clone())
+    );
+    for v in [&a, &b] {
+        for sub in ["1", "2"] {
+            assert!(v.load_user(&subject(sub)).unwrap().is_some(), "{sub}");
+        }
+    }
+}

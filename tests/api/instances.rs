@@ -576,3 +576,104 @@ async fn the_janitor_runs_on_one_instance_and_another_takes_over_when_it_is_kill
         Some(0.0)
     );
 }
+
+#[actix_web::test]
+async fn a_key_rotated_on_one_instance_reaches_the_others_through_the_shared_key_file() {
+    let google = fake_google::start();
+    // The key in a file all three read (the same path: one file shared,
+    // as on a shared volume or copied by configuration management).
+    let Some(c) = Cluster::start(
+        &google,
+        &[
+            ("AUTH_ENCRYPTION_KEY", ""),
+            ("AUTH_ENCRYPTION_KEY_FILE", "shared.key"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let redirect = google.client_callback();
+    let client = c.register(0, &redirect).await;
+    let (code, verifier) = c.sign_in(&client, &redirect, [0, 1, 2]).await;
+    let (_, pair) = c
+        .token(
+            0,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    // Introspection names the user: the instance opened the sealed record.
+    let username = |i: usize| {
+        let (c, access) = (&c, access.clone());
+        async move {
+            let res = c
+                .api
+                .post(c.url(i, "/oauth/introspect"))
+                .bearer_auth(INTROSPECTION)
+                .form(&[("token", access.as_str())])
+                .send()
+                .await
+                .unwrap();
+            let v: Value = res.json().await.unwrap_or_default();
+            v["username"].as_str().map(str::to_owned)
+        }
+    };
+    for i in 0..3 {
+        assert_eq!(username(i).await.as_deref(), Some(fake_google::EMAIL));
+    }
+    let rotate = || async {
+        let res = c
+            .api
+            .post(c.url(0, "/admin/v1/keys/rotate"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        res.json::<Value>().await.unwrap()
+    };
+    let first = rotate().await;
+    assert!(first["resealed"].as_u64() >= Some(1), "{first}");
+    assert_eq!(
+        first["retired_keys"],
+        json!([]),
+        "old keys kept for the others: {first}"
+    );
+    // The others take the new key from the file within their reload time.
+    let started = Instant::now();
+    for i in [1, 2] {
+        while username(i).await.as_deref() != Some(fake_google::EMAIL) {
+            assert!(
+                started.elapsed() < Duration::from_secs(25),
+                "instance {i} never read the rotated key file"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    eprintln!(
+        "key rotation: every instance reads re-sealed records after {:?}",
+        started.elapsed()
+    );
+    // Once every instance has reloaded (10 s), the second run retires the old key.
+    actix_web::rt::time::sleep(Duration::from_secs(11)).await;
+    let second = rotate().await;
+    assert_eq!(
+        second["retired_keys"].as_array().map(Vec::len),
+        Some(1),
+        "{second}"
+    );
+    for i in 0..3 {
+        assert_eq!(
+            username(i).await.as_deref(),
+            Some(fake_google::EMAIL),
+            "instance {i}"
+        );
+    }
+}

@@ -95,6 +95,9 @@ bash scripts/dev/cors-check.sh
 step "behind Debian's nginx (scripts/deploy/nginx.conf): client addresses, rate limits, forged X-Forwarded-For, SSE"
 bash scripts/dev/nginx-check.sh
 
+step "three instances on one PostgreSQL database behind nginx (scripts/deploy/nginx-instances.conf): a sign-in spread over them, one killed"
+bash scripts/dev/instances-check.sh
+
 step "the systemd unit: systemd-analyze verify, its sandbox, the service started as the unit starts it"
 bash scripts/dev/deploy-check.sh
 

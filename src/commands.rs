@@ -154,7 +154,9 @@ pub fn migrate_between(
     ];
     // The shared client count is derived: the first instance that needs it
     // on the target counts the clients again (a copied count could be stale).
-    let derived = [Tree::Counters, Tree::Leases];
+    // Leases and the dev provider's codes and tokens are short-lived state
+    // of the running instances (the demo user signs in again).
+    let derived = [Tree::Counters, Tree::Leases, Tree::DevProvider];
     for tree in Tree::ALL
         .into_iter()
         .filter(|t| !vault_trees.contains(t) && !derived.contains(t))

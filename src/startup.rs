@@ -32,7 +32,7 @@ use crate::service::clients::document::document_cache;
 use crate::service::timeline::GatewaySampler;
 use crate::service::Services;
 use crate::storage::{GroupCommit, Owned, SharedStore, Sizes};
-use crate::upstream::dev::DevProvider;
+use crate::upstream::dev::{self, DevProvider};
 use crate::upstream::Upstream;
 
 pub struct Application {
@@ -107,7 +107,13 @@ impl Application {
             .map(|port| bind(&format!("{}:{port}", config.server.host)))
             .transpose()?;
         let admin = AdminToken::resolve(&config).map_err(StartupError::Admin)?;
-        let dev = (config.upstream.provider == UpstreamProvider::Dev).then(DevProvider::new);
+        let dev = (config.upstream.provider == UpstreamProvider::Dev).then(|| {
+            let secret = opened
+                .codec
+                .keyring()
+                .map(|ring| ring.derive_key(dev::SECRET_PURPOSE));
+            DevProvider::new(Owned::new(store.clone()), clock.clone(), secret)
+        });
         let upstream = Upstream::build(&config, dev.as_ref().map(|d| d.credentials()))
             .await
             .map_err(StartupError::Upstream)?;

@@ -19,9 +19,10 @@
 //! | `grants`  | TokenBroker | grant id                   | `GrantRecord` (a user's consent to a client) |
 //! | `grant_tokens` | TokenBroker | grant id `/` token hash | empty (index: a grant's tokens)       |
 //! | `client_grants` | TokenBroker | client id `/` grant id | empty (index: a client's grants)      |
+//! | `dev_provider` | dev identity provider | `<kind>/` SHA-256 of the code or token (kind `code`, `access`, `refresh`) | `DevRecord`: the code's request or the token's scope, and its expiry (removed when read expired, swept every 5 min) |
 //!
 //! The owners' sets of trees are types (`RegistryTree`, `VaultTree`,
-//! `BrokerTree` in `storage::trees`): each actor is handed an `Owned` over
+//! `BrokerTree`, `LeaseTree`, `DevProviderTree` in `storage::trees`): each actor is handed an `Owned` over
 //! its own set, so writing another owner's tree does not compile. Its reader
 //! gets a `ReadOnly` view of the same set; the Vault's snapshot alone reads
 //! every tree (read-only), and the metrics see sizes only (`Sizes`).
@@ -63,10 +64,11 @@ pub enum Tree {
     Grants,
     GrantTokens,
     ClientGrants,
+    DevProvider,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 15] = [
+    pub const ALL: [Tree; 16] = [
         Tree::Meta,
         Tree::Clients,
         Tree::Timelines,
@@ -82,6 +84,7 @@ impl Tree {
         Tree::Grants,
         Tree::GrantTokens,
         Tree::ClientGrants,
+        Tree::DevProvider,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +104,7 @@ impl Tree {
             Tree::Grants => "grants",
             Tree::GrantTokens => "grant_tokens",
             Tree::ClientGrants => "client_grants",
+            Tree::DevProvider => "dev_provider",
         }
     }
 
@@ -122,6 +126,13 @@ pub fn client(client_id: &str) -> Vec<u8> {
 /// Key of a sealed secret in [`Tree::Secrets`].
 pub fn secret(kind: &str, id: &str) -> Vec<u8> {
     format!("{kind}/{id}").into_bytes()
+}
+
+/// Key of a dev provider record in [`Tree::DevProvider`]: `<kind>/` and
+/// the SHA-256 of the code or token (the caller hashes), so no usable one
+/// is ever stored.
+pub fn dev_record(kind: &str, hash: &[u8; 32]) -> Vec<u8> {
+    pair(kind, hash)
 }
 
 /// Keys of an index entry `<a>/<b>`.

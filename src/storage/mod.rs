@@ -22,7 +22,8 @@ pub use memory::MemoryStore;
 pub use postgres::{PgOptions, PgStore};
 pub use sled_engine::SledStore;
 pub use trees::{
-    BrokerTree, LeaseTree, Owned, OwnedBatch, ReadOnly, RegistryTree, Sizes, TreeSet, VaultTree,
+    BrokerTree, DevProviderTree, LeaseTree, Owned, OwnedBatch, ReadOnly, RegistryTree, Sizes,
+    TreeSet, VaultTree,
 };
 
 /// A key/value pair as stored.

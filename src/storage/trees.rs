@@ -43,6 +43,9 @@ tree_sets! {
     LeaseTree { Leases }
     /// The TokenBroker's trees: sign-ins, codes, tokens, grants and indexes.
     BrokerTree { Transactions, Codes, Tokens, Grants, GrantTokens, ClientGrants }
+    /// The built-in development identity provider's tree: its codes and
+    /// tokens, shared by every instance on the store.
+    DevProviderTree { DevProvider }
 }
 
 /// Read and write access to the trees of `S` only: what an owner actor's

@@ -3,10 +3,15 @@
 //! demo work without a Google account. It speaks the same OAuth as Google
 //! (authorization code with PKCE, refresh, userinfo, revocation), so the
 //! demo exercises the same code paths. It only ever runs on loopback.
+//!
+//! Its codes and tokens live in the configured store ([`state`]), and its
+//! client secret comes from the keyring, so instances that share a
+//! database and a key file sign the demo user in together behind a load
+//! balancer.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod state;
+
+use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,9 +19,12 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::Credentials;
+use crate::clock::Clock;
 use crate::domain::pkce::challenge_of;
 use crate::domain::secret::random_b64;
 use crate::pages::{message_page, render, DevSignInPage, DEV_TITLE};
+use crate::storage::{DevProviderTree, Owned, StoreError};
+use state::{DevCode, DevState, ACCESS_TTL};
 
 pub const AUTHORIZE: &str = "/dev/authorize";
 pub const TOKEN: &str = "/dev/token";
@@ -28,33 +36,31 @@ pub const DEMO_EMAIL: &str = "demo@drawbridge.invalid";
 /// The `iss` of the dev provider's ID tokens (HS256, MACed with the client
 /// secret, and validated like any other provider's).
 pub const ISSUER: &str = "urn:drawbridge:dev";
-const ACCESS_TTL: u64 = 3600;
-
-struct DevCode {
-    redirect_uri: String,
-    challenge: String,
-    scope: String,
-    nonce: Option<String>,
-    expires: Instant,
-}
-
-#[derive(Default)]
-struct DevState {
-    codes: HashMap<String, DevCode>,
-    refresh_tokens: HashMap<String, String>,
-    access_tokens: HashMap<String, Instant>,
-}
+/// What the client secret is derived from the keyring for.
+pub const SECRET_PURPOSE: &str = "dev provider client secret";
 
 pub struct DevProvider {
     secret: String,
-    state: Mutex<DevState>,
+    state: Arc<DevState>,
 }
 
 impl DevProvider {
-    pub fn new() -> Arc<Self> {
+    /// The provider over its tree of the store. `secret_key` (derived from
+    /// the keyring with [`SECRET_PURPOSE`]) makes the client secret the
+    /// same on every instance that shares the key; without one (a mode
+    /// that does not encrypt) it is random, this process's own.
+    pub fn new(
+        trees: Owned<DevProviderTree>,
+        clock: Clock,
+        secret_key: Option<[u8; 32]>,
+    ) -> Arc<Self> {
+        let secret = match secret_key {
+            Some(key) => URL_SAFE_NO_PAD.encode(key),
+            None => random_b64(32),
+        };
         Arc::new(Self {
-            secret: random_b64(32),
-            state: Mutex::default(),
+            secret,
+            state: Arc::new(DevState::new(trees, clock)),
         })
     }
 
@@ -65,9 +71,28 @@ impl DevProvider {
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, DevState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` on the state off the event loop (the store may be a
+    /// database across the network).
+    async fn with_state<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&DevState) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let state = self.state.clone();
+        actix_web::rt::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(|e| StoreError::Engine(e.to_string()))?
     }
+}
+
+/// The answer when the store fails: try again later.
+fn unavailable(e: &StoreError) -> HttpResponse {
+    tracing::error!(error = %e, "dev provider: store unavailable");
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("Retry-After", "1"))
+        .json(serde_json::json!({
+            "error": "temporarily_unavailable",
+            "error_description": "the store is unavailable; try again",
+        }))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, provider: Arc<DevProvider>) {
@@ -141,19 +166,23 @@ async fn authorize_submit(
     }
     let code = format!("dev_code_{}", random_b64(24));
     let redirect_uri = form.redirect_uri.clone().unwrap_or_default();
-    provider.state().codes.insert(
-        code.clone(),
-        DevCode {
-            redirect_uri: redirect_uri.clone(),
-            challenge: form.code_challenge.clone().unwrap_or_default(),
-            scope: form.scope.clone().unwrap_or_default(),
-            nonce: form.nonce.clone(),
-            expires: Instant::now() + Duration::from_secs(300),
-        },
-    );
     let Ok(mut target) = url::Url::parse(&redirect_uri) else {
         return message_page(400, DEV_TITLE, "redirect_uri is not a URL");
     };
+    let request = DevCode {
+        redirect_uri,
+        challenge: form.code_challenge.clone().unwrap_or_default(),
+        scope: form.scope.clone().unwrap_or_default(),
+        nonce: form.nonce.clone(),
+    };
+    let issued = code.clone();
+    if let Err(e) = provider
+        .with_state(move |s| s.issue_code(&issued, request))
+        .await
+    {
+        tracing::error!(error = %e, "dev provider: store unavailable");
+        return message_page(503, DEV_TITLE, "the store is unavailable; try again");
+    }
     target
         .query_pairs_mut()
         .append_pair("code", &code)
@@ -183,7 +212,7 @@ fn id_token(secret: &str, audience: &str, nonce: Option<&str>) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let mut claims = serde_json::json!({
         "iss": ISSUER, "aud": audience, "sub": DEMO_SUB, "email": DEMO_EMAIL,
-        "email_verified": true, "iat": now, "exp": now + ACCESS_TTL,
+        "email_verified": true, "iat": now, "exp": now + ACCESS_TTL as u64,
     });
     if let Some(n) = nonce {
         claims["nonce"] = serde_json::json!(n);
@@ -206,63 +235,73 @@ async fn token(provider: web::Data<DevProvider>, form: web::Form<TokenForm>) -> 
     if !authenticated {
         return oauth_error(401, "invalid_client", "unknown client or wrong secret");
     }
-    let mut state = provider.state();
-    let access = format!("dev_at_{}", random_b64(24));
-    match form.grant_type.as_str() {
-        "authorization_code" => {
-            let Some(code) = form.code.as_deref().and_then(|c| state.codes.remove(c)) else {
-                return oauth_error(400, "invalid_grant", "unknown or used code");
-            };
-            let verifier_ok = form
-                .code_verifier
-                .as_deref()
-                .is_some_and(|v| challenge_of(v) == code.challenge);
-            if code.expires < Instant::now()
-                || form.redirect_uri.as_deref() != Some(code.redirect_uri.as_str())
-                || !verifier_ok
-            {
-                return oauth_error(
-                    400,
-                    "invalid_grant",
-                    "code expired, redirect_uri mismatch or PKCE failure",
-                );
-            }
-            let refresh = format!("dev_rt_{}", random_b64(24));
-            state
-                .refresh_tokens
-                .insert(refresh.clone(), code.scope.clone());
-            state.access_tokens.insert(
-                access.clone(),
-                Instant::now() + Duration::from_secs(ACCESS_TTL),
-            );
-            HttpResponse::Ok().json(serde_json::json!({
-                "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TTL,
-                "refresh_token": refresh, "scope": code.scope, "id_token": id_token(&provider.secret, CLIENT_ID, code.nonce.as_deref()),
-            }))
-        }
-        "refresh_token" => {
-            let Some(scope) = form
-                .refresh_token
-                .as_deref()
-                .and_then(|r| state.refresh_tokens.get(r))
-                .cloned()
-            else {
-                return oauth_error(400, "invalid_grant", "unknown refresh token");
-            };
-            state.access_tokens.insert(
-                access.clone(),
-                Instant::now() + Duration::from_secs(ACCESS_TTL),
-            );
-            HttpResponse::Ok().json(serde_json::json!({
-                "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TTL, "scope": scope,
-            }))
-        }
-        _ => oauth_error(
+    let answer = match form.grant_type.as_str() {
+        "authorization_code" => redeem_code(&provider, form.into_inner()).await,
+        "refresh_token" => refresh(&provider, form.into_inner()).await,
+        _ => Ok(oauth_error(
             400,
             "unsupported_grant_type",
             "authorization_code or refresh_token",
-        ),
+        )),
+    };
+    answer.unwrap_or_else(|e| unavailable(&e))
+}
+
+async fn redeem_code(provider: &DevProvider, form: TokenForm) -> Result<HttpResponse, StoreError> {
+    let code = form.code.unwrap_or_default();
+    // Taken before it is checked: a failed attempt uses the code up.
+    let Some(code) = provider.with_state(move |s| s.take_code(&code)).await? else {
+        return Ok(oauth_error(
+            400,
+            "invalid_grant",
+            "unknown, expired or used code",
+        ));
+    };
+    let verifier_ok = form
+        .code_verifier
+        .as_deref()
+        .is_some_and(|v| challenge_of(v) == code.challenge);
+    if form.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) || !verifier_ok {
+        return Ok(oauth_error(
+            400,
+            "invalid_grant",
+            "redirect_uri mismatch or PKCE failure",
+        ));
     }
+    let access = format!("dev_at_{}", random_b64(24));
+    let refresh = format!("dev_rt_{}", random_b64(24));
+    let (a, r, scope) = (access.clone(), refresh.clone(), code.scope.clone());
+    provider
+        .with_state(move |s| {
+            s.issue_refresh(&r, &scope)?;
+            s.issue_access(&a)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TTL,
+        "refresh_token": refresh, "scope": code.scope, "id_token": id_token(&provider.secret, CLIENT_ID, code.nonce.as_deref()),
+    })))
+}
+
+async fn refresh(provider: &DevProvider, form: TokenForm) -> Result<HttpResponse, StoreError> {
+    let refresh = form.refresh_token.unwrap_or_default();
+    let access = format!("dev_at_{}", random_b64(24));
+    let issued = access.clone();
+    let scope = provider
+        .with_state(move |s| {
+            let scope = s.refresh_scope(&refresh)?;
+            if scope.is_some() {
+                s.issue_access(&issued)?;
+            }
+            Ok(scope)
+        })
+        .await?;
+    let Some(scope) = scope else {
+        return Ok(oauth_error(400, "invalid_grant", "unknown refresh token"));
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TTL, "scope": scope,
+    })))
 }
 
 async fn userinfo(provider: web::Data<DevProvider>, req: HttpRequest) -> HttpResponse {
@@ -270,15 +309,19 @@ async fn userinfo(provider: web::Data<DevProvider>, req: HttpRequest) -> HttpRes
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let live = token
-        .and_then(|t| provider.state().access_tokens.get(t).copied())
-        .is_some_and(|exp| exp > Instant::now());
-    if !live {
-        return oauth_error(401, "invalid_token", "unknown or expired access token");
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let live = match token {
+        Some(t) => provider.with_state(move |s| s.access_is_live(&t)).await,
+        None => Ok(false),
+    };
+    match live {
+        Ok(true) => HttpResponse::Ok().json(
+            serde_json::json!({"sub": DEMO_SUB, "email": DEMO_EMAIL, "email_verified": true}),
+        ),
+        Ok(false) => oauth_error(401, "invalid_token", "unknown or expired access token"),
+        Err(e) => unavailable(&e),
     }
-    HttpResponse::Ok()
-        .json(serde_json::json!({"sub": DEMO_SUB, "email": DEMO_EMAIL, "email_verified": true}))
 }
 
 #[derive(Deserialize)]
@@ -287,8 +330,9 @@ struct RevokeForm {
 }
 
 async fn revoke(provider: web::Data<DevProvider>, form: web::Form<RevokeForm>) -> HttpResponse {
-    let mut state = provider.state();
-    state.refresh_tokens.remove(&form.token);
-    state.access_tokens.remove(&form.token);
-    HttpResponse::Ok().finish()
+    let token = form.into_inner().token;
+    match provider.with_state(move |s| s.revoke(&token)).await {
+        Ok(()) => HttpResponse::Ok().finish(),
+        Err(e) => unavailable(&e),
+    }
 }

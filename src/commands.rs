@@ -34,7 +34,13 @@ pub fn rotate_key(config: &Config, now: UnixTime) -> Result<RotationReport, Comm
     }
     let _lock = persistence::lock_dir(config)?;
     let opened = persistence::open_mode(config, config.storage.mode, false, now)?;
-    Ok(opened.vault_core(true).rotate(now)?)
+    // On a shared database other instances may be running: keep the old
+    // keys until the rotation is run again (see `VaultCore::rotate`).
+    let shared = opened.store.is_remote();
+    Ok(opened
+        .vault_core(true)
+        .with_shared_keys(shared)
+        .rotate(now)?)
 }
 
 /// What a migration did, per kind of record.

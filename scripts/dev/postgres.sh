@@ -37,10 +37,11 @@ start_postgres() {
         echo "postgres: initdb failed" >&2
         return 1
     fi
-    # Durability is not what these tests check: fsync off keeps them quick.
+    # Durability is not what these tests check: fsync off keeps them quick
+    # (POSTGRES_FSYNC=on for benchmarks; POSTGRES_OPTIONS adds server options).
     if ! "${postgres_run[@]}" "$postgres_bin/pg_ctl" -D "$postgres_dir/data" \
         -l "$postgres_dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $postgres_dir -c fsync=off -c max_connections=300" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $postgres_dir -c fsync=${POSTGRES_FSYNC:-off} -c max_connections=300 ${POSTGRES_OPTIONS:-}" \
         start >/dev/null; then
         cat "$postgres_dir/server.log" >&2
         echo "postgres: the server did not start" >&2

@@ -39,7 +39,9 @@ mkdir -p "$tmp"
 : >"$tmp/secrets.txt"
 # The PostgreSQL engine's tests run against a throwaway PostgreSQL 15
 # (skipped with one line without it on a developer's machine; installed
-# and required under CI=true).
+# and required under CI=true). The tests that stop and restart PostgreSQL
+# under a running Drawbridge (tests/api/postgres_faults.rs, crash.rs) start
+# servers of their own with scripts/dev/postgres.sh private-start.
 source scripts/dev/postgres.sh
 start_postgres
 trap stop_postgres EXIT

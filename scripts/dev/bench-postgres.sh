@@ -15,8 +15,8 @@ source scripts/dev/lib.sh
 require_package wrk wrk "the benchmark"
 cargo build --release --locked --bin drawbridge --example bench-upstream
 source scripts/dev/postgres.sh
-POSTGRES_FSYNC=on POSTGRES_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_utility=on" \
-    start_postgres
+POSTGRES_FSYNC=on POSTGRES_SETTINGS="shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track_utility = on" start_postgres
 trap stop_postgres EXIT
 [[ -n "${DRAWBRIDGE_TEST_DATABASE_URL:-}" ]] || { echo "the PostgreSQL benchmark needs PostgreSQL" >&2; exit 1; }
 python3 scripts/dev/bench_postgres.py

@@ -1,11 +1,13 @@
 //! Crash durability: the real binary (the release build when
 //! `DRAWBRIDGE_TEST_BIN` names it, as `scripts/test.sh` does) serves
 //! concurrent registrations, sign-ins, code exchanges and refreshes, is
-//! killed with SIGKILL at a random moment, and restarts. Everything a client
-//! had been told (a registration, a code, a token pair) must still work, and
+//! killed with SIGKILL at a random moment, and restarts — on sled, and on
+//! PostgreSQL. On PostgreSQL, the database itself is also restarted under
+//! the same load while Drawbridge keeps running. Everything a client had
+//! been told (a registration, a code, a token pair) must still work, and
 //! nothing half-written may show up.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use serde_json::{json, Value};
 use crate::binary::{start, Running};
 use crate::fake_google::{self, FakeGoogle};
 use crate::login_flow::{consent_form, consent_page, field, pkce};
+use crate::postgres_server::{fresh_database, shared_server, PrivateServer};
 
 const ADMIN_TOKEN: &str = "crash-test-admin-token-0123456789abcdef";
 const INTROSPECTION_SECRET: &str = "crash-test-introspection-secret-0123456789";
@@ -51,6 +54,52 @@ struct Target {
     base: String,
     redirect: String,
     api: reqwest::Client,
+    /// PostgreSQL may be down: a 503 `temporarily_unavailable` with
+    /// `Retry-After` acknowledges nothing, and the client tries again.
+    outage: bool,
+    /// 503 answers seen (with `outage`).
+    refused: Cell<usize>,
+    /// Set when the workers are to stop (with `outage`; a killed server
+    /// stops them otherwise).
+    stopping: Cell<bool>,
+}
+
+impl Target {
+    fn new(port: u16, redirect: String, api: &reqwest::Client, outage: bool) -> Self {
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            redirect,
+            api: api.clone(),
+            outage,
+            refused: Cell::new(0),
+            stopping: Cell::new(false),
+        }
+    }
+
+    /// Whether an answer is the refusal of an outage (checked to be the
+    /// RFC answer a client can retry), counted.
+    fn refused(&self, status: u16, retry_after: bool, v: &Value) -> bool {
+        if !(self.outage && status == 503) {
+            return false;
+        }
+        assert_eq!(v["error"], "temporarily_unavailable", "{v}");
+        assert!(retry_after, "a 503 without Retry-After: {v}");
+        self.refused.set(self.refused.get() + 1);
+        true
+    }
+}
+
+/// Where the records are kept: `storage` variables for the binary.
+fn on_postgres(database_url: &str) -> Vec<(String, String)> {
+    vec![
+        ("DRAWBRIDGE_STORAGE__BACKEND".into(), "postgres".into()),
+        ("DATABASE_URL".into(), database_url.into()),
+        // Answers refused while the database is down come back quickly.
+        (
+            "DRAWBRIDGE_STORAGE__STATEMENT_TIMEOUT_MS".into(),
+            "1000".into(),
+        ),
+    ]
 }
 
 fn env(google: &FakeGoogle) -> Vec<(String, String)> {
@@ -72,7 +121,7 @@ fn env(google: &FakeGoogle) -> Vec<(String, String)> {
 }
 
 /// One step of a client's life; `None` when the server did not answer fully
-/// (it was killed), which ends the worker.
+/// (it was killed) or refused for now (PostgreSQL is down).
 async fn register(t: &Target) -> Option<Reg> {
     let body = json!({
         "client_name": "crash test client",
@@ -87,7 +136,11 @@ async fn register(t: &Target) -> Option<Reg> {
         .await
         .ok()?;
     let status = res.status().as_u16();
+    let retry_after = res.headers().contains_key("retry-after");
     let v: Value = res.json().await.ok()?;
+    if t.refused(status, retry_after, &v) {
+        return None;
+    }
     assert_eq!(status, 201, "registration: {v}");
     Some(Reg {
         id: v["client_id"].as_str()?.into(),
@@ -153,7 +206,12 @@ async fn token(t: &Target, reg: &Reg, form: &[(&str, &str)]) -> Option<(u16, Val
         .await
         .ok()?;
     let status = res.status().as_u16();
-    Some((status, res.json().await.ok()?))
+    let retry_after = res.headers().contains_key("retry-after");
+    let v: Value = res.json().await.ok()?;
+    if t.refused(status, retry_after, &v) {
+        return None;
+    }
+    Some((status, v))
 }
 
 async fn exchange(t: &Target, c: &Code) -> Option<(u16, Value)> {
@@ -190,40 +248,44 @@ fn pair(reg: &Reg, v: &Value) -> Pair {
     }
 }
 
-/// A client's life until the server disappears: register, sign in, and
-/// either keep the code, or redeem it (and sometimes refresh once).
+/// Clients' lives until the server disappears (or, through an outage,
+/// until told to stop).
 async fn worker(t: Rc<Target>, acked: Rc<RefCell<Acked>>, n: usize) {
     let mut i = n;
-    loop {
+    while !t.stopping.get() {
         i += WORKERS;
-        let Some(reg) = register(&t).await else {
-            return;
-        };
-        acked.borrow_mut().regs.push(reg.clone());
-        let Some(code) = sign_in(&t, &reg).await else {
-            return;
-        };
-        if i.is_multiple_of(3) {
-            acked.borrow_mut().codes.push(code);
-            continue;
+        if life(&t, &acked, i).await.is_none() {
+            if !t.outage {
+                return;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
         }
-        let Some((status, v)) = exchange(&t, &code).await else {
-            return;
-        };
-        assert_eq!(status, 200, "code exchange: {v}");
-        let first = pair(&reg, &v);
-        if i % 3 == 1 {
-            acked.borrow_mut().pairs.push(first);
-            continue;
-        }
-        // Refreshing rotates the pair: once asked, the old pair is no
-        // longer the client's to rely on, answered or not.
-        let Some((status, v)) = refresh(&t, &first).await else {
-            return;
-        };
-        assert_eq!(status, 200, "refresh: {v}");
-        acked.borrow_mut().pairs.push(pair(&reg, &v));
     }
+}
+
+/// A client's life: register, sign in, and either keep the code, or redeem
+/// it (and sometimes refresh once); `None` at the first step not answered.
+async fn life(t: &Target, acked: &RefCell<Acked>, i: usize) -> Option<()> {
+    let reg = register(t).await?;
+    acked.borrow_mut().regs.push(reg.clone());
+    let code = sign_in(t, &reg).await?;
+    if i.is_multiple_of(3) {
+        acked.borrow_mut().codes.push(code);
+        return Some(());
+    }
+    // Asked to redeem or refresh, the client no longer relies on what it
+    // presented, answered or not (a refresh rotates the pair).
+    let (status, v) = exchange(t, &code).await?;
+    assert_eq!(status, 200, "code exchange: {v}");
+    let first = pair(&reg, &v);
+    if i % 3 == 1 {
+        acked.borrow_mut().pairs.push(first);
+        return Some(());
+    }
+    let (status, v) = refresh(t, &first).await?;
+    assert_eq!(status, 200, "refresh: {v}");
+    acked.borrow_mut().pairs.push(pair(&reg, &v));
+    Some(())
 }
 
 fn kill9(running: &mut Running) {
@@ -245,7 +307,7 @@ async fn verify(t: &Target, acked: &mut Acked) {
         assert_eq!(res.status().as_u16(), 200, "acknowledged registration lost");
     }
     for code in std::mem::take(&mut acked.codes) {
-        let (status, v) = exchange(t, &code).await.unwrap();
+        let (status, v) = exchange(t, &code).await.expect("an answer other than 503");
         assert_eq!(status, 200, "acknowledged code lost: {v}");
         acked.pairs.push(pair(&code.reg, &v));
     }
@@ -262,7 +324,7 @@ async fn verify(t: &Target, acked: &mut Acked) {
             .await
             .unwrap();
         assert_eq!(v["active"], true, "acknowledged access token lost: {v}");
-        let (status, v) = refresh(t, &p).await.unwrap();
+        let (status, v) = refresh(t, &p).await.expect("an answer other than 503");
         assert_eq!(status, 200, "acknowledged refresh token lost: {v}");
         acked.pairs.push(pair(&p.reg, &v));
     }
@@ -317,24 +379,37 @@ fn random_delay(round: usize) -> Duration {
     Duration::from_millis(round as u64 * 450 + jitter)
 }
 
-#[actix_web::test]
-async fn acknowledged_registrations_codes_and_tokens_survive_kill_9() {
+/// What interrupts the traffic of each round.
+enum Fault<'a> {
+    /// Drawbridge is killed with SIGKILL and started again.
+    KillDrawbridge,
+    /// PostgreSQL (a server of the test's own) is stopped at once and
+    /// started again; Drawbridge keeps running.
+    RestartPostgres(&'a PrivateServer),
+}
+
+/// Three rounds of traffic, each interrupted by `fault` at a random moment;
+/// then every acknowledged item is checked on the server that runs after.
+async fn acknowledged_items_survive(storage: Vec<(String, String)>, fault: Fault<'_>) {
     let google = fake_google::start();
     let dir = tempfile::tempdir().unwrap();
-    let vars = env(&google);
+    let mut vars = env(&google);
+    vars.extend(storage);
     let api = reqwest::Client::builder()
         .redirect(Policy::none())
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
+    let outage = matches!(fault, Fault::RestartPostgres(_));
     let mut acked = Acked::default();
+    let mut server: Option<Running> = None;
+    let mut refused = 0;
     for round in 0..3 {
-        let mut server = start_in(dir.path(), &vars).await;
-        let target = Rc::new(Target {
-            base: format!("http://127.0.0.1:{}", server.port),
-            redirect: google.client_callback(),
-            api: api.clone(),
-        });
+        if server.is_none() {
+            server = Some(start_in(dir.path(), &vars).await);
+        }
+        let port = server.as_ref().unwrap().port;
+        let target = Rc::new(Target::new(port, google.client_callback(), &api, outage));
         verify(&target, &mut acked).await;
 
         let shared = Rc::new(RefCell::new(std::mem::take(&mut acked)));
@@ -348,26 +423,29 @@ async fn acknowledged_registrations_codes_and_tokens_survive_kill_9() {
         );
         let delay = random_delay(round);
         let progress = shared.clone();
-        let killer = async {
-            // The kill point counts from the first acknowledged registration
-            // and grant of this round, so a slow machine still kills the
-            // server mid-traffic rather than before anything was answered.
-            let waiting = std::time::Instant::now();
-            while waiting.elapsed() < Duration::from_secs(60) {
-                let answered = {
-                    let p = progress.borrow();
-                    p.regs.len() > before.0 && p.codes.len() + p.pairs.len() > before.1 + before.2
-                };
-                if answered {
-                    break;
-                }
-                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-            }
+        let interrupt = async {
+            // The fault strikes counting from the first acknowledged
+            // registration and grant of this round, so a slow machine still
+            // meets it mid-traffic rather than before anything was answered.
+            until(|| {
+                let p = progress.borrow();
+                p.regs.len() > before.0 && p.codes.len() + p.pairs.len() > before.1 + before.2
+            })
+            .await;
             actix_web::rt::time::sleep(delay).await;
-            kill9(&mut server);
+            match fault {
+                Fault::KillDrawbridge => kill9(server.as_mut().unwrap()),
+                Fault::RestartPostgres(postgres) => {
+                    restart_under_load(postgres, &target, &progress).await;
+                }
+            }
         };
-        futures_util::future::join(workers, killer).await;
+        futures_util::future::join(workers, interrupt).await;
+        if !outage {
+            server = None;
+        }
         drop(progress);
+        refused += target.refused.get();
         acked = Rc::try_unwrap(shared).ok().unwrap().into_inner();
         let added = (
             acked.regs.len() - before.0,
@@ -375,23 +453,89 @@ async fn acknowledged_registrations_codes_and_tokens_survive_kill_9() {
         );
         assert!(
             added.0 > 0 && added.1 > 0,
-            "round {round}: the server acknowledged {added:?} before the kill at {delay:?}; too early to test anything"
+            "round {round}: the server acknowledged {added:?} before the fault at {delay:?}; too early to test anything"
         );
         eprintln!(
-            "crash round {round}: killed after {delay:?}; acknowledged so far {} registrations, {} unredeemed codes, {} token pairs",
+            "crash round {round}: fault after {delay:?}; acknowledged so far {} registrations, {} unredeemed codes, {} token pairs; {} answers refused with 503",
             acked.regs.len(),
             acked.codes.len(),
-            acked.pairs.len()
+            acked.pairs.len(),
+            target.refused.get(),
         );
     }
-    let server = start_in(dir.path(), &vars).await;
-    let target = Target {
-        base: format!("http://127.0.0.1:{}", server.port),
-        redirect: google.client_callback(),
-        api,
+    if outage {
+        assert!(
+            refused > 0,
+            "no request met the restarts: the test proved nothing"
+        );
+    }
+    let server = match server {
+        Some(running) => running,
+        None => start_in(dir.path(), &vars).await,
     };
+    let target = Target::new(server.port, google.client_callback(), &api, false);
     verify(&target, &mut acked).await;
     let _ = actix_web::rt::task::spawn_blocking(move || crate::binary::terminate(server)).await;
+}
+
+/// Waits (at most 60 s) until `done` holds.
+async fn until(done: impl Fn() -> bool) {
+    let waiting = std::time::Instant::now();
+    while waiting.elapsed() < Duration::from_secs(60) && !done() {
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Stops PostgreSQL under the workers' load and starts it again; Drawbridge,
+/// never restarted, must be ready again by itself within 15 s and
+/// acknowledge new registrations; then the workers stop.
+async fn restart_under_load(postgres: &PrivateServer, t: &Target, progress: &RefCell<Acked>) {
+    postgres.stop().await;
+    actix_web::rt::time::sleep(random_delay(0)).await;
+    postgres.resume().await;
+    let back = std::time::Instant::now();
+    let ready = format!("{}/health/ready", t.base);
+    loop {
+        let answer = t.api.get(&ready).send().await.map(|r| r.status().as_u16());
+        if matches!(answer, Ok(200)) {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "Drawbridge not ready 15 s after PostgreSQL came back: {answer:?}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let regs = progress.borrow().regs.len();
+    until(|| progress.borrow().regs.len() > regs).await;
+    assert!(
+        progress.borrow().regs.len() > regs,
+        "no registration acknowledged after PostgreSQL came back"
+    );
+    t.stopping.set(true);
+}
+
+#[actix_web::test]
+async fn acknowledged_registrations_codes_and_tokens_survive_kill_9() {
+    acknowledged_items_survive(Vec::new(), Fault::KillDrawbridge).await;
+}
+
+#[actix_web::test]
+async fn acknowledged_registrations_codes_and_tokens_survive_kill_9_on_postgresql() {
+    let Some(server) = shared_server("the crash tests on PostgreSQL") else {
+        return;
+    };
+    let database = fresh_database(&server).await;
+    acknowledged_items_survive(on_postgres(&database), Fault::KillDrawbridge).await;
+}
+
+#[actix_web::test]
+async fn acknowledged_registrations_codes_and_tokens_survive_postgresql_restarting_mid_load() {
+    let Some(postgres) = PrivateServer::start("the PostgreSQL restart test").await else {
+        return;
+    };
+    let storage = on_postgres(&postgres.url);
+    acknowledged_items_survive(storage, Fault::RestartPostgres(&postgres)).await;
 }
 
 /// A sign-in approved (and sent to Google) just before a kill: the browser's

@@ -16,46 +16,12 @@ use serde_json::{json, Value};
 use crate::binary::{start, Running};
 use crate::fake_google::{self, FakeGoogle};
 use crate::login_flow::{field, pkce};
+use crate::postgres_server::{fresh_database, shared_server};
 
 const ADMIN: &str = "instances-test-admin-token-0123456789abcdef";
 const INTROSPECTION: &str = "instances-test-introspection-secret-012345";
 /// One key for every instance (base64 of 32 bytes), as operators share the key file.
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-/// The test server's URL; `None` (skipped) outside CI when it is missing.
-fn server_url() -> Option<String> {
-    match std::env::var("DRAWBRIDGE_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("DRAWBRIDGE_TEST_DATABASE_URL is not set: under CI=true the multi-instance tests are required (scripts/test.sh starts PostgreSQL)")
-        }
-        _ => {
-            eprintln!("skipped: the multi-instance tests need PostgreSQL (DRAWBRIDGE_TEST_DATABASE_URL; scripts/test.sh starts one)");
-            None
-        }
-    }
-}
-
-/// A new, empty database on the test server; its URL.
-async fn fresh_database(server: &str) -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("drawbridge_instances_{name}");
-    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
-        .await
-        .expect("connect to the test server");
-    let connection = actix_web::rt::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("CREATE DATABASE");
-    drop(client);
-    let _ = connection.await;
-    let mut url = url::Url::parse(server).unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
 
 /// Three instances on one database.
 struct Cluster {
@@ -68,7 +34,7 @@ struct Cluster {
 
 impl Cluster {
     async fn start(google: &FakeGoogle, extra: &[(&str, &str)]) -> Option<Self> {
-        let server = server_url()?;
+        let server = shared_server("the multi-instance tests")?;
         let database = fresh_database(&server).await;
         let ports: Vec<u16> = (0..3).map(|_| crate::helpers::free_port()).collect();
         let mut env = google.env();

@@ -27,6 +27,8 @@ mod login_flow;
 mod oidc_identity;
 mod operations;
 mod pages;
+mod postgres_faults;
+mod postgres_server;
 mod previous_release;
 mod refresh_check;
 mod registration;

@@ -88,9 +88,13 @@ pub async fn authenticate(
     }
 }
 
+/// 503 with `Retry-After`, as any store failure: the registry's store
+/// (PostgreSQL restarting, say) is expected back shortly.
 fn registry_unavailable(cause: impl std::fmt::Display) -> ServiceError {
-    tracing::error!(error = %cause, "client authentication could not be checked");
-    ServiceError::unavailable("the client registry is unavailable; try again")
+    ServiceError::storage(format!(
+        "client authentication could not be checked: {cause}"
+    ))
+    .describe("the client registry is unavailable; try again")
 }
 
 /// A client id locked out after too many failed authentications: counted,

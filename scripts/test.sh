@@ -51,7 +51,7 @@ cargo test --locked --all-targets
 # `postgres_backend` in tests/api/helpers.rs): one suite, both backends.
 if [[ -n "${DRAWBRIDGE_TEST_DATABASE_URL:-}" ]]; then
     DRAWBRIDGE_TEST_BACKEND=postgres cargo test --locked --test api -- \
-        login_flow admin registration timeline signin_binding refresh_check
+        login_flow:: admin:: registration:: timeline:: signin_binding:: refresh_check::
 fi
 # Doc tests too (--all-targets leaves them out): among them the proofs that
 # writing another actor's tree, or writing through a reader, does not compile.

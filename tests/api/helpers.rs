@@ -145,37 +145,10 @@ fn postgres_backend(dir: &std::path::Path, vars: &BTreeMap<String, String>) -> O
     if let Ok(url) = std::fs::read_to_string(&remembered) {
         return Some(url);
     }
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("drawbridge_suite_{name}");
-    let create = format!("CREATE DATABASE {name}");
-    // Off the test's runtime: this runs inside one.
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
-                    .await
-                    .expect("connect to the test server");
-                let connection = tokio::spawn(connection);
-                client
-                    .batch_execute(&create)
-                    .await
-                    .expect("CREATE DATABASE");
-                drop(client);
-                let _ = connection.await;
-            })
-    })
-    .join()
-    .unwrap();
-    let mut url = url::Url::parse(&std::env::var("DRAWBRIDGE_TEST_DATABASE_URL").unwrap()).unwrap();
-    url.set_path(&name);
+    let url = on_own_runtime(async move { crate::postgres_server::fresh_database(&server).await });
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(&remembered, url.as_str()).unwrap();
-    Some(url.to_string())
+    std::fs::write(&remembered, &url).unwrap();
+    Some(url)
 }
 
 /// Every row of the app's database when the suite runs on PostgreSQL (the
@@ -184,35 +157,38 @@ pub fn database_rows(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let Ok(url) = std::fs::read_to_string(dir.join("test-database-url")) else {
         return Vec::new();
     };
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .expect("connect to the app's database");
-                tokio::spawn(connection);
-                let rows = client
-                    .query("SELECT tree, key, value FROM drawbridge_kv", &[])
-                    .await
-                    .unwrap();
-                rows.iter()
-                    .flat_map(|r| {
-                        let tree: String = r.get(0);
-                        let key: Vec<u8> = r.get(1);
-                        let value: Vec<u8> = r.get(2);
-                        [
-                            (format!("{tree} key"), key),
-                            (format!("{tree} value"), value),
-                        ]
-                    })
-                    .collect()
+    on_own_runtime(async move {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the app's database");
+        actix_web::rt::spawn(connection);
+        let rows = client
+            .query("SELECT tree, key, value FROM drawbridge_kv", &[])
+            .await
+            .unwrap();
+        rows.iter()
+            .flat_map(|r| {
+                let tree: String = r.get(0);
+                let key: Vec<u8> = r.get(1);
+                let value: Vec<u8> = r.get(2);
+                [
+                    (format!("{tree} key"), key),
+                    (format!("{tree} value"), value),
+                ]
             })
+            .collect()
     })
-    .join()
-    .unwrap()
+}
+
+/// Runs `work` to its end on a runtime of its own, on a thread of its own:
+/// the callers (configuration, checks) run inside a test's runtime, which
+/// cannot be blocked on from within.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(work))
+        .join()
+        .unwrap()
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -200,6 +200,24 @@ impl Cluster {
         (status, res.json().await.unwrap())
     }
 
+    /// The authorization-code grant at instance `i`.
+    async fn exchange(
+        &self,
+        i: usize,
+        client: &Value,
+        code: &str,
+        redirect: &str,
+        verifier: &str,
+    ) -> (u16, Value) {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ];
+        self.token(i, client, &form).await
+    }
+
     async fn active(&self, i: usize, token: &str) -> bool {
         let v: Value = self
             .api
@@ -251,18 +269,7 @@ async fn a_sign_in_spread_over_three_instances_works_and_a_revocation_on_one_hol
     // Authorize on the first, consent on the second, callback on the third,
     // the code exchanged on the first.
     let (code, verifier) = c.sign_in(&client, &redirect, [0, 1, 2]).await;
-    let (status, pair) = c
-        .token(
-            0,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &redirect),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let (status, pair) = c.exchange(0, &client, &code, &redirect, &verifier).await;
     assert_eq!(status, 200, "{pair}");
     let access = pair["access_token"].as_str().unwrap();
     let refresh = pair["refresh_token"].as_str().unwrap();
@@ -296,35 +303,13 @@ async fn a_sign_in_spread_over_three_instances_works_and_a_revocation_on_one_hol
         );
     }
     // The code is spent everywhere.
-    let (status, _) = c
-        .token(
-            2,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &redirect),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let (status, _) = c.exchange(2, &client, &code, &redirect, &verifier).await;
     assert_eq!(status, 400);
 
     // A new sign-in: refresh on one instance, the retry on another gets the
     // same pair (the sealed successor, not a process's memory).
     let (code, verifier) = c.sign_in(&client, &redirect, [2, 0, 1]).await;
-    let (_, pair) = c
-        .token(
-            1,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &redirect),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let (_, pair) = c.exchange(1, &client, &code, &redirect, &verifier).await;
     let refresh = pair["refresh_token"].as_str().unwrap_or(refresh).to_owned();
     let form = [("grant_type", "refresh_token"), ("refresh_token", &refresh)];
     let (status, first) = c.token(2, &client, &form).await;
@@ -370,16 +355,7 @@ async fn a_sign_in_spread_over_three_instances_works_and_a_revocation_on_one_hol
         .unwrap();
     assert!(res.status().is_success(), "{}", res.status());
     let (status, v) = c
-        .token(
-            2,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", "mcp_code_whatever"),
-                ("redirect_uri", &redirect),
-                ("code_verifier", &verifier),
-            ],
-        )
+        .exchange(2, &client, "mcp_code_whatever", &redirect, &verifier)
         .await;
     assert_eq!(
         (status, v["error"].as_str()),
@@ -416,18 +392,7 @@ async fn a_code_redeemed_on_three_instances_at_once_and_thirty_refreshes_of_one_
     }
 
     let (code, verifier) = c.sign_in(&client, &redirect, [0, 1, 2]).await;
-    let (_, pair) = c
-        .token(
-            0,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &redirect),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let (_, pair) = c.exchange(0, &client, &code, &redirect, &verifier).await;
     let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
     let form = [
         ("grant_type", "refresh_token"),
@@ -562,18 +527,7 @@ async fn a_key_rotated_on_one_instance_reaches_the_others_through_the_shared_key
     let redirect = google.client_callback();
     let client = c.register(0, &redirect).await;
     let (code, verifier) = c.sign_in(&client, &redirect, [0, 1, 2]).await;
-    let (_, pair) = c
-        .token(
-            0,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &redirect),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let (_, pair) = c.exchange(0, &client, &code, &redirect, &verifier).await;
     let access = pair["access_token"].as_str().unwrap().to_owned();
     // Introspection names the user: the instance opened the sealed record.
     let username = |i: usize| {

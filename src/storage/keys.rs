@@ -7,7 +7,7 @@
 //! | `meta`    | startup  | UTF-8 name, e.g. `schema`     | engine metadata (schema version)        |
 //! | `clients` | Registry | client id (`mcp_…`), UTF-8    | `ClientRecord` (bincode, see `codec`)   |
 //! | `timelines` | Registry | client id, UTF-8            | `Timeline` (a client's recent steps; removed with the client) |
-//! | `counters` | Registry | `clients`                   | number of stored clients (u64; only on a store shared by several instances, where the cap needs one count) |
+//! | `counters` | Registry | `clients`; `origin/<address>` | number of stored clients (u64); an address's registrations that may still be never used, and when the newest was made (both only on a store shared by several instances, where the cap and the flood guard need one record) |
 //! | `leases`  | Janitor  | lease name, e.g. `janitor`    | `LeaseRecord`: which instance holds it, until when (a store shared by several instances) |
 //! | `users`   | Vault    | user key (below)              | sealed `UserCredentials`                |
 //! | `user_emails` | Vault | email key (below)            | the user key it points to               |

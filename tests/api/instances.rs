@@ -444,6 +444,45 @@ async fn three_hundred_registrations_over_three_instances_against_a_cap_of_fifty
 }
 
 #[actix_web::test]
+async fn one_address_registering_on_three_instances_holds_its_cap_of_unused_registrations_once() {
+    let google = fake_google::start();
+    let Some(c) = Cluster::start(
+        &google,
+        &[
+            // The flood guard is on with the rate limits; these stay out of
+            // the way so that the guard alone decides.
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("MAX_REGISTRATIONS_PER_MINUTE", "10000"),
+            (
+                "DRAWBRIDGE_RATE_LIMIT__GLOBAL_REGISTRATIONS_PER_MINUTE",
+                "10000",
+            ),
+            ("DRAWBRIDGE_CLIENTS__MAX_UNUSED_PER_ADDRESS", "5"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let body = json!({
+        "client_name": "flood test",
+        "redirect_uris": [google.client_callback()],
+    });
+    let statuses = futures_util::future::join_all((0..30).map(|n| {
+        let req = c.api.post(c.url(n % 3, "/oauth/register")).json(&body);
+        async move { req.send().await.unwrap().status().as_u16() }
+    }))
+    .await;
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        (created, refused),
+        (5, 25),
+        "one address over three instances: {statuses:?}"
+    );
+}
+
+#[actix_web::test]
 async fn the_janitor_runs_on_one_instance_and_another_takes_over_when_it_is_killed() {
     let google = fake_google::start();
     let Some(mut c) = Cluster::start(&google, &[("DRAWBRIDGE_STORAGE__LEASE_SECONDS", "3")]).await

@@ -44,6 +44,8 @@ pub struct RegistryCore {
     guard: FloodGuard,
     /// Registrations per origin since start, oldest first; entries that
     /// were used, removed or expired are dropped when the origin registers.
+    /// (On a shared store each origin's registrations are a record every
+    /// instance updates instead: see `flood.rs`.)
     by_origin: HashMap<String, VecDeque<String>>,
     /// Several instances share the store: the cap's count is a record they
     /// all update (tree `counters`), not this process's tally.
@@ -160,7 +162,7 @@ impl RegistryCore {
         if self.counting.is_some() {
             self.finish_count()?;
         }
-        if let Some(origin) = &msg.origin {
+        if let (Some(origin), false) = (&msg.origin, self.shared) {
             self.check_origin(origin, msg.now)?;
         }
         let client_id = loop {
@@ -186,8 +188,10 @@ impl RegistryCore {
             disabled: false,
             document: None,
         };
-        let evicted = self.insert_new(&record, msg.now)?;
-        self.note_origin(msg.origin, &record.client_id);
+        let evicted = self.insert_new(&record, msg.origin.as_deref(), msg.now)?;
+        if !self.shared {
+            self.note_origin(msg.origin, &record.client_id);
+        }
         Ok(Registered {
             client: record.view(self.expiry),
             evicted,
@@ -263,7 +267,7 @@ impl RegistryCore {
                     disabled: false,
                     document: Some(msg.document),
                 };
-                self.insert_new(&record, msg.now)?;
+                self.insert_new(&record, None, msg.now)?;
                 return Ok(record.view(self.expiry));
             }
         };
@@ -367,11 +371,14 @@ impl RegistryCore {
 
     /// Stores a new client if the cap allows (making room first: see
     /// [`make_room`](Self::make_room)); answers the client evicted for it.
-    /// On a shared store the count and the client are written together,
-    /// over the count as read, so the cap holds across every instance.
+    /// On a shared store the count, the registering origin's record (see
+    /// [`claim_origin`](Self::claim_origin)) and the client are written
+    /// together, over the count and the origin's record as read, so the cap
+    /// and the flood guard hold across every instance.
     fn insert_new(
         &mut self,
         record: &ClientRecord,
+        origin: Option<&str>,
         now: UnixTime,
     ) -> Result<Option<ClientId>, RegistryError> {
         let key = keys::client(&record.client_id);
@@ -385,13 +392,17 @@ impl RegistryCore {
         }
         let mut evicted = None;
         self.retrying(|core| {
+            let mut batch = OwnedBatch::new();
+            if let Some(origin) = origin {
+                // Before making room: a refused origin evicts nobody.
+                core.claim_origin(&mut batch, origin, &record.client_id, now)?;
+            }
             evicted = core.make_room(now)?.or(evicted.take());
             let (n, counted) = core.shared_count()?;
             if n >= core.max_clients {
                 // Another instance took the room meanwhile: try again.
                 return Err(StoreError::Conflict { tree: "counters" }.into());
             }
-            let mut batch = OwnedBatch::new();
             batch.swap(
                 RegistryTree::Clients,
                 key.clone(),

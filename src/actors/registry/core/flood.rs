@@ -1,15 +1,40 @@
 //! What keeps one address from filling the registry: a cap on the
 //! never-used registrations each origin holds, and eviction of the oldest
 //! never-used registration when the registry is full.
+//!
+//! One instance keeps each origin's registrations in memory. Instances
+//! sharing a store keep them in a record per origin (tree `counters`, key
+//! `origin/<address>`), written in the same transaction as the client over
+//! the record as read, so the cap holds across all of them; the janitor's
+//! purge forgets records whose registrations have all expired.
 
 use std::collections::{BinaryHeap, VecDeque};
+
+use serde::{Deserialize, Serialize};
 
 use super::RegistryCore;
 use crate::actors::registry::record::ClientRecord;
 use crate::actors::registry::RegistryError;
 use crate::clock::UnixTime;
 use crate::domain::ClientId;
-use crate::storage::RegistryTree;
+use crate::storage::{codec, OwnedBatch, RegistryTree, StoreError, Tree};
+
+/// Key prefix of the per-origin records in tree `counters`.
+const ORIGIN_PREFIX: &[u8] = b"origin/";
+
+/// One origin's registrations that may still be never used (on a shared
+/// store): at most the cap of them, checked again when the cap is reached.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct OriginRecord {
+    clients: Vec<String>,
+    /// When the newest of them was registered: once every one of them has
+    /// outlived the never-used lifetime, the record can go.
+    latest: UnixTime,
+}
+
+fn origin_key(origin: &str) -> Vec<u8> {
+    [ORIGIN_PREFIX, origin.as_bytes()].concat()
+}
 
 /// The flood guard's settings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -61,6 +86,115 @@ impl RegistryCore {
             return Err(RegistryError::TooManyUnused(cap));
         }
         Ok(())
+    }
+
+    /// On a shared store: refuses an origin that holds its cap of
+    /// never-used registrations (checked again against the clients when the
+    /// record is full), else adds to `batch` its record with `client_id`
+    /// added, over the record as read (a conflict when another instance
+    /// registered for the origin meanwhile: the caller decides again).
+    pub(super) fn claim_origin(
+        &self,
+        batch: &mut OwnedBatch<RegistryTree>,
+        origin: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<(), RegistryError> {
+        let cap = self.guard.max_unused_per_origin;
+        if cap == 0 {
+            return Ok(());
+        }
+        let key = origin_key(origin);
+        let stored = self.trees.get(RegistryTree::Counters, &key)?;
+        let mut record: OriginRecord = match &stored {
+            // An unreadable record is replaced (over its bytes) by a new one.
+            Some(bytes) => codec::decode(Tree::Counters, bytes).unwrap_or_default(),
+            None => OriginRecord::default(),
+        };
+        if record.clients.len() >= cap {
+            let mut pending = Vec::with_capacity(cap);
+            for id in record.clients {
+                if self.pending(&id, now)? {
+                    pending.push(id);
+                }
+            }
+            record.clients = pending;
+            if record.clients.len() >= cap {
+                return Err(RegistryError::TooManyUnused(cap));
+            }
+        }
+        record.clients.push(client_id.to_owned());
+        record.latest = record.latest.max(now);
+        batch.swap(
+            RegistryTree::Counters,
+            key,
+            stored,
+            Some(codec::encode(&record)?),
+        );
+        Ok(())
+    }
+
+    /// On a shared store: removes the origin records none of whose
+    /// registrations can still be never used (all older than the never-used
+    /// lifetime); answers how many. A record an instance changed meanwhile
+    /// stays.
+    pub(super) fn forget_stale_origins(&mut self, now: UnixTime) -> Result<usize, RegistryError> {
+        const PAGE: usize = 512;
+        if !self.shared || self.guard.max_unused_per_origin == 0 {
+            return Ok(0);
+        }
+        let lifetime = self.expiry.unused_seconds;
+        let mut removed = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.trees.scan_prefix(
+                RegistryTree::Counters,
+                ORIGIN_PREFIX,
+                after.as_deref(),
+                PAGE,
+            )?;
+            let stale: Vec<(Vec<u8>, Vec<u8>)> = page
+                .iter()
+                .filter(|(_, bytes)| {
+                    codec::decode::<OriginRecord>(Tree::Counters, bytes)
+                        .map_or(true, |r| r.latest.saturating_add(lifetime) <= now)
+                })
+                .cloned()
+                .collect();
+            let mut batch = OwnedBatch::new();
+            for (key, bytes) in &stale {
+                batch.swap(
+                    RegistryTree::Counters,
+                    key.clone(),
+                    Some(bytes.clone()),
+                    None,
+                );
+            }
+            match if stale.is_empty() {
+                Ok(())
+            } else {
+                self.trees.apply(batch)
+            } {
+                Ok(()) => removed += stale.len(),
+                // One was registered for meanwhile: the others one by one.
+                Err(StoreError::Conflict { .. }) => {
+                    for (key, bytes) in stale {
+                        let mut one = OwnedBatch::new();
+                        one.swap(RegistryTree::Counters, key, Some(bytes), None);
+                        match self.trees.apply(one) {
+                            Ok(()) => removed += 1,
+                            Err(StoreError::Conflict { .. }) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => after = Some(last.clone()),
+                _ => return Ok(removed),
+            }
+        }
     }
 
     pub(super) fn note_origin(&mut self, origin: Option<String>, client_id: &str) {

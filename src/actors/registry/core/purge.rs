@@ -49,6 +49,9 @@ impl RegistryCore {
             }
         }
         report.next = if finished { None } else { after };
+        if finished {
+            self.forget_stale_origins(msg.now)?;
+        }
         if !report.removed.is_empty() {
             self.durable()?;
         }

@@ -20,13 +20,23 @@ fn on_every_instance<R: Send + 'static>(
     max: usize,
     each: impl Fn(usize, &mut RegistryCore) -> R + Send + Sync + 'static,
 ) -> Vec<R> {
+    on_every_guarded_instance(store, max, FloodGuard::default(), each)
+}
+
+/// [`on_every_instance`] with the flood guard on.
+fn on_every_guarded_instance<R: Send + 'static>(
+    store: &SharedStore,
+    max: usize,
+    guard: FloodGuard,
+    each: impl Fn(usize, &mut RegistryCore) -> R + Send + Sync + 'static,
+) -> Vec<R> {
     let each = Arc::new(each);
     let start = Arc::new(Barrier::new(INSTANCES));
     (0..INSTANCES)
         .map(|i| {
             let (store, each, start) = (store.clone(), each.clone(), start.clone());
             std::thread::spawn(move || {
-                let mut core = shared_core(&store, max);
+                let mut core = shared_core(&store, max).with_flood_guard(guard);
                 start.wait();
                 each(i, &mut core)
             })
@@ -150,4 +160,103 @@ fn the_shared_count_starts_from_the_clients_already_stored() {
         matches!(refused, Err(RegistryError::Full(5))),
         "{refused:?}"
     );
+}
+
+const PER_ADDRESS: FloodGuard = FloodGuard {
+    max_unused_per_origin: 5,
+    evict_unused_after: None,
+};
+
+fn register_from(
+    core: &mut RegistryCore,
+    origin: &str,
+    now: i64,
+) -> Result<Registered, RegistryError> {
+    core.register(RegisterClient {
+        metadata: metadata(AuthMethod::None),
+        origin: Some(origin.into()),
+        now,
+    })
+}
+
+#[test]
+fn one_address_registering_on_three_instances_at_once_gets_its_cap_of_unused_registrations_once() {
+    for (engine, store) in shared_stores() {
+        let outcomes = on_every_guarded_instance(&store, 1000, PER_ADDRESS, |_, core| {
+            (0..10)
+                .map(|_| register_from(core, "203.0.113.7", T0))
+                .collect::<Vec<_>>()
+        });
+        let outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
+        let stored = outcomes.iter().filter(|r| r.is_ok()).count();
+        let refused = outcomes
+            .iter()
+            .filter(|r| matches!(r, Err(RegistryError::TooManyUnused(5))))
+            .count();
+        assert_eq!((stored, refused), (5, 25), "{engine}: {outcomes:?}");
+        let mut other = shared_core(&store, 1000).with_flood_guard(PER_ADDRESS);
+        assert!(
+            register_from(&mut other, "198.51.100.9", T0).is_ok(),
+            "{engine}: another address is not held back"
+        );
+    }
+}
+
+#[test]
+fn a_registration_used_on_one_instance_frees_its_addresss_room_on_another() {
+    let store: SharedStore = Arc::new(SlowReads::default());
+    let guard = FloodGuard {
+        max_unused_per_origin: 2,
+        evict_unused_after: None,
+    };
+    let mut a = shared_core(&store, 100).with_flood_guard(guard);
+    let mut b = shared_core(&store, 100).with_flood_guard(guard);
+    let mut c = shared_core(&store, 100).with_flood_guard(guard);
+    let first = register_from(&mut a, "203.0.113.7", T0).unwrap();
+    register_from(&mut b, "203.0.113.7", T0 + 1).unwrap();
+    assert!(matches!(
+        register_from(&mut c, "203.0.113.7", T0 + 2),
+        Err(RegistryError::TooManyUnused(2))
+    ));
+    assert!(auth(&mut b, &first, None, AuthMethod::None, T0 + 3));
+    assert!(register_from(&mut c, "203.0.113.7", T0 + 4).is_ok());
+    assert!(matches!(
+        register_from(&mut a, "203.0.113.7", T0 + 5),
+        Err(RegistryError::TooManyUnused(2))
+    ));
+}
+
+#[test]
+fn the_purge_forgets_an_addresss_record_once_its_registrations_expired() {
+    let store: SharedStore = Arc::new(MemoryStore::new());
+    let mut core = shared_core(&store, 100).with_flood_guard(PER_ADDRESS);
+    register_from(&mut core, "203.0.113.7", T0).unwrap();
+    register_from(&mut core, "198.51.100.9", T0 + 600).unwrap();
+    let origins = |store: &SharedStore| {
+        store
+            .scan_prefix(Tree::Counters, b"origin/", None, 10)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(origins(&store), 2);
+    let purge = |core: &mut RegistryCore, now| {
+        core.purge_expired(PurgeExpired {
+            now,
+            limit: usize::MAX,
+            after: None,
+            scan: usize::MAX,
+        })
+        .unwrap()
+    };
+    purge(&mut core, T0 + POLICY.unused_seconds);
+    assert_eq!(
+        origins(&store),
+        1,
+        "the first address's registration expired"
+    );
+    purge(&mut core, T0 + 600 + POLICY.unused_seconds);
+    assert_eq!(origins(&store), 0);
+    for _ in 0..5 {
+        register_from(&mut core, "203.0.113.7", T0 + 7200).unwrap();
+    }
 }
